@@ -1,0 +1,24 @@
+//! `CacheActor` (stub: filled in by its issue).
+
+use super::supervisor::Deps;
+use super::Ping;
+use actix::prelude::*;
+
+pub struct CacheActor {
+    #[allow(dead_code)]
+    deps: Deps,
+}
+
+impl Actor for CacheActor {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<Ping> for CacheActor {
+    type Result = ();
+    fn handle(&mut self, _: Ping, _: &mut SyncContext<Self>) {}
+}
+
+pub fn start(deps: &Deps) -> Addr<CacheActor> {
+    let deps = deps.clone();
+    SyncArbiter::start(1, move || CacheActor { deps: deps.clone() })
+}

@@ -1,0 +1,71 @@
+//! The actor system: one file per actor with its messages.
+//!
+//! Wiring is explicit: [`supervisor::start_all`] starts every actor in order
+//! and returns [`Actors`], a struct of typed addresses that the HTTP layer
+//! receives. No actor is found through a global registry.
+
+pub mod cache;
+pub mod id;
+pub mod jira;
+pub mod project;
+pub mod supervisor;
+pub mod sync;
+pub mod webhook;
+
+use actix::prelude::*;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Typed addresses of every actor, cloned into the HTTP apps.
+#[derive(Clone)]
+pub struct Actors {
+    pub supervisor: Addr<supervisor::Supervisor>,
+    pub ids: Addr<id::IdActor>,
+    pub cache: Addr<cache::CacheActor>,
+    pub projects: Addr<project::ProjectActor>,
+    pub sync: Addr<sync::SyncActor>,
+    pub webhook: Addr<webhook::WebhookActor>,
+    pub jira: Addr<jira::JiraActor>,
+}
+
+/// Liveness probe every actor answers; the watchdog and `/v1/status` use it.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Ping;
+
+/// A handler panicked; the actor was restarted (or is being restarted).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("internal error in {actor}: the actor was restarted")]
+pub struct ActorPanic {
+    pub actor: &'static str,
+}
+
+/// Run a handler body, catching a panic at the actor boundary.
+///
+/// actix's `Supervisor` restarts an actor that *stops*, not one that panics
+/// (a panic would silently kill it and later sends fail with `MailboxError`).
+/// So on a panic we log `"actor-panic"`, count the restart, and stop the
+/// actor: a `SyncContext` actor is rebuilt at once from its factory, a
+/// supervised `Context` actor by its `Supervisor`. The caller gets an
+/// [`ActorPanic`] error instead of a hung or dropped request.
+pub fn guarded<C: ActorContext, R>(
+    actor: &'static str,
+    ctx: &mut C,
+    log: &slog::Logger,
+    metrics: &crate::metrics::Metrics,
+    f: impl FnOnce() -> R,
+) -> Result<R, ActorPanic> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Ok(r),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            slog::crit!(log, "actor-panic"; "actor" => actor, "panic" => what);
+            metrics.actor_restarts.with_label_values(&[actor]).inc();
+            ctx.stop();
+            Err(ActorPanic { actor })
+        }
+    }
+}

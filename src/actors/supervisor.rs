@@ -1,0 +1,102 @@
+//! `Supervisor`: starts the actors in order, watches their health, and
+//! drives graceful shutdown.
+
+use super::{cache, id, jira, project, sync, webhook, Actors, Ping};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use actix::prelude::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the actors are built from.
+#[derive(Clone)]
+pub struct Deps {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub log: slog::Logger,
+}
+
+pub struct Supervisor {
+    log: slog::Logger,
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Ping> for Supervisor {
+    type Result = ();
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) {}
+}
+
+/// Start every actor in order (ids, cache, project, sync, webhook, jira) and
+/// return their addresses. Must run inside an actix system.
+pub fn start_all(deps: &Deps) -> Actors {
+    let ids = id::start(deps);
+    let cache = cache::start(deps);
+    let projects = project::start(deps, ids.clone(), cache.clone());
+    let sync = sync::start(deps, cache.clone());
+    let webhook = webhook::start(deps);
+    let jira = jira::start(deps);
+    let supervisor = Supervisor {
+        log: deps.log.new(slog::o!("actor" => "supervisor")),
+    }
+    .start();
+    slog::debug!(supervisor_log(deps), "actors-started");
+    Actors {
+        supervisor,
+        ids,
+        cache,
+        projects,
+        sync,
+        webhook,
+        jira,
+    }
+}
+
+fn supervisor_log(deps: &Deps) -> slog::Logger {
+    deps.log.new(slog::o!("actor" => "supervisor"))
+}
+
+/// Health of one actor: its name and whether it answered a ping in time.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ActorHealth {
+    pub actor: &'static str,
+    pub alive: bool,
+}
+
+impl Actors {
+    /// Ping every actor; each must answer within `timeout`.
+    pub async fn health(&self, timeout: Duration) -> Vec<ActorHealth> {
+        async fn probe<A>(addr: &Addr<A>, name: &'static str, t: Duration) -> ActorHealth
+        where
+            A: Actor + Handler<Ping>,
+            A::Context: actix::dev::ToEnvelope<A, Ping>,
+        {
+            let alive = addr.send(Ping).timeout(t).await.is_ok();
+            ActorHealth { actor: name, alive }
+        }
+        vec![
+            probe(&self.supervisor, "supervisor", timeout).await,
+            probe(&self.ids, "ids", timeout).await,
+            probe(&self.cache, "cache", timeout).await,
+            probe(&self.projects, "project", timeout).await,
+            probe(&self.sync, "sync", timeout).await,
+            probe(&self.webhook, "webhook", timeout).await,
+            probe(&self.jira, "jira", timeout).await,
+        ]
+    }
+
+    /// True when every actor answers within `timeout`.
+    pub async fn all_alive(&self, timeout: Duration) -> bool {
+        self.health(timeout).await.iter().all(|h| h.alive)
+    }
+}
+
+impl Supervisor {
+    pub fn log(&self) -> &slog::Logger {
+        &self.log
+    }
+}

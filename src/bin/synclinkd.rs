@@ -1,0 +1,47 @@
+//! `synclinkd`: the daemon. Thin: parse arguments, load config, run.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "synclinkd",
+    version,
+    about = "synclink daemon: Jira assignee sync"
+)]
+struct Args {
+    /// TOML configuration file (default: the embedded defaults).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Validate the configuration and exit (0 valid, 1 invalid).
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match synclink::config::Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("synclinkd: invalid configuration: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if args.check_config {
+        println!("configuration ok");
+        return ExitCode::SUCCESS;
+    }
+    let (log, guard) = synclink::logging::init(&config.log);
+    let result = synclink::daemon::run(config, log.clone());
+    let code = match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            slog::crit!(log, "startup-failed"; "error" => %e);
+            ExitCode::from(1)
+        }
+    };
+    drop(log);
+    drop(guard);
+    code
+}

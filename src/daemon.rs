@@ -1,0 +1,140 @@
+//! `synclinkd` start-up and shutdown: open the store, start the actors in
+//! order, bind both listeners, then serve until a signal.
+
+use crate::actors::supervisor::{self, Deps};
+use crate::config::Config;
+use crate::http::{self, AppState, Lifecycle, Phase};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use actix_web::{middleware, web, App, HttpServer};
+use slog::{error, info, o};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot open the store at {path}: {source}")]
+    Store {
+        path: String,
+        source: crate::store::StoreError,
+    },
+    #[error("cannot bind {what} {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Run the daemon until it is told to stop. Returns when shut down cleanly.
+pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
+    let started = Instant::now();
+    let store = Store::open(&config.storage.path).map_err(|source| DaemonError::Store {
+        path: config.storage.path.display().to_string(),
+        source,
+    })?;
+    info!(log, "store-opened"; "path" => %config.storage.path.display(),
+          "schema_version" => crate::store::SCHEMA_VERSION);
+    let config = Arc::new(config);
+    let metrics = Metrics::new();
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(serve(config, store.clone(), metrics, log.clone(), started));
+    if let Err(e) = store.flush() {
+        error!(log, "flush-failed"; "error" => %e);
+    }
+    info!(log, "stopped");
+    result
+}
+
+async fn serve(
+    config: Arc<Config>,
+    store: Store,
+    metrics: Metrics,
+    log: slog::Logger,
+    started: Instant,
+) -> Result<(), DaemonError> {
+    let lifecycle = Lifecycle::default();
+    let deps = Deps {
+        config: config.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        log: log.clone(),
+    };
+    let actors = supervisor::start_all(&deps);
+    let state = AppState {
+        config: config.clone(),
+        store,
+        actors,
+        metrics,
+        log: log.clone(),
+        started,
+        lifecycle: lifecycle.clone(),
+        inflight: Arc::new(tokio::sync::Semaphore::new(config.http.max_inflight)),
+    };
+
+    // Admin API on the Unix socket.
+    let socket = config.admin.socket.clone();
+    if socket.exists() {
+        std::fs::remove_file(&socket)?;
+    }
+    let admin_state = web::Data::new(state.clone());
+    let body_limit = config.http.max_body_bytes;
+    let admin = HttpServer::new(move || {
+        App::new()
+            .app_data(admin_state.clone())
+            .app_data(http::error::json_config(body_limit))
+            .app_data(http::error::path_config())
+            .app_data(http::error::query_config())
+            .wrap(middleware::NormalizePath::trim())
+            .configure(http::admin::configure)
+            .default_service(web::to(http::error::no_route))
+    })
+    .workers(1)
+    .bind_uds(&socket)
+    .map_err(|source| DaemonError::Bind {
+        what: "admin socket",
+        addr: socket.display().to_string(),
+        source,
+    })?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            &socket,
+            std::fs::Permissions::from_mode(config.admin.mode()),
+        )?;
+    }
+    info!(log, "admin-listening"; "socket" => %socket.display());
+
+    // Public listener.
+    let public_state = web::Data::new(state.clone());
+    let public = HttpServer::new(move || {
+        App::new()
+            .app_data(public_state.clone())
+            .app_data(web::PayloadConfig::new(body_limit))
+            .configure(http::public::configure)
+    })
+    .bind(&config.http.listen)
+    .map_err(|source| DaemonError::Bind {
+        what: "http listener",
+        addr: config.http.listen.clone(),
+        source,
+    })?;
+    for addr in public.addrs() {
+        info!(log, "http-listening"; "addr" => %addr);
+    }
+
+    let admin = admin.run();
+    let public = public.run();
+    lifecycle.set(Phase::Ready);
+    info!(log, "ready"; "startup_ms" => started.elapsed().as_millis() as u64);
+    let log2 = log.new(o!());
+    let (a, p) = futures_util::future::join(admin, public).await;
+    lifecycle.set(Phase::ShuttingDown);
+    let _ = std::fs::remove_file(&socket);
+    a?;
+    p?;
+    info!(log2, "listeners-closed");
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Plain types and pure rules: no I/O here.
+
+pub mod payload;
+pub mod slug;
+pub mod snowflake;
+pub mod types;
+
+pub use types::*;
+
+/// Current time as milliseconds since the UNIX epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,1 @@
+//! Jira webhook payload parsing (SPEC section 4). Filled in by the sync work.

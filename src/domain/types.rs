@@ -1,0 +1,244 @@
+//! The data model of SPEC section 3. Values are stored with bincode 2 (serde)
+//! and returned by the admin API as JSON. Secrets are `#[serde(skip_serializing)]`
+//! only on the API view types, never here: these are storage types.
+
+use serde::{Deserialize, Serialize};
+
+pub type Id = u64;
+/// Milliseconds since the UNIX epoch.
+pub type Millis = i64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: Id,
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Email {
+    pub email: String,
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: Id,
+    pub name: String,
+    pub emails: Vec<Email>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: Id,
+    pub org: Id,
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    pub id: Id,
+    pub org: Id,
+    pub slug: String,
+    pub name: String,
+    pub teams: Vec<Id>,
+    pub date_added: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: Id,
+    pub project: Id,
+    pub title: String,
+    pub date_added: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrationStatus {
+    Pending,
+    Active,
+    Disabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Integration {
+    pub id: Id,
+    pub provider: String,
+    pub external_id: String,
+    pub name: String,
+    pub base_url: String,
+    pub verify_ssl: bool,
+    pub consumer_key: String,
+    /// Secret: PEM of the RSA private key.
+    pub private_key: String,
+    /// Secret.
+    pub access_token: String,
+    /// Secret.
+    pub access_token_secret: String,
+    /// Secret: hex of 32 random bytes; signs the webhook JWT.
+    pub webhook_secret: String,
+    pub status: IntegrationStatus,
+    pub last_error: Option<String>,
+    /// Result of the last webhook registration in Jira (endpoint used, Jira's answer).
+    pub webhook: Option<WebhookRegistration>,
+    pub date_added: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookRegistration {
+    pub endpoint: String,
+    pub status: u16,
+    /// Jira's `self` URL of the created webhook, when it sent one.
+    pub jira_webhook: Option<String>,
+    pub date_registered: Millis,
+}
+
+pub const PROVIDER_JIRA_SERVER: &str = "jira_server";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installation {
+    pub org: Id,
+    pub integration: Id,
+    pub sync_inbound_assignee: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub group: Id,
+    pub integration: Id,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignee {
+    pub group: Id,
+    pub project: Id,
+    pub user: Id,
+    pub date_added: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivityType {
+    Assigned,
+    Unassigned,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub id: Id,
+    pub group: Id,
+    pub project: Id,
+    #[serde(rename = "type")]
+    pub kind: ActivityType,
+    /// Acting user, or None for the integration / system.
+    pub user: Option<Id>,
+    /// JSON text of the activity data (bincode cannot carry `serde_json::Value`).
+    pub data: String,
+    pub date_added: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationSetting {
+    pub project: Id,
+    pub user: Id,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingOAuth {
+    pub request_token: String,
+    /// Secret.
+    pub request_token_secret: String,
+    pub integration: Id,
+    pub expires: Millis,
+}
+
+/// Newest applied delivery for one `(integration, issue key)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DeliveryState {
+    /// Jira `timestamp` (ms) of the newest applied delivery, if it carried one.
+    pub timestamp: Option<i64>,
+    /// `changelog.id` of the newest applied delivery, if it carried one.
+    pub changelog_id: Option<String>,
+    /// Every changelog id applied recently for this key (bounded), for duplicate detection.
+    pub recent_changelog_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryOutcome {
+    Assigned,
+    Unassigned,
+    Unchanged,
+    Duplicate,
+    Stale,
+    NoAffectedGroups,
+    AssigneeNotFound,
+    MissingAssigneeEmail,
+    MissingChangelog,
+    NotAnAssigneeChange,
+    BadToken,
+    BadRequest,
+    Failed,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Assigned => "assigned",
+            DeliveryOutcome::Unassigned => "unassigned",
+            DeliveryOutcome::Unchanged => "unchanged",
+            DeliveryOutcome::Duplicate => "duplicate",
+            DeliveryOutcome::Stale => "stale",
+            DeliveryOutcome::NoAffectedGroups => "no-affected-groups",
+            DeliveryOutcome::AssigneeNotFound => "assignee-not-found",
+            DeliveryOutcome::MissingAssigneeEmail => "missing-assignee-email",
+            DeliveryOutcome::MissingChangelog => "missing-changelog",
+            DeliveryOutcome::NotAnAssigneeChange => "not-an-assignee-change",
+            DeliveryOutcome::BadToken => "bad-token",
+            DeliveryOutcome::BadRequest => "bad-request",
+            DeliveryOutcome::Failed => "failed",
+        }
+    }
+
+    pub const ALL: [DeliveryOutcome; 13] = [
+        DeliveryOutcome::Assigned,
+        DeliveryOutcome::Unassigned,
+        DeliveryOutcome::Unchanged,
+        DeliveryOutcome::Duplicate,
+        DeliveryOutcome::Stale,
+        DeliveryOutcome::NoAffectedGroups,
+        DeliveryOutcome::AssigneeNotFound,
+        DeliveryOutcome::MissingAssigneeEmail,
+        DeliveryOutcome::MissingChangelog,
+        DeliveryOutcome::NotAnAssigneeChange,
+        DeliveryOutcome::BadToken,
+        DeliveryOutcome::BadRequest,
+        DeliveryOutcome::Failed,
+    ];
+
+    pub fn parse(s: &str) -> Option<DeliveryOutcome> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// One entry of the delivery log. Never holds a token or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: Id,
+    /// Time received (ms).
+    pub received: Millis,
+    pub integration: Option<Id>,
+    pub key: Option<String>,
+    pub changelog_id: Option<String>,
+    /// Jira `timestamp` (ms).
+    pub timestamp: Option<i64>,
+    pub outcome: DeliveryOutcome,
+    pub groups: Vec<Id>,
+    pub reason: String,
+}

@@ -1,0 +1,94 @@
+//! Groups: create, get (with assignee), activity. (Manual assign/deassign is
+//! added by the sync work.)
+
+use crate::domain::Id;
+use crate::http::admin::directory::check_text;
+use crate::http::error::{blocking, ApiError};
+use crate::http::{ts, AppState};
+use crate::store::StoreError;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/groups", web::post().to(create))
+        .route("/v1/groups/{id}", web::get().to(get))
+        .route("/v1/groups/{id}/activity", web::get().to(activity));
+}
+
+#[derive(Deserialize)]
+struct NewGroup {
+    project: Id,
+    title: String,
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<NewGroup>,
+) -> Result<HttpResponse, ApiError> {
+    let NewGroup { project, title } = body.into_inner();
+    check_text("title", &title, 1000)?;
+    let store = state.store.clone();
+    let g = blocking(move || store.create_group(project, &title, crate::domain::now_ms())).await?;
+    Ok(HttpResponse::Created().json(g))
+}
+
+/// `{id, project, title, date_added, assignee: null | {user, email, date_added}}`
+pub fn group_view(store: &crate::store::Store, id: Id) -> Result<serde_json::Value, StoreError> {
+    let g = store
+        .get_group(id)?
+        .ok_or_else(|| StoreError::NotFound(format!("group {id}")))?;
+    let assignee = match store.get_assignee(id)? {
+        Some(a) => {
+            let email = store.get_user(a.user)?.and_then(|u| {
+                u.emails
+                    .iter()
+                    .find(|e| e.verified)
+                    .or(u.emails.first())
+                    .map(|e| e.email.clone())
+            });
+            json!({"user": a.user, "email": email, "date_added": ts(a.date_added)})
+        }
+        None => serde_json::Value::Null,
+    };
+    Ok(json!({
+        "id": g.id,
+        "project": g.project,
+        "title": g.title,
+        "date_added": ts(g.date_added),
+        "assignee": assignee,
+    }))
+}
+
+async fn get(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let store = state.store.clone();
+    Ok(HttpResponse::Ok().json(blocking(move || group_view(&store, id)).await?))
+}
+
+async fn activity(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let store = state.store.clone();
+    let list = blocking(move || {
+        if store.get_group(id)?.is_none() {
+            return Err(StoreError::NotFound(format!("group {id}")));
+        }
+        store.list_activity(id)
+    })
+    .await?;
+    let out: Vec<serde_json::Value> = list
+        .into_iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "group": a.group,
+                "project": a.project,
+                "type": a.kind,
+                "user": a.user,
+                "data": serde_json::from_str::<serde_json::Value>(&a.data).unwrap_or(serde_json::Value::Null),
+                "date_added": ts(a.date_added),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}

@@ -1,0 +1,5 @@
+//! (stub: filled in by its issue)
+
+use actix_web::web;
+
+pub fn configure(_cfg: &mut web::ServiceConfig) {}

@@ -1,0 +1,70 @@
+//! Both listeners: the public one (webhooks, OAuth callback, health, metrics)
+//! on TCP and the admin API on a Unix socket. Handlers stay thin: they parse,
+//! call an actor or the store (off the async workers), and map errors once
+//! through [`error::ApiError`].
+
+pub mod admin;
+pub mod error;
+pub mod public;
+
+use crate::actors::Actors;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Lifecycle phase, for `/readyz` and `/v1/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Starting = 0,
+    Ready = 1,
+    ShuttingDown = 2,
+}
+
+#[derive(Clone, Default)]
+pub struct Lifecycle(Arc<AtomicU8>);
+
+impl Lifecycle {
+    pub fn set(&self, p: Phase) {
+        self.0.store(p as u8, Ordering::SeqCst);
+    }
+    pub fn get(&self) -> Phase {
+        match self.0.load(Ordering::SeqCst) {
+            1 => Phase::Ready,
+            2 => Phase::ShuttingDown,
+            _ => Phase::Starting,
+        }
+    }
+}
+
+/// Shared state of both HTTP apps.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub actors: Actors,
+    pub metrics: Metrics,
+    pub log: slog::Logger,
+    pub started: Instant,
+    pub lifecycle: Lifecycle,
+    /// Bounds the webhook deliveries in flight (overload → 503).
+    pub inflight: Arc<tokio::sync::Semaphore>,
+}
+
+/// A short random request id for the per-request log context.
+pub fn request_id() -> String {
+    use rand::Rng;
+    let v: u64 = rand::thread_rng().gen();
+    format!("{v:016x}")
+}
+
+/// Milliseconds since the epoch as an RFC 3339 timestamp: every date the API
+/// returns has this form.
+pub fn ts(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

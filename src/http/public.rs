@@ -1,0 +1,45 @@
+//! The public listener: the Jira webhook, the OAuth callback, `/healthz`,
+//! `/readyz` and `/metrics`.
+
+use super::{AppState, Phase};
+use actix_web::{web, HttpResponse};
+use std::time::Duration;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    if state.actors.all_alive(Duration::from_secs(2)).await {
+        HttpResponse::Ok().content_type("text/plain").body("ok\n")
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("an actor does not answer\n")
+    }
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.lifecycle.get() {
+        Phase::Ready => HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n"),
+        Phase::Starting => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("starting\n"),
+        Phase::ShuttingDown => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("shutting down\n"),
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    if !state.config.http.metrics {
+        return HttpResponse::NotFound().finish();
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}

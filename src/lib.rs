@@ -1,0 +1,14 @@
+//! synclink: keeps the assignees of an error tracker's issue groups in sync
+//! with Jira Server / Data Center. See README.md and ../shared/SPEC.md.
+
+pub mod actors;
+pub mod config;
+pub mod ctl;
+pub mod daemon;
+pub mod domain;
+pub mod failpoint;
+pub mod http;
+pub mod jira;
+pub mod logging;
+pub mod metrics;
+pub mod store;

@@ -1,0 +1,121 @@
+//! Prometheus metrics. One [`Metrics`] value is made at startup and handed to
+//! every component that counts something (no global registry).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Webhook deliveries by outcome (`assigned`, `stale`, `bad-token`, ...).
+    pub deliveries: IntCounterVec,
+    /// Webhook deliveries refused with 503 because the sync path was saturated.
+    pub overloaded: IntCounter,
+    pub webhook_seconds: Histogram,
+    pub assignments: IntCounter,
+    pub deassignments: IntCounter,
+    pub cache_hits: IntCounter,
+    pub cache_misses: IntCounter,
+    pub cache_invalidations: IntCounter,
+    pub cache_entries: IntGauge,
+    /// Duration of each storage flush (group commit or periodic).
+    pub flush_seconds: Histogram,
+    pub ids_issued: IntCounter,
+    /// Actor restarts after a panic, by actor.
+    pub actor_restarts: IntCounterVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::with_opts(Opts::new(name, help)).expect("metric");
+            registry.register(Box::new(c.clone())).expect("register");
+            c
+        };
+        let counter_vec = |name: &str, help: &str, label: &str| {
+            let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("metric");
+            registry.register(Box::new(c.clone())).expect("register");
+            c
+        };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .expect("metric");
+            registry.register(Box::new(h.clone())).expect("register");
+            h
+        };
+        let fast = vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            2.5,
+        ];
+        let cache_entries = IntGauge::with_opts(Opts::new(
+            "synclink_cache_entries",
+            "Groups in the ownership cache",
+        ))
+        .expect("metric");
+        registry
+            .register(Box::new(cache_entries.clone()))
+            .expect("register");
+        let deliveries = counter_vec(
+            "synclink_webhook_deliveries_total",
+            "Webhook deliveries by outcome",
+            "outcome",
+        );
+        // Make every outcome visible from the start, at 0.
+        for o in crate::domain::DeliveryOutcome::ALL {
+            deliveries.with_label_values(&[o.as_str()]);
+        }
+        Metrics {
+            deliveries,
+            overloaded: counter(
+                "synclink_webhook_overloaded_total",
+                "Webhook deliveries answered 503 because the sync path was saturated",
+            ),
+            webhook_seconds: histogram(
+                "synclink_webhook_duration_seconds",
+                "Time to answer a webhook delivery",
+                fast.clone(),
+            ),
+            assignments: counter("synclink_assignments_total", "Groups assigned"),
+            deassignments: counter("synclink_deassignments_total", "Groups unassigned"),
+            cache_hits: counter("synclink_cache_hits_total", "Ownership cache hits"),
+            cache_misses: counter("synclink_cache_misses_total", "Ownership cache misses"),
+            cache_invalidations: counter(
+                "synclink_cache_invalidations_total",
+                "Ownership cache invalidations",
+            ),
+            cache_entries,
+            flush_seconds: histogram(
+                "synclink_flush_duration_seconds",
+                "Duration of storage flushes",
+                fast,
+            ),
+            ids_issued: counter("synclink_ids_issued_total", "Snowflake IDs issued"),
+            actor_restarts: counter_vec(
+                "synclink_actor_restarts_total",
+                "Actor restarts after a panic",
+                "actor",
+            ),
+            registry,
+        }
+    }
+
+    pub fn delivery(&self, outcome: crate::domain::DeliveryOutcome) {
+        self.deliveries.with_label_values(&[outcome.as_str()]).inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

@@ -1,0 +1,193 @@
+//! Groups, their assignee and activity, and links to external issues.
+
+use super::keys::{self, Key, KeyReader};
+use super::{encode, get, scan, Store, StoreError, StoreResult};
+use crate::domain::{Activity, Assignee, Group, Id, Link};
+use sled::Transactional;
+
+impl Store {
+    pub fn create_group(&self, project: Id, title: &str, now: i64) -> StoreResult<Group> {
+        if self.get_project(project)?.is_none() {
+            return Err(StoreError::NotFound(format!("project {project}")));
+        }
+        let id = self.next_seq("groups")?;
+        let g = Group {
+            id,
+            project,
+            title: title.to_string(),
+            date_added: now,
+        };
+        let val = encode("group", &g)?;
+        (&self.t.groups, &self.t.project_groups).transaction(|(groups, pg)| {
+            groups.insert(&keys::id(id), val.clone())?;
+            pg.insert(&keys::pair(project, id), &[])?;
+            Ok(())
+        })?;
+        Ok(g)
+    }
+
+    /// A group, unless it or its project is gone (or being deleted).
+    pub fn get_group(&self, id: Id) -> StoreResult<Option<Group>> {
+        let g: Option<Group> = get(&self.t.groups, "group", keys::id(id))?;
+        match g {
+            Some(g) if !self.t.project_deletes.contains_key(keys::id(g.project))? => Ok(Some(g)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Group ids of a project, ascending.
+    pub fn project_group_ids(&self, project: Id) -> StoreResult<Vec<Id>> {
+        let mut out = Vec::new();
+        for r in self.t.project_groups.scan_prefix(keys::id(project)) {
+            let (k, _) = r?;
+            if let Some((_, g)) = keys::read_pair(&k) {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn get_assignee(&self, group: Id) -> StoreResult<Option<Assignee>> {
+        get(&self.t.assignees, "assignee", keys::id(group))
+    }
+
+    /// Activity of a group, oldest first.
+    pub fn list_activity(&self, group: Id) -> StoreResult<Vec<Activity>> {
+        scan(&self.t.activities, "activity", keys::id(group))
+    }
+
+    /// Link a group to `(integration, key)`; Conflict when the link exists.
+    pub fn create_link(&self, link: &Link) -> StoreResult<()> {
+        let k = link_key(link.integration, &link.key, link.group);
+        let rk = Key::new()
+            .u64(link.group)
+            .u64(link.integration)
+            .str(&link.key)
+            .build();
+        let val = encode("link", link)?;
+        (&self.t.links, &self.t.group_links).transaction(|(links, gl)| {
+            if links.get(&k)?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "group {} is already linked to {} on integration {}",
+                    link.group, link.key, link.integration
+                ))
+                .into());
+            }
+            links.insert(k.as_slice(), val.clone())?;
+            gl.insert(rk.as_slice(), &[])?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Links of a group.
+    pub fn group_links(&self, group: Id) -> StoreResult<Vec<Link>> {
+        let mut out = Vec::new();
+        for r in self.t.group_links.scan_prefix(keys::id(group)) {
+            let (k, _) = r?;
+            let mut rd = KeyReader::new(&k);
+            let (Some(g), Some(i), Some(key)) = (rd.u64(), rd.u64(), rd.str()) else {
+                continue;
+            };
+            out.push(Link {
+                group: g,
+                integration: i,
+                key: key.to_string(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Remove a link; NotFound when there is none.
+    pub fn delete_link(&self, group: Id, integration: Id, key: &str) -> StoreResult<()> {
+        let k = link_key(integration, key, group);
+        let rk = Key::new().u64(group).u64(integration).str(key).build();
+        let existed = (&self.t.links, &self.t.group_links).transaction(|(links, gl)| {
+            let was = links.remove(k.as_slice())?.is_some();
+            gl.remove(rk.as_slice())?;
+            Ok(was)
+        })?;
+        if existed {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(format!(
+                "link of group {group} to {key} on integration {integration}"
+            )))
+        }
+    }
+
+    /// Groups linked to `(integration, key)`: an index prefix scan.
+    pub fn linked_groups(&self, integration: Id, key: &str) -> StoreResult<Vec<Id>> {
+        let prefix = Key::new().u64(integration).str(key).build();
+        let mut out = Vec::new();
+        for r in self.t.links.scan_prefix(&prefix) {
+            let (k, _) = r?;
+            if let Some(g) = k.get(prefix.len()..).and_then(keys::read_id) {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Key of the `links` tree: (integration, issue key, group).
+pub fn link_key(integration: Id, key: &str, group: Id) -> Vec<u8> {
+    Key::new().u64(integration).str(key).u64(group).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Project;
+
+    fn project(s: &Store, id: Id) {
+        s.insert_project(&Project {
+            id,
+            org: 1,
+            slug: format!("p{id}"),
+            name: "P".into(),
+            teams: vec![],
+            date_added: 0,
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn link_lookup_is_exact_on_key() {
+        let s = Store::temporary().unwrap();
+        project(&s, 1);
+        let g1 = s.create_group(1, "a", 0).unwrap();
+        let g2 = s.create_group(1, "b", 0).unwrap();
+        let l = |g: Id, k: &str| Link {
+            group: g,
+            integration: 5,
+            key: k.into(),
+        };
+        s.create_link(&l(g1.id, "APP-1")).unwrap();
+        s.create_link(&l(g2.id, "APP-1")).unwrap();
+        s.create_link(&l(g2.id, "APP-10")).unwrap();
+        assert!(matches!(
+            s.create_link(&l(g1.id, "APP-1")),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(s.linked_groups(5, "APP-1").unwrap(), vec![g1.id, g2.id]);
+        assert_eq!(s.linked_groups(5, "APP-10").unwrap(), vec![g2.id]);
+        assert_eq!(s.linked_groups(6, "APP-1").unwrap(), Vec::<Id>::new());
+        assert_eq!(s.group_links(g2.id).unwrap().len(), 2);
+        s.delete_link(g2.id, 5, "APP-1").unwrap();
+        assert_eq!(s.linked_groups(5, "APP-1").unwrap(), vec![g1.id]);
+        assert!(matches!(
+            s.delete_link(g2.id, 5, "APP-1"),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn group_needs_a_project() {
+        let s = Store::temporary().unwrap();
+        assert!(matches!(
+            s.create_group(42, "x", 0),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}

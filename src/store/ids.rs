@@ -1,0 +1,1 @@
+//! The snowflake high-water mark. (Filled in by the foundation work.)

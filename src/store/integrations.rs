@@ -1,0 +1,125 @@
+//! Integrations (with their secrets), installations and pending OAuth handshakes.
+
+use super::keys::{self};
+use super::{encode, get, scan, Store, StoreError, StoreResult};
+use crate::domain::{Id, Installation, Integration, PendingOAuth};
+use sled::Transactional;
+
+impl Store {
+    /// Insert a new integration; Conflict when its external id is used.
+    /// The id is assigned here and written into the returned value.
+    pub fn create_integration(&self, mut i: Integration) -> StoreResult<Integration> {
+        i.id = self.next_seq("integrations")?;
+        let val = encode("integration", &i)?;
+        (&self.t.integrations, &self.t.integration_ext).transaction(|(ints, ext)| {
+            if ext.get(i.external_id.as_bytes())?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "an integration with external id `{}` exists",
+                    i.external_id
+                ))
+                .into());
+            }
+            ext.insert(i.external_id.as_bytes(), &keys::id(i.id))?;
+            ints.insert(&keys::id(i.id), val.clone())?;
+            Ok(())
+        })?;
+        Ok(i)
+    }
+
+    pub fn get_integration(&self, id: Id) -> StoreResult<Option<Integration>> {
+        get(&self.t.integrations, "integration", keys::id(id))
+    }
+
+    pub fn integration_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> StoreResult<Option<Integration>> {
+        match self.t.integration_ext.get(external_id.as_bytes())? {
+            Some(id) => match keys::read_id(&id) {
+                Some(id) => self.get_integration(id),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    pub fn list_integrations(&self) -> StoreResult<Vec<Integration>> {
+        scan(&self.t.integrations, "integration", [])
+    }
+
+    /// Replace a stored integration (same id and external id).
+    pub fn update_integration(&self, i: &Integration) -> StoreResult<()> {
+        if !self.t.integrations.contains_key(keys::id(i.id))? {
+            return Err(StoreError::NotFound(format!("integration {}", i.id)));
+        }
+        self.t
+            .integrations
+            .insert(keys::id(i.id), encode("integration", i)?)?;
+        Ok(())
+    }
+
+    /// Create or replace an installation (PUT semantics).
+    pub fn put_installation(&self, inst: &Installation) -> StoreResult<()> {
+        if self.get_org(inst.org)?.is_none() {
+            return Err(StoreError::NotFound(format!("organization {}", inst.org)));
+        }
+        if self.get_integration(inst.integration)?.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "integration {}",
+                inst.integration
+            )));
+        }
+        self.t.installations.insert(
+            keys::pair(inst.integration, inst.org),
+            encode("installation", inst)?,
+        )?;
+        Ok(())
+    }
+
+    /// Installations of an integration, ascending org id.
+    pub fn installations(&self, integration: Id) -> StoreResult<Vec<Installation>> {
+        scan(&self.t.installations, "installation", keys::id(integration))
+    }
+
+    pub fn put_pending_oauth(&self, p: &PendingOAuth) -> StoreResult<()> {
+        self.t
+            .pending_oauth
+            .insert(p.request_token.as_bytes(), encode("pending oauth", p)?)?;
+        Ok(())
+    }
+
+    pub fn get_pending_oauth(&self, request_token: &str) -> StoreResult<Option<PendingOAuth>> {
+        get(
+            &self.t.pending_oauth,
+            "pending oauth",
+            request_token.as_bytes(),
+        )
+    }
+
+    pub fn remove_pending_oauth(&self, request_token: &str) -> StoreResult<()> {
+        self.t.pending_oauth.remove(request_token.as_bytes())?;
+        Ok(())
+    }
+
+    /// Pending handshakes of one integration.
+    pub fn pending_oauth_for(&self, integration: Id) -> StoreResult<Vec<PendingOAuth>> {
+        Ok(
+            scan::<PendingOAuth>(&self.t.pending_oauth, "pending oauth", [])?
+                .into_iter()
+                .filter(|p| p.integration == integration)
+                .collect(),
+        )
+    }
+
+    /// Drop handshakes that expired before `now` (ms); returns how many.
+    pub fn prune_pending_oauth(&self, now: i64) -> StoreResult<usize> {
+        let mut n = 0;
+        for p in scan::<PendingOAuth>(&self.t.pending_oauth, "pending oauth", [])? {
+            if p.expires < now {
+                self.t.pending_oauth.remove(p.request_token.as_bytes())?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}

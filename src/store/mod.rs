@@ -1,0 +1,354 @@
+//! The only code that touches sled.
+//!
+//! One database, one named tree per mapping ([`Trees`]), bincode 2 values,
+//! big-endian keys ([`keys`]). Every call here blocks: callers run it on a
+//! sync actor's thread or inside `web::block`, never on an async worker.
+
+pub mod directory;
+pub mod error;
+pub mod groups;
+pub mod ids;
+pub mod integrations;
+pub mod keys;
+pub mod projects;
+pub mod sync;
+
+pub use error::{StoreError, StoreResult};
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::Path;
+
+/// Schema version this build writes. Bump it and append to [`MIGRATIONS`]
+/// when a stored layout changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Ordered migrations: entry `(v, f)` upgrades a database at version `v - 1`
+/// to version `v`. They run in order at open, each followed by a flush.
+type Migration = fn(&Store) -> StoreResult<()>;
+const MIGRATIONS: &[(u32, Migration)] = &[(1, migrate_v1)];
+
+/// Version 1 is the initial layout: nothing to transform.
+fn migrate_v1(_: &Store) -> StoreResult<()> {
+    Ok(())
+}
+
+const META_SCHEMA: &[u8] = b"schema_version";
+
+/// The named trees. The names are part of the on-disk format.
+#[derive(Clone)]
+pub struct Trees {
+    /// schema version, sequences, snowflake high-water mark
+    pub meta: sled::Tree,
+    /// org id -> Organization
+    pub orgs: sled::Tree,
+    /// lowercase slug -> org id
+    pub org_slugs: sled::Tree,
+    /// user id -> User
+    pub users: sled::Tree,
+    /// (lowercase email, user id) -> verified (1 byte)
+    pub user_emails: sled::Tree,
+    /// team id -> Team
+    pub teams: sled::Tree,
+    /// (org id, lowercase slug) -> team id
+    pub team_slugs: sled::Tree,
+    /// (team id, user id) -> ()
+    pub team_members: sled::Tree,
+    /// (user id, team id) -> ()
+    pub user_teams: sled::Tree,
+    /// project id -> Project
+    pub projects: sled::Tree,
+    /// (org id, lowercase slug) -> project id
+    pub project_slugs: sled::Tree,
+    /// (org id, project id) -> ()
+    pub org_projects: sled::Tree,
+    /// (team id, project id) -> ()
+    pub team_projects: sled::Tree,
+    /// project id -> () : deletes accepted but not finished (resumed at start)
+    pub project_deletes: sled::Tree,
+    /// (project id, user id, type) -> NotificationSetting
+    pub notification_settings: sled::Tree,
+    /// group id -> Group
+    pub groups: sled::Tree,
+    /// (project id, group id) -> ()
+    pub project_groups: sled::Tree,
+    /// (integration id, issue key, group id) -> Link
+    pub links: sled::Tree,
+    /// (group id, integration id, issue key) -> ()
+    pub group_links: sled::Tree,
+    /// group id -> Assignee
+    pub assignees: sled::Tree,
+    /// (group id, activity id) -> Activity
+    pub activities: sled::Tree,
+    /// (integration id, issue key) -> DeliveryState
+    pub delivery_state: sled::Tree,
+    /// delivery id -> Delivery (the bounded delivery log)
+    pub deliveries: sled::Tree,
+    /// integration id -> Integration
+    pub integrations: sled::Tree,
+    /// external id -> integration id
+    pub integration_ext: sled::Tree,
+    /// (integration id, org id) -> Installation
+    pub installations: sled::Tree,
+    /// request token -> PendingOAuth
+    pub pending_oauth: sled::Tree,
+}
+
+impl Trees {
+    fn open(db: &sled::Db) -> StoreResult<Trees> {
+        Ok(Trees {
+            meta: db.open_tree("meta")?,
+            orgs: db.open_tree("orgs")?,
+            org_slugs: db.open_tree("org_slugs")?,
+            users: db.open_tree("users")?,
+            user_emails: db.open_tree("user_emails")?,
+            teams: db.open_tree("teams")?,
+            team_slugs: db.open_tree("team_slugs")?,
+            team_members: db.open_tree("team_members")?,
+            user_teams: db.open_tree("user_teams")?,
+            projects: db.open_tree("projects")?,
+            project_slugs: db.open_tree("project_slugs")?,
+            org_projects: db.open_tree("org_projects")?,
+            team_projects: db.open_tree("team_projects")?,
+            project_deletes: db.open_tree("project_deletes")?,
+            notification_settings: db.open_tree("notification_settings")?,
+            groups: db.open_tree("groups")?,
+            project_groups: db.open_tree("project_groups")?,
+            links: db.open_tree("links")?,
+            group_links: db.open_tree("group_links")?,
+            assignees: db.open_tree("assignees")?,
+            activities: db.open_tree("activities")?,
+            delivery_state: db.open_tree("delivery_state")?,
+            deliveries: db.open_tree("deliveries")?,
+            integrations: db.open_tree("integrations")?,
+            integration_ext: db.open_tree("integration_ext")?,
+            installations: db.open_tree("installations")?,
+            pending_oauth: db.open_tree("pending_oauth")?,
+        })
+    }
+}
+
+/// Handle to the database. Cheap to clone (sled handles are reference counted).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: sled::Db,
+    pub(crate) t: Trees,
+}
+
+impl Store {
+    /// Open (or create, mode 0700) the database at `path` and run migrations.
+    pub fn open(path: &Path) -> StoreResult<Store> {
+        create_private_dir(path)
+            .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", path.display())))?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(None)
+            .open()?;
+        let t = Trees::open(&db)?;
+        let store = Store { db, t };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Open a throw-away database in a temporary directory (unit tests).
+    pub fn temporary() -> StoreResult<Store> {
+        let db = sled::Config::new().temporary(true).open()?;
+        let t = Trees::open(&db)?;
+        let store = Store { db, t };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn schema_version(&self) -> StoreResult<Option<u32>> {
+        Ok(self
+            .t
+            .meta
+            .get(META_SCHEMA)?
+            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+            .map(u32::from_be_bytes))
+    }
+
+    fn migrate(&self) -> StoreResult<()> {
+        let found = self.schema_version()?.unwrap_or(0);
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (v, f) in MIGRATIONS {
+            if *v > found {
+                f(self)?;
+                self.t.meta.insert(META_SCHEMA, &v.to_be_bytes())?;
+                self.db.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush every write to disk; returns the bytes flushed.
+    pub fn flush(&self) -> StoreResult<usize> {
+        Ok(self.db.flush()?)
+    }
+
+    /// Next value of the named sequence (1, 2, 3, ...), persisted.
+    pub fn next_seq(&self, name: &str) -> StoreResult<u64> {
+        let key = format!("seq:{name}");
+        let v = self.t.meta.update_and_fetch(key.as_bytes(), |old| {
+            let n = old
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        Ok(v.and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(1))
+    }
+
+    /// A unique, increasing id from sled's own generator (never repeats across
+    /// restarts; not contiguous). Used for activities and deliveries.
+    pub fn unique_id(&self) -> StoreResult<u64> {
+        Ok(self.db.generate_id()? + 1)
+    }
+
+    /// Number of entries per entity tree, for `GET /v1/status`.
+    pub fn counts(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("orgs", self.t.orgs.len()),
+            ("users", self.t.users.len()),
+            ("teams", self.t.teams.len()),
+            ("projects", self.t.projects.len()),
+            ("groups", self.t.groups.len()),
+            ("links", self.t.links.len()),
+            ("assignees", self.t.assignees.len()),
+            ("integrations", self.t.integrations.len()),
+            ("installations", self.t.installations.len()),
+        ]
+    }
+
+    /// Size of the database on disk, bytes.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !path.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Encode a stored value with bincode 2.
+pub fn encode<T: Serialize>(what: &'static str, v: &T) -> StoreResult<Vec<u8>> {
+    bincode::serde::encode_to_vec(v, bincode::config::standard()).map_err(|e| StoreError::Encode {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+/// Decode a stored value with bincode 2.
+pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> StoreResult<T> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map(|(v, _)| v)
+        .map_err(|e| StoreError::Decode {
+            what,
+            reason: e.to_string(),
+        })
+}
+
+/// Read and decode one value.
+pub(crate) fn get<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    what: &'static str,
+    key: impl AsRef<[u8]>,
+) -> StoreResult<Option<T>> {
+    match tree.get(key)? {
+        Some(v) => Ok(Some(decode(what, &v)?)),
+        None => Ok(None),
+    }
+}
+
+/// Decode every value of a tree under `prefix`, in key order.
+pub(crate) fn scan<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    what: &'static str,
+    prefix: impl AsRef<[u8]>,
+) -> StoreResult<Vec<T>> {
+    tree.scan_prefix(prefix)
+        .map(|r| {
+            let (_, v) = r?;
+            decode(what, &v)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_records_schema_version() {
+        let s = Store::temporary().unwrap();
+        assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.t.meta.insert(META_SCHEMA, &99u32.to_be_bytes()).unwrap();
+            s.flush().unwrap();
+        }
+        match Store::open(dir.path()) {
+            Err(StoreError::SchemaTooNew { found: 99, .. }) => {}
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("opened a database from the future"),
+        }
+    }
+
+    #[test]
+    fn data_dir_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("data");
+        let _s = Store::open(&p).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn sequences_increase_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            assert_eq!(s.next_seq("orgs").unwrap(), 1);
+            assert_eq!(s.next_seq("orgs").unwrap(), 2);
+            assert_eq!(s.next_seq("users").unwrap(), 1);
+            s.flush().unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.next_seq("orgs").unwrap(), 3);
+    }
+
+    #[test]
+    fn bincode_round_trip() {
+        let u = crate::domain::User {
+            id: 7,
+            name: "Bob".into(),
+            emails: vec![crate::domain::Email {
+                email: "bob@example.org".into(),
+                verified: true,
+            }],
+        };
+        let b = encode("user", &u).unwrap();
+        assert_eq!(decode::<crate::domain::User>("user", &b).unwrap(), u);
+        assert!(decode::<crate::domain::User>("user", &b[..2]).is_err());
+    }
+}

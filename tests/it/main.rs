@@ -1,0 +1,4 @@
+//! Integration tests: the real daemon, a real socket, real HTTP.
+
+mod common;
+mod smoke;
