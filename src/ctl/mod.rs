@@ -1,6 +1,652 @@
-//! `synclinkctl`: the admin CLI. (Filled in by the CLI work.)
+//! `synclinkctl`: every admin route as a subcommand. Tables for people,
+//! `--json` for scripts, the server's message and a non-zero exit on error.
 
-pub fn main() -> std::process::ExitCode {
-    eprintln!("synclinkctl: not implemented yet");
-    std::process::ExitCode::from(2)
+mod client;
+mod table;
+
+pub use client::{Client, CtlError};
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "synclinkctl",
+    version,
+    about = "Drive synclinkd through its admin socket"
+)]
+pub struct Cli {
+    /// Admin socket of synclinkd.
+    #[arg(
+        long,
+        global = true,
+        env = "SYNCLINK_SOCKET",
+        default_value = "./synclink.sock"
+    )]
+    socket: PathBuf,
+    /// Print the raw JSON answer instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Version, uptime, counts per entity, actor health.
+    Status,
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Teams and their members.
+    #[command(subcommand)]
+    Team(TeamCmd),
+    /// Projects.
+    #[command(subcommand)]
+    Project(ProjectCmd),
+    /// Notification settings of a project.
+    #[command(subcommand, name = "notification-settings")]
+    NotificationSettings(NotifCmd),
+    /// Issue groups: create, show, activity, manual assign.
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Jira integrations: connect (OAuth), import, webhook, installations.
+    #[command(subcommand)]
+    Integration(IntegrationCmd),
+    /// Links between groups and Jira issues.
+    #[command(subcommand)]
+    Link(LinkCmd),
+    /// The group ownership cache.
+    #[command(subcommand)]
+    Cache(CacheCmd),
+    /// The delivery log: why did (or didn't) an assignee sync?
+    Deliveries(DeliveriesArgs),
+    /// Snowflake IDs.
+    #[command(subcommand)]
+    Id(IdCmd),
+}
+
+#[derive(Subcommand)]
+enum OrgCmd {
+    /// Create an organization.
+    Create {
+        #[arg(long)]
+        slug: String,
+        name: String,
+    },
+    /// List organizations.
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user.
+    Create {
+        name: String,
+        /// Verified email address (repeatable).
+        #[arg(long = "email")]
+        emails: Vec<String>,
+        /// Unverified email address (repeatable).
+        #[arg(long = "unverified-email")]
+        unverified: Vec<String>,
+    },
+    /// Show a user.
+    Get { id: u64 },
+}
+
+#[derive(Subcommand)]
+enum TeamCmd {
+    /// Create a team.
+    Create {
+        #[arg(long)]
+        org: u64,
+        #[arg(long)]
+        slug: String,
+        name: String,
+    },
+    /// Add a user to a team.
+    AddMember { team: u64, user: u64 },
+    /// Remove a user from a team.
+    RemoveMember { team: u64, user: u64 },
+}
+
+#[derive(Subcommand)]
+enum ProjectCmd {
+    /// Create a project (slug and id are generated unless given).
+    Create {
+        #[arg(long)]
+        org: u64,
+        #[arg(long)]
+        slug: Option<String>,
+        /// Team with access (repeatable).
+        #[arg(long = "team")]
+        teams: Vec<u64>,
+        name: String,
+    },
+    /// List projects (of one organization).
+    List {
+        #[arg(long)]
+        org: Option<u64>,
+    },
+    /// Show a project.
+    Get { id: u64 },
+    /// Delete a project and everything hanging off it.
+    Delete { id: u64 },
+}
+
+#[derive(Subcommand)]
+enum NotifCmd {
+    /// Set a user's notification setting on a project.
+    Set {
+        project: u64,
+        user: u64,
+        #[arg(long = "type")]
+        kind: String,
+        #[arg(long)]
+        value: String,
+    },
+    /// List a project's notification settings.
+    List { project: u64 },
+}
+
+#[derive(Subcommand)]
+enum GroupCmd {
+    /// Create a group.
+    Create {
+        #[arg(long)]
+        project: u64,
+        title: String,
+    },
+    /// Show a group and its assignee.
+    Get { id: u64 },
+    /// A group's activity, oldest first.
+    Activity { id: u64 },
+    /// Assign a group to a user.
+    Assign {
+        id: u64,
+        #[arg(long)]
+        user: u64,
+    },
+    /// Remove a group's assignee.
+    Deassign { id: u64 },
+    /// A group's links to Jira issues.
+    Links { id: u64 },
+}
+
+#[derive(Subcommand)]
+enum IntegrationCmd {
+    /// Start the OAuth 1.0a handshake with Jira; prints the URL to authorize.
+    Connect {
+        #[arg(long)]
+        base_url: String,
+        #[arg(long)]
+        consumer_key: String,
+        /// PEM file of the RSA private key (PKCS#1 or PKCS#8).
+        #[arg(long)]
+        private_key: PathBuf,
+        #[arg(long)]
+        name: Option<String>,
+        /// Out-of-band: Jira shows a verifier to paste into `integration verifier`.
+        #[arg(long)]
+        oob: bool,
+        /// Do not verify Jira's TLS certificate.
+        #[arg(long)]
+        no_verify_ssl: bool,
+    },
+    /// Finish an out-of-band handshake with the verifier Jira showed.
+    Verifier { id: u64, verifier: String },
+    /// Import an existing integration (keeps its webhook and tokens).
+    Import {
+        #[arg(long)]
+        base_url: String,
+        #[arg(long)]
+        consumer_key: String,
+        #[arg(long, env = "SYNCLINK_WEBHOOK_SECRET", hide_env_values = true)]
+        webhook_secret: String,
+        #[arg(long)]
+        external_id: Option<String>,
+        /// PEM file of the RSA private key.
+        #[arg(long)]
+        private_key: Option<PathBuf>,
+        #[arg(long, env = "SYNCLINK_ACCESS_TOKEN", hide_env_values = true)]
+        access_token: Option<String>,
+        #[arg(long, env = "SYNCLINK_ACCESS_TOKEN_SECRET", hide_env_values = true)]
+        access_token_secret: Option<String>,
+    },
+    /// List integrations.
+    List,
+    /// Show an integration.
+    Get { id: u64 },
+    /// The webhook URL (holds the token) for manual setup in Jira.
+    WebhookUrl { id: u64 },
+    /// Register (again) the webhook in Jira.
+    RegisterWebhook { id: u64 },
+    /// Install an integration in an organization.
+    Install {
+        id: u64,
+        #[arg(long)]
+        org: u64,
+        /// Sync Jira assignees into groups (true/false).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        sync_inbound_assignee: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LinkCmd {
+    /// Link a group to a Jira issue.
+    Create {
+        #[arg(long)]
+        group: u64,
+        #[arg(long)]
+        integration: u64,
+        key: String,
+    },
+    /// A group's links.
+    List { group: u64 },
+    /// Remove a link.
+    Delete {
+        group: u64,
+        integration: u64,
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheCmd {
+    /// Hit/miss/invalidation counters and size.
+    Stats,
+    /// Cached assignee of a group.
+    Group { id: u64 },
+}
+
+#[derive(Args)]
+struct DeliveriesArgs {
+    #[arg(long)]
+    integration: Option<u64>,
+    #[arg(long)]
+    key: Option<String>,
+    #[arg(long)]
+    outcome: Option<String>,
+    #[arg(long)]
+    limit: Option<u32>,
+}
+
+#[derive(Subcommand)]
+enum IdCmd {
+    /// Issue a new snowflake ID.
+    New,
+    /// Decode an ID into its fields.
+    Decode { id: u64 },
+}
+
+/// How to print an answer for people.
+enum View {
+    Table(&'static [(&'static str, &'static str)]),
+    Object,
+    /// Nothing to print but this line (204 answers).
+    Done(String),
+}
+
+const ORG_COLS: &[(&str, &str)] = &[("id", "id"), ("slug", "slug"), ("name", "name")];
+const PROJECT_COLS: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("org", "org"),
+    ("slug", "slug"),
+    ("name", "name"),
+    ("teams", "teams"),
+];
+const ACTIVITY_COLS: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("type", "type"),
+    ("user", "user"),
+    ("assignee", "data.assignee"),
+    ("email", "data.assigneeEmail"),
+    ("date", "date_added"),
+];
+const INTEGRATION_COLS: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("external id", "external_id"),
+    ("base url", "base_url"),
+    ("status", "status"),
+    ("last error", "last_error"),
+];
+const LINK_COLS: &[(&str, &str)] = &[
+    ("group", "group"),
+    ("integration", "integration"),
+    ("key", "key"),
+];
+const NOTIF_COLS: &[(&str, &str)] = &[("user", "user"), ("type", "type"), ("value", "value")];
+const DELIVERY_COLS: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("received", "received"),
+    ("integration", "integration"),
+    ("key", "key"),
+    ("changelog", "changelog_id"),
+    ("outcome", "outcome"),
+    ("groups", "groups"),
+    ("reason", "reason"),
+];
+
+fn read_file(p: &PathBuf) -> Result<String, CtlError> {
+    std::fs::read_to_string(p)
+        .map_err(|e| CtlError::Usage(format!("cannot read {}: {e}", p.display())))
+}
+
+/// Percent-encode a path segment or query value.
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// The request a command makes: method, path, body, and how to show the answer.
+fn request(cmd: Cmd) -> Result<(&'static str, String, Option<Value>, View), CtlError> {
+    use View::*;
+    Ok(match cmd {
+        Cmd::Status => ("GET", "/v1/status".into(), None, Object),
+        Cmd::Org(OrgCmd::Create { slug, name }) => (
+            "POST",
+            "/v1/orgs".into(),
+            Some(json!({"slug": slug, "name": name})),
+            Object,
+        ),
+        Cmd::Org(OrgCmd::List) => ("GET", "/v1/orgs".into(), None, Table(ORG_COLS)),
+        Cmd::User(UserCmd::Create {
+            name,
+            emails,
+            unverified,
+        }) => {
+            let mut list: Vec<Value> = emails
+                .iter()
+                .map(|e| json!({"email": e, "verified": true}))
+                .collect();
+            list.extend(
+                unverified
+                    .iter()
+                    .map(|e| json!({"email": e, "verified": false})),
+            );
+            (
+                "POST",
+                "/v1/users".into(),
+                Some(json!({"name": name, "emails": list})),
+                Object,
+            )
+        }
+        Cmd::User(UserCmd::Get { id }) => ("GET", format!("/v1/users/{id}"), None, Object),
+        Cmd::Team(TeamCmd::Create { org, slug, name }) => (
+            "POST",
+            "/v1/teams".into(),
+            Some(json!({"org": org, "slug": slug, "name": name})),
+            Object,
+        ),
+        Cmd::Team(TeamCmd::AddMember { team, user }) => (
+            "POST",
+            format!("/v1/teams/{team}/members"),
+            Some(json!({"user": user})),
+            Done(format!("user {user} added to team {team}")),
+        ),
+        Cmd::Team(TeamCmd::RemoveMember { team, user }) => (
+            "DELETE",
+            format!("/v1/teams/{team}/members/{user}"),
+            None,
+            Done(format!("user {user} removed from team {team}")),
+        ),
+        Cmd::Project(ProjectCmd::Create {
+            org,
+            slug,
+            teams,
+            name,
+        }) => {
+            let mut body = json!({"org": org, "name": name, "teams": teams});
+            if let Some(s) = slug {
+                body["slug"] = json!(s);
+            }
+            ("POST", "/v1/projects".into(), Some(body), Object)
+        }
+        Cmd::Project(ProjectCmd::List { org }) => {
+            let path = match org {
+                Some(o) => format!("/v1/projects?org={o}"),
+                None => "/v1/projects".into(),
+            };
+            ("GET", path, None, Table(PROJECT_COLS))
+        }
+        Cmd::Project(ProjectCmd::Get { id }) => ("GET", format!("/v1/projects/{id}"), None, Object),
+        Cmd::Project(ProjectCmd::Delete { id }) => {
+            ("DELETE", format!("/v1/projects/{id}"), None, Object)
+        }
+        Cmd::NotificationSettings(NotifCmd::Set {
+            project,
+            user,
+            kind,
+            value,
+        }) => (
+            "PUT",
+            format!("/v1/projects/{project}/notification-settings/{user}"),
+            Some(json!({"type": kind, "value": value})),
+            Done("notification setting saved".into()),
+        ),
+        Cmd::NotificationSettings(NotifCmd::List { project }) => (
+            "GET",
+            format!("/v1/projects/{project}/notification-settings"),
+            None,
+            Table(NOTIF_COLS),
+        ),
+        Cmd::Group(GroupCmd::Create { project, title }) => (
+            "POST",
+            "/v1/groups".into(),
+            Some(json!({"project": project, "title": title})),
+            Object,
+        ),
+        Cmd::Group(GroupCmd::Get { id }) => ("GET", format!("/v1/groups/{id}"), None, Object),
+        Cmd::Group(GroupCmd::Activity { id }) => (
+            "GET",
+            format!("/v1/groups/{id}/activity"),
+            None,
+            Table(ACTIVITY_COLS),
+        ),
+        Cmd::Group(GroupCmd::Assign { id, user }) => (
+            "PUT",
+            format!("/v1/groups/{id}/assignee"),
+            Some(json!({"user": user})),
+            Object,
+        ),
+        Cmd::Group(GroupCmd::Deassign { id }) => {
+            ("DELETE", format!("/v1/groups/{id}/assignee"), None, Object)
+        }
+        Cmd::Group(GroupCmd::Links { id }) => (
+            "GET",
+            format!("/v1/groups/{id}/links"),
+            None,
+            Table(LINK_COLS),
+        ),
+        Cmd::Integration(IntegrationCmd::Connect {
+            base_url,
+            consumer_key,
+            private_key,
+            name,
+            oob,
+            no_verify_ssl,
+        }) => {
+            let mut body = json!({
+                "base_url": base_url,
+                "consumer_key": consumer_key,
+                "private_key_pem": read_file(&private_key)?,
+                "verify_ssl": !no_verify_ssl,
+                "callback": if oob { "oob" } else { "web" },
+            });
+            if let Some(n) = name {
+                body["name"] = json!(n);
+            }
+            ("POST", "/v1/integrations".into(), Some(body), Object)
+        }
+        Cmd::Integration(IntegrationCmd::Verifier { id, verifier }) => (
+            "POST",
+            format!("/v1/integrations/{id}/verifier"),
+            Some(json!({"verifier": verifier})),
+            Object,
+        ),
+        Cmd::Integration(IntegrationCmd::Import {
+            base_url,
+            consumer_key,
+            webhook_secret,
+            external_id,
+            private_key,
+            access_token,
+            access_token_secret,
+        }) => {
+            let mut body = json!({
+                "base_url": base_url,
+                "consumer_key": consumer_key,
+                "webhook_secret": webhook_secret,
+            });
+            if let Some(x) = external_id {
+                body["external_id"] = json!(x);
+            }
+            if let Some(p) = private_key {
+                body["private_key_pem"] = json!(read_file(&p)?);
+            }
+            if let Some(x) = access_token {
+                body["access_token"] = json!(x);
+            }
+            if let Some(x) = access_token_secret {
+                body["access_token_secret"] = json!(x);
+            }
+            ("POST", "/v1/integrations/import".into(), Some(body), Object)
+        }
+        Cmd::Integration(IntegrationCmd::List) => (
+            "GET",
+            "/v1/integrations".into(),
+            None,
+            Table(INTEGRATION_COLS),
+        ),
+        Cmd::Integration(IntegrationCmd::Get { id }) => {
+            ("GET", format!("/v1/integrations/{id}"), None, Object)
+        }
+        Cmd::Integration(IntegrationCmd::WebhookUrl { id }) => (
+            "GET",
+            format!("/v1/integrations/{id}/webhook-url"),
+            None,
+            Object,
+        ),
+        Cmd::Integration(IntegrationCmd::RegisterWebhook { id }) => (
+            "POST",
+            format!("/v1/integrations/{id}/webhook"),
+            None,
+            Object,
+        ),
+        Cmd::Integration(IntegrationCmd::Install {
+            id,
+            org,
+            sync_inbound_assignee,
+        }) => (
+            "POST",
+            format!("/v1/integrations/{id}/installations"),
+            Some(json!({"org": org, "sync_inbound_assignee": sync_inbound_assignee})),
+            Object,
+        ),
+        Cmd::Link(LinkCmd::Create {
+            group,
+            integration,
+            key,
+        }) => (
+            "POST",
+            "/v1/links".into(),
+            Some(json!({"group": group, "integration": integration, "key": key})),
+            Done(format!("group {group} linked to {key}")),
+        ),
+        Cmd::Link(LinkCmd::List { group }) => (
+            "GET",
+            format!("/v1/groups/{group}/links"),
+            None,
+            Table(LINK_COLS),
+        ),
+        Cmd::Link(LinkCmd::Delete {
+            group,
+            integration,
+            key,
+        }) => (
+            "DELETE",
+            format!("/v1/groups/{group}/links/{integration}/{}", enc(&key)),
+            None,
+            Done(format!("link of group {group} to {key} removed")),
+        ),
+        Cmd::Cache(CacheCmd::Stats) => ("GET", "/v1/cache".into(), None, Object),
+        Cmd::Cache(CacheCmd::Group { id }) => {
+            ("GET", format!("/v1/cache/groups/{id}"), None, Object)
+        }
+        Cmd::Deliveries(a) => {
+            let mut q = Vec::new();
+            if let Some(i) = a.integration {
+                q.push(format!("integration={i}"));
+            }
+            if let Some(k) = a.key {
+                q.push(format!("key={}", enc(&k)));
+            }
+            if let Some(o) = a.outcome {
+                q.push(format!("outcome={}", enc(&o)));
+            }
+            if let Some(l) = a.limit {
+                q.push(format!("limit={l}"));
+            }
+            let path = if q.is_empty() {
+                "/v1/deliveries".to_string()
+            } else {
+                format!("/v1/deliveries?{}", q.join("&"))
+            };
+            ("GET", path, None, Table(DELIVERY_COLS))
+        }
+        Cmd::Id(IdCmd::New) => ("POST", "/v1/ids".into(), None, Object),
+        Cmd::Id(IdCmd::Decode { id }) => ("GET", format!("/v1/ids/{id}"), None, Object),
+    })
+}
+
+/// Lists may come bare or wrapped in an object (`{"deliveries": [...]}`).
+fn rows(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        Value::Object(m) => m
+            .values()
+            .find_map(|x| x.as_array().cloned())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Run one command; returns what to print on standard output.
+pub fn run(cli: Cli) -> Result<String, CtlError> {
+    let json_out = cli.json;
+    let client = Client::new(&cli.socket)?;
+    let (method, path, body, view) = request(cli.cmd)?;
+    let answer = client.call(method, &path, body)?;
+    if json_out {
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&answer).unwrap_or_default()
+        ));
+    }
+    Ok(match view {
+        View::Table(cols) => table::table(&rows(&answer), cols),
+        View::Object => table::object(&answer),
+        View::Done(line) => format!("{line}\n"),
+    })
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("synclinkctl: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
