@@ -4,3 +4,4 @@
 pub mod client;
 pub mod jwt;
 pub mod oauth;
+pub mod connect;
