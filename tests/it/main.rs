@@ -2,3 +2,5 @@
 
 mod common;
 mod smoke;
+mod fake_jira;
+mod jira_connect;
