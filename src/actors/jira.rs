@@ -248,10 +248,7 @@ fn status_word(s: IntegrationStatus) -> &'static str {
 }
 
 /// The live handshake and its integration.
-fn resolve(
-    store: &crate::store::Store,
-    h: &Handshake,
-) -> JiraResult<(PendingOAuth, Integration)> {
+fn resolve(store: &crate::store::Store, h: &Handshake) -> JiraResult<(PendingOAuth, Integration)> {
     let t = now();
     let pending = match h {
         Handshake::RequestToken(token) => {
@@ -334,7 +331,10 @@ async fn finish(deps: Deps, h: Handshake, verifier: Option<String>) -> JiraResul
         }
     };
     i.access_token = tokens.get("oauth_token").cloned().unwrap_or_default();
-    i.access_token_secret = tokens.get("oauth_token_secret").cloned().unwrap_or_default();
+    i.access_token_secret = tokens
+        .get("oauth_token_secret")
+        .cloned()
+        .unwrap_or_default();
     i.last_error = None;
     let store = deps.store.clone();
     let copy = i.clone();

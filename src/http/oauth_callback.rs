@@ -8,10 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        crate::jira::client::CALLBACK_PATH,
-        web::get().to(callback),
-    );
+    cfg.route(crate::jira::client::CALLBACK_PATH, web::get().to(callback));
 }
 
 /// Escape text for HTML element content and attribute values.
@@ -61,13 +58,11 @@ async fn callback(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
     }
     let token = match token {
         Some(t) if !t.is_empty() => t,
-        _ => {
-            return page(
-                StatusCode::BAD_REQUEST,
-                "Jira connection failed",
-                "Unknown OAuth token: the request carries no oauth_token. Start the connection again.",
-            )
-        }
+        _ => return page(
+            StatusCode::BAD_REQUEST,
+            "Jira connection failed",
+            "Unknown OAuth token: the request carries no oauth_token. Start the connection again.",
+        ),
     };
     let msg = FinishHandshake {
         handshake: Handshake::RequestToken(token),

@@ -4,6 +4,7 @@
 //! verification setting). Every request is signed with RSA-SHA1.
 
 use super::oauth::{self, Credentials};
+use super::response::{jira_message, parse_form, source_chain};
 use rsa::RsaPrivateKey;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,15 +29,24 @@ pub enum JiraError {
     #[error("invalid Jira URL: {0}")]
     BadUrl(String),
     #[error("Could not fetch a request token from Jira. {}", why(*.status, .message))]
-    RequestToken { status: Option<u16>, message: String },
+    RequestToken {
+        status: Option<u16>,
+        message: String,
+    },
     #[error("Missing oauth_token")]
     MissingOAuthToken,
     #[error("Missing OAuth token verifier")]
     MissingVerifier,
     #[error("Could not fetch an access token from Jira. {}", why(*.status, .message))]
-    AccessToken { status: Option<u16>, message: String },
+    AccessToken {
+        status: Option<u16>,
+        message: String,
+    },
     #[error("Could not create issue webhook in Jira. {}", why(*.status, .message))]
-    Webhook { status: Option<u16>, message: String },
+    Webhook {
+        status: Option<u16>,
+        message: String,
+    },
 }
 
 fn why(status: Option<u16>, message: &str) -> String {
@@ -289,7 +299,9 @@ impl JiraClient {
             message: format!("Could not read the Jira version: {}", f.message),
         };
         let url = self.url(SERVER_INFO_PATH)?;
-        let auth = self.auth(Some(access_token), "GET", &url, &[]).map_err(fail)?;
+        let auth = self
+            .auth(Some(access_token), "GET", &url, &[])
+            .map_err(fail)?;
         let resp = self
             .http
             .get(url)
@@ -310,8 +322,7 @@ impl JiraClient {
         if nums.is_empty() {
             return Err(JiraError::Webhook {
                 status: None,
-                message: "Could not read the Jira version: serverInfo has no versionNumbers"
-                    .into(),
+                message: "Could not read the Jira version: serverInfo has no versionNumbers".into(),
             });
         }
         Ok(nums)
@@ -327,10 +338,11 @@ impl JiraClient {
     ) -> Result<Registered, JiraError> {
         let version = self.server_info(access_token).await?;
         let endpoint = webhook_endpoint(&version);
-        let jwt = super::jwt::mint(external_id, webhook_secret).map_err(|e| JiraError::Webhook {
-            status: None,
-            message: e.to_string(),
-        })?;
+        let jwt =
+            super::jwt::mint(external_id, webhook_secret).map_err(|e| JiraError::Webhook {
+                status: None,
+                message: e.to_string(),
+            })?;
         let body = serde_json::json!({
             "name": WEBHOOK_NAME,
             "url": webhook_url(public_url, &jwt),
@@ -389,78 +401,6 @@ pub fn webhook_endpoint(version: &[u64]) -> &'static str {
     }
 }
 
-/// Parse a form-encoded body into a map.
-pub fn parse_form(body: &str) -> BTreeMap<String, String> {
-    url::form_urlencoded::parse(body.trim().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-/// Jira's message from an error body: `errorMessages`/`errors`/`message` of
-/// a JSON body, `oauth_problem` of a form body, else the text (HTML tags
-/// dropped), cut to 300 characters.
-pub fn jira_message(body: &str) -> String {
-    let body = body.trim();
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
-        let mut parts: Vec<String> = Vec::new();
-        if let Some(a) = v["errorMessages"].as_array() {
-            parts.extend(a.iter().filter_map(|m| m.as_str().map(str::to_string)));
-        }
-        if let Some(o) = v["errors"].as_object() {
-            parts.extend(o.iter().map(|(k, m)| match m.as_str() {
-                Some(s) => format!("{k}: {s}"),
-                None => format!("{k}: {m}"),
-            }));
-        }
-        if let Some(m) = v["message"].as_str() {
-            parts.push(m.to_string());
-        }
-        if !parts.is_empty() {
-            return cut(&parts.join("; "));
-        }
-    }
-    let form = parse_form(body);
-    if let Some(p) = form.get("oauth_problem") {
-        return format!("oauth_problem \"{}\"", cut(p));
-    }
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in body.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                text.push(' ');
-            }
-            _ if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    cut(&text.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
-fn cut(s: &str) -> String {
-    if s.chars().count() > 300 {
-        format!("{}…", s.chars().take(300).collect::<String>())
-    } else {
-        s.to_string()
-    }
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,23 +411,6 @@ mod tests {
         assert_eq!(webhook_endpoint(&[10, 0, 0]), WEBHOOK_PATH_V10);
         assert_eq!(webhook_endpoint(&[11]), WEBHOOK_PATH_V10);
         assert_eq!(webhook_endpoint(&[]), WEBHOOK_PATH);
-    }
-
-    #[test]
-    fn messages_from_jira_bodies() {
-        assert_eq!(
-            jira_message(r#"{"errorMessages":["You are not an admin"],"errors":{}}"#),
-            "You are not an admin"
-        );
-        assert_eq!(
-            jira_message("oauth_problem=token_rejected&x=1"),
-            "oauth_problem \"token_rejected\""
-        );
-        assert_eq!(
-            jira_message("<html><body><h1>Service Unavailable</h1></body></html>"),
-            "Service Unavailable"
-        );
-        assert_eq!(jira_message(&"x".repeat(1000)).chars().count(), 301);
     }
 
     #[test]
@@ -508,7 +431,10 @@ mod tests {
             .to_string(),
             "Could not create issue webhook in Jira. No (Jira answered HTTP 403)"
         );
-        assert_eq!(JiraError::MissingVerifier.to_string(), "Missing OAuth token verifier");
+        assert_eq!(
+            JiraError::MissingVerifier.to_string(),
+            "Missing OAuth token verifier"
+        );
     }
 
     #[test]

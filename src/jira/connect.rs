@@ -189,20 +189,33 @@ mod tests {
     fn base_url_rules() {
         assert_eq!(
             validate_base_url("https://Jira.Example.org/jira//").unwrap(),
-            ("https://Jira.Example.org/jira".into(), "jira.example.org".into())
+            (
+                "https://Jira.Example.org/jira".into(),
+                "jira.example.org".into()
+            )
         );
         assert_eq!(
             validate_base_url("http://127.0.0.1:8090/").unwrap().1,
             "127.0.0.1"
         );
-        for bad in ["", "jira.example.org", "ftp://x.org", "https://", "http://x.org/?a=b", "/x"] {
+        for bad in [
+            "",
+            "jira.example.org",
+            "ftp://x.org",
+            "https://",
+            "http://x.org/?a=b",
+            "/x",
+        ] {
             assert!(validate_base_url(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn external_id_is_cut_to_64() {
-        assert_eq!(external_id("jira.example.org", "key"), "jira.example.org:key");
+        assert_eq!(
+            external_id("jira.example.org", "key"),
+            "jira.example.org:key"
+        );
         let long = external_id("jira.example.org", &"k".repeat(100));
         assert_eq!(long.chars().count(), 64);
         assert!(long.starts_with("jira.example.org:kkk"));
@@ -219,10 +232,15 @@ mod tests {
         assert_eq!(ok.callback, CallbackKind::Web);
         assert!(!format!("{ok:?}").contains("PRIVATE"));
         let oob = validate(Some("J"), "http://j", "k", &p, Some(false), Some("oob")).unwrap();
-        assert_eq!((oob.callback, oob.verify_ssl, oob.name.as_str()), (CallbackKind::Oob, false, "J"));
-        assert!(validate(None, "https://j", &"k".repeat(201), &p, None, None)
-            .unwrap_err()
-            .contains("200"));
+        assert_eq!(
+            (oob.callback, oob.verify_ssl, oob.name.as_str()),
+            (CallbackKind::Oob, false, "J")
+        );
+        assert!(
+            validate(None, "https://j", &"k".repeat(201), &p, None, None)
+                .unwrap_err()
+                .contains("200")
+        );
         assert!(validate(None, "https://j", &"k".repeat(200), &p, None, None).is_ok());
         assert!(validate(None, "https://j", "", &p, None, None).is_err());
         assert!(validate(None, "https://j", "k", "nope", None, None)

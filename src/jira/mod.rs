@@ -2,6 +2,7 @@
 //! and the HTTP client.
 
 pub mod client;
+pub mod connect;
 pub mod jwt;
 pub mod oauth;
-pub mod connect;
+pub mod response;

@@ -179,7 +179,10 @@ pub fn authorization_header_at(
         oauth.push(((*k).into(), (*v).into()));
     }
     let mut all = oauth.clone();
-    all.extend(url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())));
+    all.extend(
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned())),
+    );
     all.extend(form.iter().cloned());
     let base = base_string(method, url, &all)?;
     oauth.push(("oauth_signature".into(), sign(creds.key, &base)));
@@ -228,8 +231,9 @@ Lw03eHTNQghS0A==
 
     #[test]
     fn published_rsa_sha1_vector() {
-        let url = url::Url::parse("http://photos.example.net/photos?file=vacaction.jpg&size=original")
-            .unwrap();
+        let url =
+            url::Url::parse("http://photos.example.net/photos?file=vacaction.jpg&size=original")
+                .unwrap();
         let params: Vec<(String, String)> = [
             ("oauth_consumer_key", "dpf43f3p2l4k3l03"),
             ("oauth_nonce", "13917289812797014437"),
@@ -239,7 +243,10 @@ Lw03eHTNQghS0A==
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .chain(url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())))
+        .chain(
+            url.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned())),
+        )
         .collect();
         let base = base_string("GET", &url, &params).unwrap();
         assert_eq!(base, VECTOR_BASE);
@@ -252,15 +259,24 @@ Lw03eHTNQghS0A==
     #[test]
     fn header_carries_the_vector_signature() {
         let key = parse_private_key(VECTOR_KEY).unwrap();
-        let url = url::Url::parse("http://photos.example.net/photos?file=vacaction.jpg&size=original")
-            .unwrap();
+        let url =
+            url::Url::parse("http://photos.example.net/photos?file=vacaction.jpg&size=original")
+                .unwrap();
         let creds = Credentials {
             consumer_key: "dpf43f3p2l4k3l03",
             key: &key,
             token: None,
         };
-        let h = authorization_header_at(&creds, "GET", &url, &[], &[], "13917289812797014437", "1196666512")
-            .unwrap();
+        let h = authorization_header_at(
+            &creds,
+            "GET",
+            &url,
+            &[],
+            &[],
+            "13917289812797014437",
+            "1196666512",
+        )
+        .unwrap();
         let fields = h.strip_prefix("OAuth ").unwrap();
         let sig = fields
             .split(", ")
@@ -276,7 +292,10 @@ Lw03eHTNQghS0A==
     fn percent_encoding_follows_section_3_6() {
         assert_eq!(percent_encode("AZaz09-._~"), "AZaz09-._~");
         assert_eq!(percent_encode("a b+c"), "a%20b%2Bc");
-        assert_eq!(percent_encode("=&%/:?*!'()"), "%3D%26%25%2F%3A%3F%2A%21%27%28%29");
+        assert_eq!(
+            percent_encode("=&%/:?*!'()"),
+            "%3D%26%25%2F%3A%3F%2A%21%27%28%29"
+        );
         assert_eq!(percent_encode("é"), "%C3%A9");
         assert_eq!(percent_encode("☃"), "%E2%98%83");
         assert_eq!(percent_encode(""), "");
@@ -285,9 +304,18 @@ Lw03eHTNQghS0A==
     #[test]
     fn url_normalisation() {
         let n = |s: &str| normalize_url(&url::Url::parse(s).unwrap()).unwrap();
-        assert_eq!(n("HTTP://Jira.Example.COM:80/r/a?x=1#f"), "http://jira.example.com/r/a");
-        assert_eq!(n("https://jira.example.com:443/"), "https://jira.example.com/");
-        assert_eq!(n("https://jira.example.com:8443/a/B"), "https://jira.example.com:8443/a/B");
+        assert_eq!(
+            n("HTTP://Jira.Example.COM:80/r/a?x=1#f"),
+            "http://jira.example.com/r/a"
+        );
+        assert_eq!(
+            n("https://jira.example.com:443/"),
+            "https://jira.example.com/"
+        );
+        assert_eq!(
+            n("https://jira.example.com:8443/a/B"),
+            "https://jira.example.com:8443/a/B"
+        );
         assert_eq!(n("http://127.0.0.1:8080"), "http://127.0.0.1:8080/");
     }
 

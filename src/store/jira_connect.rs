@@ -126,7 +126,10 @@ mod tests {
             .save_pending_connect(integration("j:k"), pending("t1"))
             .unwrap();
         assert!(i.id > 0);
-        assert_eq!(s.get_pending_oauth("t1").unwrap().unwrap().integration, i.id);
+        assert_eq!(
+            s.get_pending_oauth("t1").unwrap().unwrap().integration,
+            i.id
+        );
         // Same external id, new integration: conflict, nothing written.
         assert!(matches!(
             s.save_pending_connect(integration("j:k"), pending("t9")),

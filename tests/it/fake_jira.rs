@@ -336,7 +336,10 @@ async fn handle(
         Err(why) => {
             return form_reply(
                 401,
-                format!("oauth_problem=signature_invalid&oauth_problem_advice={}", enc(&why)),
+                format!(
+                    "oauth_problem=signature_invalid&oauth_problem_advice={}",
+                    enc(&why)
+                ),
             )
         }
     };
@@ -365,7 +368,9 @@ async fn handle(
             );
             form_reply(
                 200,
-                format!("oauth_token={t}&oauth_token_secret={secret}&oauth_callback_confirmed=true"),
+                format!(
+                    "oauth_token={t}&oauth_token_secret={secret}&oauth_callback_confirmed=true"
+                ),
             )
         }
         ("POST", "/plugins/servlet/oauth/access-token") => {

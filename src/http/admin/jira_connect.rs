@@ -15,9 +15,7 @@
 //! null when it did not answer) beside the message.
 
 use super::integrations::view;
-use crate::actors::jira::{
-    Connect, FinishHandshake, Handshake, JiraActorError, RegisterWebhook,
-};
+use crate::actors::jira::{Connect, FinishHandshake, Handshake, JiraActorError, RegisterWebhook};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::jira::connect;
@@ -57,9 +55,7 @@ pub fn error_response(e: JiraActorError) -> HttpResponse {
             }}));
         }
         JiraActorError::Jira(j) => ApiError::BadRequest(j.to_string()),
-        JiraActorError::BadRequest(m) | JiraActorError::UnknownToken(m) => {
-            ApiError::BadRequest(m)
-        }
+        JiraActorError::BadRequest(m) | JiraActorError::UnknownToken(m) => ApiError::BadRequest(m),
         JiraActorError::NotFound(m) => ApiError::NotFound(m),
         JiraActorError::Conflict(m) => ApiError::Conflict(m),
         JiraActorError::Store(s) => ApiError::from(s),
@@ -92,12 +88,12 @@ async fn start(state: web::Data<AppState>, body: web::Json<ConnectBody>) -> Http
     }
 }
 
-fn parse_id(raw: &str) -> Result<u64, HttpResponse> {
+fn parse_id(raw: &str) -> Result<u64, ApiError> {
     raw.parse::<u64>().map_err(|_| {
-        actix_web::ResponseError::error_response(&ApiError::BadRequest(format!(
+        ApiError::BadRequest(format!(
             "invalid integration id `{}`",
             raw.chars().take(40).collect::<String>()
-        )))
+        ))
     })
 }
 
@@ -108,7 +104,7 @@ async fn verifier(
 ) -> HttpResponse {
     let id = match parse_id(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
     };
     let msg = FinishHandshake {
         handshake: Handshake::Integration(id),
@@ -124,7 +120,7 @@ async fn verifier(
 async fn webhook(state: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
     let id = match parse_id(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
     };
     match state.actors.jira.send(RegisterWebhook(id)).await {
         Ok(Ok(i)) => HttpResponse::Ok().json(view(&i)),
