@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod connect;
+pub mod handshake;
 pub mod jwt;
 pub mod oauth;
 pub mod response;

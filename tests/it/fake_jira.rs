@@ -69,6 +69,8 @@ pub struct State {
     pub fail_request_token: bool,
     /// Sleep this long before answering the request token.
     pub request_token_delay: Option<Duration>,
+    /// Sleep this long before answering the access token.
+    pub access_token_delay: Option<Duration>,
     /// Answer the access token with 500.
     pub fail_access_token: bool,
     /// Answer the access token with 401 `oauth_problem=<this>`.
@@ -102,6 +104,7 @@ impl FakeJira {
             counter: 0,
             fail_request_token: false,
             request_token_delay: None,
+            access_token_delay: None,
             fail_access_token: false,
             access_token_problem: None,
             fail_webhook: false,
@@ -316,6 +319,8 @@ async fn handle(
         let st = data.lock().unwrap();
         if path.ends_with("/oauth/request-token") {
             st.request_token_delay
+        } else if path.ends_with("/oauth/access-token") {
+            st.access_token_delay
         } else {
             None
         }

@@ -98,6 +98,26 @@ pub fn check_webhook(fake: &FakeJira, endpoint: &str) -> String {
     url
 }
 
+/// The stored integration through `GET /v1/integrations/{id}`, or None while
+/// that route (built in another branch) is missing.
+pub fn stored(d: &Daemon, id: u64) -> Option<Value> {
+    let (status, v) = d.admin().get(&format!("/v1/integrations/{id}"));
+    if status == 404 && v["error"]["message"] == "no such route" {
+        return None;
+    }
+    assert_eq!(status, 200, "{v}");
+    Some(v)
+}
+
+/// Pending with `last_error` containing `needle` (when the get route exists).
+pub fn assert_pending_with_error(d: &Daemon, id: u64, needle: &str) {
+    if let Some(v) = stored(d, id) {
+        assert_eq!(v["status"], "pending", "{v}");
+        let e = v["last_error"].as_str().unwrap_or_default();
+        assert!(e.contains(needle), "last_error {e:?} lacks {needle:?}");
+    }
+}
+
 /// Nothing secret in the daemon's logs or in what the admin API answered.
 pub fn assert_no_secrets(d: &Daemon, fake: &FakeJira, pem: &str, replies: &[&Value]) {
     let logs = d.log_text();
@@ -237,6 +257,39 @@ fn a_key_jira_does_not_know_is_refused_by_the_fake() {
         d.admin().must_get("/v1/status")["counts"]["integrations"],
         0
     );
+}
+
+#[test]
+fn two_finishes_of_one_handshake_do_not_overwrite_each_other() {
+    let fake = FakeJira::start(&data("jira_pkcs1.pub.pem"));
+    fake.state().access_token_delay = Some(std::time::Duration::from_millis(500));
+    let d = daemon();
+    let (id, token, _) = start(&d, &fake, &data("jira_pkcs1.pem"), "web");
+    let verifier = fake.authorize(&token).verifier;
+    let query = format!("oauth_token={token}&oauth_verifier={verifier}");
+    let (page, admin) = std::thread::scope(|s| {
+        let page = s.spawn(|| callback(&d, &query));
+        let admin = s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            d.admin().post(
+                &format!("/v1/integrations/{id}/verifier"),
+                json!({"verifier": verifier}),
+            )
+        });
+        (page.join().unwrap(), admin.join().unwrap())
+    });
+    let oks = [page.0 == 200, admin.0 == 200];
+    assert_eq!(oks.iter().filter(|o| **o).count(), 1, "{page:?} {admin:?}");
+    if admin.0 != 200 {
+        assert_error(&admin, 409, "conflict");
+    }
+    // Exactly one exchange and one webhook; the integration ends active.
+    assert_eq!(fake.count("/plugins/servlet/oauth/access-token"), 1);
+    assert_eq!(fake.state().webhooks.len(), 1);
+    let v = d
+        .admin()
+        .must_post(&format!("/v1/integrations/{id}/webhook"), json!({}), 200);
+    assert_eq!(v["status"], "active");
 }
 
 #[test]

@@ -4,7 +4,9 @@
 
 use crate::common::*;
 use crate::fake_jira::{data, FakeJira};
-use crate::jira_connect::{body, callback, check_webhook, daemon, start};
+use crate::jira_connect::{
+    assert_pending_with_error, body, callback, check_webhook, daemon, start,
+};
 use serde_json::{json, Value};
 
 #[test]
@@ -86,6 +88,7 @@ fn jira_expired_request_token_then_restart_the_handshake() {
         "{msg}"
     );
     assert!(msg.contains("token_expired"), "{msg}");
+    assert_pending_with_error(&d, id, "token_expired");
     // Connect again for the same external id: the pending integration's
     // handshake restarts (same id, new request token).
     fake.state().access_token_problem = None;
@@ -139,7 +142,7 @@ fn request_token_503_is_a_502_and_leaves_nothing_behind() {
 #[test]
 fn access_token_500_is_a_502_then_the_retry_works() {
     let fake = FakeJira::start(&data("jira_pkcs8.pub.pem"));
-    let d = daemon();
+    let mut d = daemon();
     let (id, token, _) = start(&d, &fake, &data("jira_pkcs8.pem"), "web");
     fake.state().fail_access_token = true;
     let rt = fake.authorize(&token);
@@ -155,6 +158,7 @@ fn access_token_500_is_a_502_then_the_retry_works() {
         "{msg}"
     );
     assert!(msg.contains("database unavailable"), "{msg}");
+    assert_pending_with_error(&d, id, "Could not fetch an access token from Jira");
     // Through the browser too: a page saying what failed.
     let (status, html) = callback(
         &d,
@@ -170,6 +174,9 @@ fn access_token_500_is_a_502_then_the_retry_works() {
         .admin()
         .post(&format!("/v1/integrations/{id}/webhook"), json!({}));
     assert_error(&r, 409, "conflict");
+    // The pending handshake survives a restart.
+    d.stop();
+    d.restart();
     fake.state().fail_access_token = false;
     let v = d.admin().must_post(
         &format!("/v1/integrations/{id}/verifier"),
@@ -206,6 +213,7 @@ fn webhook_403_keeps_it_pending_then_the_webhook_retry_activates_it() {
         .as_str()
         .unwrap()
         .starts_with("Could not create issue webhook in Jira. You do not have the permission"));
+    assert_pending_with_error(&d, id, "Could not create issue webhook in Jira.");
     fake.state().fail_webhook = false;
     let v = d
         .admin()
