@@ -84,12 +84,17 @@ async fn callback(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
                 }
                 JiraActorError::NotFound(m) => (StatusCode::BAD_REQUEST, m.clone()),
                 JiraActorError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
-                JiraActorError::Jira(j) => (
-                    StatusCode::BAD_GATEWAY,
-                    format!(
-                        "{j} The integration stays pending; an operator can retry (POST /v1/integrations/{{id}}/verifier or /webhook on the admin API)."
-                    ),
-                ),
+                JiraActorError::Jira(j) => {
+                    let hint = match j {
+                        crate::jira::client::JiraError::Webhook { .. } => {
+                            "The integration stays pending with its access token: retry the registration with POST /v1/integrations/{id}/webhook on the admin API."
+                        }
+                        _ => {
+                            "The integration stays pending: reload this page to retry (or post the verifier to POST /v1/integrations/{id}/verifier on the admin API); if Jira says the token expired, connect again."
+                        }
+                    };
+                    (StatusCode::BAD_GATEWAY, format!("{j} {hint}"))
+                }
                 JiraActorError::Store(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Storage is unavailable; try again.".to_string(),
