@@ -117,6 +117,10 @@ fn client_for(deps: &Deps, i: &Integration) -> JiraResult<JiraClient> {
 }
 
 pub async fn connect(deps: Deps, busy: InFlight, req: ConnectRequest) -> JiraResult<Connected> {
+    // Test-only: prove a panic in a step is caught and the actor restarted.
+    if crate::failpoint::hit("jira-connect-panic") && req.name == "panic-please" {
+        panic!("failpoint jira-connect-panic");
+    }
     let store = deps.store.clone();
     let ext = req.external_id.clone();
     let previous = blocking(move || store.integration_by_external_id(&ext)).await?;
@@ -355,4 +359,21 @@ async fn register(deps: &Deps, mut i: Integration) -> JiraResult<Integration> {
     let copy = i.clone();
     blocking(move || store.update_integration(&copy)).await?;
     outcome.map(|_| i).map_err(JiraActorError::Jira)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_claim_per_integration_released_on_drop() {
+        let busy = InFlight::default();
+        let a = busy.claim(1).unwrap();
+        assert!(matches!(busy.claim(1), Err(JiraActorError::Conflict(_))));
+        let b = busy.claim(2).unwrap();
+        drop(a);
+        let _again = busy.claim(1).unwrap();
+        drop(b);
+        assert!(busy.claim(2).is_ok());
+    }
 }

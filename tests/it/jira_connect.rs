@@ -293,6 +293,42 @@ fn two_finishes_of_one_handshake_do_not_overwrite_each_other() {
 }
 
 #[test]
+fn a_panic_in_the_jira_actor_is_caught_and_the_actor_restarted() {
+    let fake = FakeJira::start(&data("jira_pkcs1.pub.pem"));
+    let d = Daemon::start_with(
+        "[jira]\ntimeout_secs = 5\n",
+        &[("SYNCLINK_FAILPOINTS", "jira-connect-panic")],
+    );
+    let mut b = body(&fake, &data("jira_pkcs1.pem"), "oob");
+    b["name"] = json!("panic-please");
+    let r = d.admin().post("/v1/integrations", b);
+    assert_eq!(r.0, 500, "{r:?}");
+    assert_eq!(r.1["error"]["code"], "internal");
+    assert_eq!(d.wait_event("actor-panic")["actor"], "jira");
+    // Restarted: the next request is served.
+    start(&d, &fake, &data("jira_pkcs1.pem"), "oob");
+    let st = d.admin().must_get("/v1/status");
+    assert!(st["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["alive"] == true));
+    let metrics = d
+        .http()
+        .get(d.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("jira") && l.contains("restart") && l.ends_with(" 1")),
+        "{metrics}"
+    );
+}
+
+#[test]
 #[ignore = "needs the webhook receiver (issue 3)"]
 fn the_registered_webhook_url_is_accepted() {
     let fake = FakeJira::start(&data("jira_pkcs1.pub.pem"));
