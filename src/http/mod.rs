@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod error;
+pub mod oauth_callback;
 pub mod public;
 
 use crate::actors::Actors;

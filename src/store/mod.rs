@@ -9,6 +9,7 @@ pub mod error;
 pub mod groups;
 pub mod ids;
 pub mod integrations;
+pub mod jira_connect;
 pub mod keys;
 pub mod projects;
 pub mod sync;

@@ -2,4 +2,7 @@
 
 mod common;
 mod ctl;
+mod fake_jira;
+mod jira_connect;
+mod jira_connect_failures;
 mod smoke;

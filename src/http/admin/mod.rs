@@ -7,6 +7,7 @@ pub mod directory;
 pub mod groups;
 pub mod ids;
 pub mod integrations;
+pub mod jira_connect;
 pub mod links;
 pub mod projects;
 pub mod status;
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     projects::configure(cfg);
     groups::configure(cfg);
     integrations::configure(cfg);
+    jira_connect::configure(cfg);
     links::configure(cfg);
     cache::configure(cfg);
     deliveries::configure(cfg);
