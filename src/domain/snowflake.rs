@@ -1,1 +1,528 @@
-//! Snowflake ID layout and generator (SPEC section 8). Filled in by the foundation work.
+//! Snowflake IDs (SPEC section 8).
+//!
+//! 53 bits, most significant first:
+//!
+//! | field    | bits | value                                        |
+//! |----------|------|----------------------------------------------|
+//! | version  | 5    | `ids.version_id` with its 5 bits reversed    |
+//! | seconds  | 32   | seconds since `ids.epoch`                    |
+//! | region   | 12   | `ids.region_id`                              |
+//! | sequence | 4    | 0..15 within one second                      |
+//!
+//! The [`Generator`] hands out strictly increasing IDs: 16 per second, then it
+//! borrows the next second, at most [`MAX_AHEAD_SECS`] ahead of the clock
+//! (beyond that it sleeps). It never goes back when the clock does, and it
+//! persists a high-water mark of seconds reserved *ahead* (by
+//! [`RESERVE_SECS`] at a time) before handing out an ID of a second at or
+//! above the mark, so a restart resumes above every ID ever issued while a
+//! flush happens only once per reservation.
+
+use std::time::Duration;
+
+pub const VERSION_BITS: u32 = 5;
+pub const SECONDS_BITS: u32 = 32;
+pub const REGION_BITS: u32 = 12;
+pub const SEQUENCE_BITS: u32 = 4;
+pub const TOTAL_BITS: u32 = VERSION_BITS + SECONDS_BITS + REGION_BITS + SEQUENCE_BITS;
+/// Largest value an ID can take (2^53 - 1).
+pub const MAX_ID: u64 = (1 << TOTAL_BITS) - 1;
+/// Sequence values per second.
+pub const PER_SECOND: u64 = 1 << SEQUENCE_BITS;
+/// How far ahead of the clock the generator may borrow seconds.
+pub const MAX_AHEAD_SECS: u64 = 300;
+/// Seconds reserved (and persisted) ahead at a time.
+pub const RESERVE_SECS: u64 = 60;
+
+const SEQUENCE_SHIFT: u32 = 0;
+const REGION_SHIFT: u32 = SEQUENCE_BITS;
+const SECONDS_SHIFT: u32 = REGION_SHIFT + REGION_BITS;
+const VERSION_SHIFT: u32 = SECONDS_SHIFT + SECONDS_BITS;
+
+/// Reverse the low 5 bits (`0b00001` -> `0b10000`), as the reference system
+/// stores the version "msb-0 ordered". Its own inverse.
+pub fn reverse_version(v: u8) -> u8 {
+    let mut out = 0u8;
+    for i in 0..VERSION_BITS {
+        if v & (1 << i) != 0 {
+            out |= 1 << (VERSION_BITS - 1 - i);
+        }
+    }
+    out
+}
+
+/// The fields of an ID. `version` is the configured `ids.version_id`
+/// (encoding reverses its bits; decoding reverses them back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    pub version: u8,
+    pub seconds: u64,
+    pub region: u16,
+    pub sequence: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnowflakeError {
+    #[error("{field} {value} does not fit in {bits} bits")]
+    OutOfRange {
+        field: &'static str,
+        value: u64,
+        bits: u32,
+    },
+    #[error("{0} is not a snowflake ID (more than 53 bits)")]
+    TooLarge(u64),
+}
+
+fn fits(field: &'static str, value: u64, bits: u32) -> Result<(), SnowflakeError> {
+    if value >> bits != 0 {
+        return Err(SnowflakeError::OutOfRange { field, value, bits });
+    }
+    Ok(())
+}
+
+pub fn encode(p: Parts) -> Result<u64, SnowflakeError> {
+    fits("version", p.version as u64, VERSION_BITS)?;
+    fits("seconds", p.seconds, SECONDS_BITS)?;
+    fits("region", p.region as u64, REGION_BITS)?;
+    fits("sequence", p.sequence as u64, SEQUENCE_BITS)?;
+    Ok((reverse_version(p.version) as u64) << VERSION_SHIFT
+        | p.seconds << SECONDS_SHIFT
+        | (p.region as u64) << REGION_SHIFT
+        | (p.sequence as u64) << SEQUENCE_SHIFT)
+}
+
+pub fn decode(id: u64) -> Result<Parts, SnowflakeError> {
+    if id > MAX_ID {
+        return Err(SnowflakeError::TooLarge(id));
+    }
+    let field = |shift: u32, bits: u32| (id >> shift) & ((1u64 << bits) - 1);
+    Ok(Parts {
+        version: reverse_version(field(VERSION_SHIFT, VERSION_BITS) as u8),
+        seconds: field(SECONDS_SHIFT, SECONDS_BITS),
+        region: field(REGION_SHIFT, REGION_BITS) as u16,
+        sequence: field(SEQUENCE_SHIFT, SEQUENCE_BITS) as u8,
+    })
+}
+
+/// Wall clock and sleeping, injected so tests control time.
+pub trait Clock {
+    /// Milliseconds since the UNIX epoch.
+    fn now_ms(&mut self) -> i64;
+    fn sleep(&mut self, d: Duration);
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&mut self) -> i64 {
+        crate::domain::now_ms()
+    }
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+/// Fixed parameters of a generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub version: u8,
+    pub region: u16,
+    /// The epoch, UNIX seconds.
+    pub epoch_secs: i64,
+}
+
+/// Strictly increasing ID generator. `persist(mark)` must durably store the
+/// high-water mark (seconds since the epoch; every ID issued has fewer
+/// seconds than the last persisted mark) before it returns.
+pub struct Generator<C: Clock> {
+    layout: Layout,
+    clock: C,
+    /// Seconds and sequence of the last ID issued.
+    last: Option<(u64, u8)>,
+    /// No ID below this second (the mark persisted by a previous run).
+    floor: u64,
+    /// Persisted mark: seconds below it may be issued without a flush.
+    reserved_until: u64,
+    /// Highest clock reading seen (seconds since the epoch): the "ahead"
+    /// limit is measured from it, so a clock stepping back does not stall
+    /// the generator, nor let it run further ahead.
+    clock_max: u64,
+}
+
+impl<C: Clock> Generator<C> {
+    /// `mark` is the high-water mark persisted by an earlier run (0 if none).
+    pub fn new(layout: Layout, clock: C, mark: u64) -> Result<Self, SnowflakeError> {
+        fits("version", layout.version as u64, VERSION_BITS)?;
+        fits("region", layout.region as u64, REGION_BITS)?;
+        Ok(Generator {
+            layout,
+            clock,
+            last: None,
+            floor: mark,
+            reserved_until: mark,
+            clock_max: 0,
+        })
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The persisted high-water mark as this generator knows it.
+    pub fn reserved_until(&self) -> u64 {
+        self.reserved_until
+    }
+
+    fn now_secs(&mut self) -> (u64, i64) {
+        let ms = self.clock.now_ms();
+        let secs = (ms.div_euclid(1000) - self.layout.epoch_secs).max(0) as u64;
+        self.clock_max = self.clock_max.max(secs);
+        (secs, ms)
+    }
+
+    /// The next ID. Sleeps (through the clock) while the next free second is
+    /// more than [`MAX_AHEAD_SECS`] ahead of the clock.
+    pub fn next_id<E>(
+        &mut self,
+        mut persist: impl FnMut(u64) -> Result<(), E>,
+    ) -> Result<u64, E>
+    where
+        E: From<SnowflakeError>,
+    {
+        let (secs, seq) = loop {
+            let (now, now_ms) = self.now_secs();
+            let (secs, seq) = match self.last {
+                Some((s, q)) if s >= now.max(self.floor) => {
+                    if (q as u64) + 1 < PER_SECOND {
+                        (s, q + 1)
+                    } else {
+                        (s + 1, 0)
+                    }
+                }
+                _ => (now.max(self.floor), 0),
+            };
+            let limit = self.clock_max + MAX_AHEAD_SECS;
+            if secs <= limit {
+                break (secs, seq);
+            }
+            // Wait until the clock reaches `secs - MAX_AHEAD_SECS`.
+            let target_ms = (secs - MAX_AHEAD_SECS) as i64 * 1000 + self.layout.epoch_secs * 1000;
+            let wait = (target_ms - now_ms).clamp(1, 1000) as u64;
+            self.clock.sleep(Duration::from_millis(wait));
+        };
+        let id = encode(Parts {
+            version: self.layout.version,
+            seconds: secs,
+            region: self.layout.region,
+            sequence: seq,
+        })?;
+        if secs >= self.reserved_until {
+            let mark = secs + RESERVE_SECS;
+            persist(mark)?;
+            self.reserved_until = mark;
+        }
+        self.last = Some((secs, seq));
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::rc::Rc;
+
+    const EPOCH: i64 = 1_659_916_800; // 2022-08-08T00:00:00Z
+
+    /// A clock the test moves; `sleep` advances it and is recorded.
+    #[derive(Clone, Default)]
+    struct FakeClock {
+        ms: Rc<RefCell<i64>>,
+        slept: Rc<RefCell<Vec<Duration>>>,
+    }
+
+    impl FakeClock {
+        fn at_secs(s: i64) -> FakeClock {
+            let c = FakeClock::default();
+            *c.ms.borrow_mut() = (EPOCH + s) * 1000;
+            c
+        }
+        fn set_secs(&self, s: i64) {
+            *self.ms.borrow_mut() = (EPOCH + s) * 1000;
+        }
+        fn secs(&self) -> u64 {
+            (*self.ms.borrow() / 1000 - EPOCH) as u64
+        }
+    }
+
+    impl Clock for FakeClock {
+        fn now_ms(&mut self) -> i64 {
+            *self.ms.borrow()
+        }
+        fn sleep(&mut self, d: Duration) {
+            self.slept.borrow_mut().push(d);
+            *self.ms.borrow_mut() += d.as_millis() as i64;
+        }
+    }
+
+    fn layout() -> Layout {
+        Layout {
+            version: 1,
+            region: 0,
+            epoch_secs: EPOCH,
+        }
+    }
+
+    type Marks = Rc<RefCell<Vec<u64>>>;
+
+    fn gen_at(secs: i64, mark: u64) -> (Generator<FakeClock>, FakeClock) {
+        let c = FakeClock::at_secs(secs);
+        (Generator::new(layout(), c.clone(), mark).unwrap(), c)
+    }
+
+    fn next(g: &mut Generator<FakeClock>, marks: &Marks) -> u64 {
+        g.next_id(|m| {
+            marks.borrow_mut().push(m);
+            Ok::<_, SnowflakeError>(())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn version_bits_are_reversed() {
+        assert_eq!(reverse_version(0b00001), 0b10000);
+        assert_eq!(reverse_version(0b00011), 0b11000);
+        assert_eq!(reverse_version(0b10110), 0b01101);
+        assert_eq!(reverse_version(0), 0);
+        assert_eq!(reverse_version(31), 31);
+        for v in 0..32 {
+            assert_eq!(reverse_version(reverse_version(v)), v);
+        }
+    }
+
+    #[test]
+    fn exact_layout_with_known_values() {
+        // version 1 -> reversed 0b10000 at bit 48; seconds at bit 16;
+        // region at bit 4; sequence at bit 0.
+        let id = encode(Parts {
+            version: 1,
+            seconds: 1,
+            region: 1,
+            sequence: 1,
+        })
+        .unwrap();
+        assert_eq!(id, (16u64 << 48) | (1 << 16) | (1 << 4) | 1);
+        assert_eq!(id, 4_503_599_627_436_049);
+        let id = encode(Parts {
+            version: 0,
+            seconds: 0,
+            region: 0,
+            sequence: 0,
+        })
+        .unwrap();
+        assert_eq!(id, 0);
+        let max = encode(Parts {
+            version: 31,
+            seconds: u32::MAX as u64,
+            region: 4095,
+            sequence: 15,
+        })
+        .unwrap();
+        assert_eq!(max, MAX_ID);
+        assert_eq!(MAX_ID, 9_007_199_254_740_991);
+        // A real-looking one: version 1, 100 000 000 s, region 7, sequence 3.
+        let id = encode(Parts {
+            version: 1,
+            seconds: 100_000_000,
+            region: 7,
+            sequence: 3,
+        })
+        .unwrap();
+        assert_eq!(id, (16u64 << 48) + (100_000_000u64 << 16) + (7 << 4) + 3);
+        // Version 2 (0b00010) -> 0b01000.
+        let id = encode(Parts {
+            version: 2,
+            seconds: 0,
+            region: 0,
+            sequence: 0,
+        })
+        .unwrap();
+        assert_eq!(id, 8u64 << 48);
+    }
+
+    #[test]
+    fn out_of_range_fields_are_refused() {
+        let p = Parts {
+            version: 32,
+            seconds: 0,
+            region: 0,
+            sequence: 0,
+        };
+        assert!(encode(p).is_err());
+        assert!(encode(Parts { version: 1, region: 4096, ..p }).is_err());
+        assert!(encode(Parts { version: 1, sequence: 16, ..p }).is_err());
+        assert!(encode(Parts {
+            version: 1,
+            seconds: 1 << 32,
+            ..p
+        })
+        .is_err());
+        assert_eq!(decode(MAX_ID + 1), Err(SnowflakeError::TooLarge(MAX_ID + 1)));
+        assert!(Generator::new(
+            Layout {
+                version: 1,
+                region: 5000,
+                epoch_secs: EPOCH
+            },
+            SystemClock,
+            0
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn decode_round_trip() {
+        for version in [0u8, 1, 2, 17, 31] {
+            for seconds in [0u64, 1, 123_456_789, u32::MAX as u64] {
+                for region in [0u16, 1, 2048, 4095] {
+                    for sequence in [0u8, 9, 15] {
+                        let p = Parts {
+                            version,
+                            seconds,
+                            region,
+                            sequence,
+                        };
+                        let id = encode(p).unwrap();
+                        assert!(id <= MAX_ID);
+                        assert_eq!(decode(id).unwrap(), p);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ids_strictly_increase_and_use_the_clock() {
+        let marks = Marks::default();
+        let (mut g, c) = gen_at(1_000, 0);
+        let mut prev = 0;
+        for i in 0..100 {
+            if i % 7 == 0 {
+                c.set_secs(1_000 + i);
+            }
+            let id = next(&mut g, &marks);
+            assert!(id > prev, "{id} <= {prev}");
+            prev = id;
+        }
+        let first = decode(next(&mut g, &marks)).unwrap();
+        assert_eq!(first.version, 1);
+        assert!(first.seconds >= 1_098);
+        let (mut g, _c) = gen_at(5_000, 0);
+        let p = decode(next(&mut g, &marks)).unwrap();
+        assert_eq!((p.seconds, p.sequence, p.region, p.version), (5_000, 0, 0, 1));
+    }
+
+    #[test]
+    fn sixteen_per_second_then_the_next_second() {
+        let marks = Marks::default();
+        let (mut g, _c) = gen_at(10, 0);
+        let parts: Vec<Parts> = (0..33)
+            .map(|_| decode(next(&mut g, &marks)).unwrap())
+            .collect();
+        for (i, p) in parts.iter().enumerate() {
+            assert_eq!(p.seconds, 10 + i as u64 / 16);
+            assert_eq!(p.sequence as usize, i % 16);
+        }
+    }
+
+    #[test]
+    fn clock_stepping_backwards_never_repeats() {
+        let marks = Marks::default();
+        let (mut g, c) = gen_at(10_000, 0);
+        let mut seen = HashSet::new();
+        let mut prev = 0;
+        for step in [10_000, 9_000, 9_500, 10_000, 5, 10_001, 9_999] {
+            c.set_secs(step);
+            for _ in 0..40 {
+                let id = next(&mut g, &marks);
+                assert!(id > prev);
+                assert!(seen.insert(id));
+                prev = id;
+            }
+        }
+        assert!(c.slept.borrow().is_empty());
+    }
+
+    #[test]
+    fn burst_of_4800_without_a_duplicate_or_a_wait() {
+        let marks = Marks::default();
+        let (mut g, c) = gen_at(50_000, 0);
+        let mut seen = HashSet::new();
+        let mut prev = 0;
+        for _ in 0..4_800 {
+            let id = next(&mut g, &marks);
+            assert!(id > prev);
+            assert!(seen.insert(id));
+            prev = id;
+        }
+        assert_eq!(seen.len(), 4_800);
+        assert!(c.slept.borrow().is_empty());
+        let last = decode(prev).unwrap();
+        assert_eq!(last.seconds, 50_000 + 299);
+        // One flush per reservation, not per ID: 300 s / 60 s = 5.
+        assert_eq!(marks.borrow().len(), 5, "{:?}", marks.borrow());
+    }
+
+    #[test]
+    fn at_most_300_s_ahead_then_it_waits() {
+        let marks = Marks::default();
+        let (mut g, c) = gen_at(70_000, 0);
+        // 301 seconds (now .. now + 300) of 16 IDs each can go without a wait.
+        for _ in 0..(301 * 16) {
+            next(&mut g, &marks);
+        }
+        assert!(c.slept.borrow().is_empty());
+        assert_eq!(c.secs(), 70_000);
+        let id = next(&mut g, &marks);
+        let p = decode(id).unwrap();
+        assert_eq!(p.seconds, 70_301);
+        assert!(!c.slept.borrow().is_empty(), "it should have waited");
+        assert!(p.seconds <= c.secs() + MAX_AHEAD_SECS);
+        assert_eq!(c.secs(), 70_001);
+    }
+
+    #[test]
+    fn the_mark_is_persisted_ahead_and_respected_after_restart() {
+        let marks = Marks::default();
+        let (mut g, c) = gen_at(1_000, 0);
+        let a = next(&mut g, &marks);
+        assert_eq!(*marks.borrow(), vec![1_000 + RESERVE_SECS]);
+        for _ in 0..20 {
+            next(&mut g, &marks);
+        }
+        assert_eq!(marks.borrow().len(), 1, "no flush per ID");
+        c.set_secs(1_000 + RESERVE_SECS as i64);
+        let b = next(&mut g, &marks);
+        assert!(b > a);
+        assert_eq!(marks.borrow().len(), 2);
+        let mark = *marks.borrow().last().unwrap();
+        // Restart with the clock behind: start above the mark.
+        let (mut g2, _c2) = gen_at(900, mark);
+        let after = next(&mut g2, &marks);
+        assert!(after > b);
+        assert_eq!(decode(after).unwrap().seconds, mark);
+    }
+
+    #[test]
+    fn persist_failure_hands_out_nothing() {
+        let (mut g, _c) = gen_at(1_000, 0);
+        let r = g.next_id(|_| Err(SnowflakeError::TooLarge(0)));
+        assert!(r.is_err());
+        assert_eq!(g.reserved_until(), 0);
+        let marks = Marks::default();
+        let id = next(&mut g, &marks);
+        assert_eq!(decode(id).unwrap().sequence, 0);
+    }
+}
