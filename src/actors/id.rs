@@ -67,9 +67,7 @@ impl Handler<NextId> for IdActor {
         let IdActor { deps, gen } = self;
         let (log, metrics) = (deps.log.clone(), deps.metrics.clone());
         guarded("ids", ctx, &log, &metrics, || {
-            let gen = gen
-                .as_mut()
-                .map_err(|e| IdError::Unavailable(e.clone()))?;
+            let gen = gen.as_mut().map_err(|e| IdError::Unavailable(e.clone()))?;
             let store = &deps.store;
             let id = gen.next_id(|mark| store.set_snowflake_mark(mark).map_err(IdError::from))?;
             deps.metrics.ids_issued.inc();

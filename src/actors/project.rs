@@ -14,7 +14,8 @@ use actix::prelude::*;
 use rand::Rng;
 
 /// The 409 message of SPEC section 7 when every ID tried was already used.
-pub const MAX_ID_RETRIES_MESSAGE: &str = "Max allowed ID retry reached. Please try again in a second";
+pub const MAX_ID_RETRIES_MESSAGE: &str =
+    "Max allowed ID retry reached. Please try again in a second";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
@@ -92,13 +93,13 @@ pub fn create_project<R: Rng + ?Sized>(
             }
             s
         }
-        None => slug::generate(&name, rng, |c| store.project_slug_taken(org, c))?.ok_or_else(
-            || {
+        None => {
+            slug::generate(&name, rng, |c| store.project_slug_taken(org, c))?.ok_or_else(|| {
                 ProjectError::Conflict(format!(
                     "could not find a free slug for `{name}` in organization {org}; give one"
                 ))
-            },
-        )?,
+            })?
+        }
     };
     let mut id = None;
     for _ in 0..=ids.max_retries {
@@ -125,6 +126,7 @@ pub fn create_project<R: Rng + ?Sized>(
         StoreError::Conflict(m) => ProjectError::Conflict(m),
         e => e.into(),
     })?;
+    store.flush()?;
     Ok(p)
 }
 

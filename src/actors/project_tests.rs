@@ -147,7 +147,11 @@ fn used_ids_are_retried_then_409() {
         0,
     )
     .unwrap();
-    assert_eq!((p.id, calls), (77, 6), "max_retries = 5 retries after the first try");
+    assert_eq!(
+        (p.id, calls),
+        (77, 6),
+        "max_retries = 5 retries after the first try"
+    );
 
     let mut calls = 0;
     let err = create_project(

@@ -183,10 +183,7 @@ impl<C: Clock> Generator<C> {
 
     /// The next ID. Sleeps (through the clock) while the next free second is
     /// more than [`MAX_AHEAD_SECS`] ahead of the clock.
-    pub fn next_id<E>(
-        &mut self,
-        mut persist: impl FnMut(u64) -> Result<(), E>,
-    ) -> Result<u64, E>
+    pub fn next_id<E>(&mut self, mut persist: impl FnMut(u64) -> Result<(), E>) -> Result<u64, E>
     where
         E: From<SnowflakeError>,
     {
@@ -361,15 +358,28 @@ mod tests {
             sequence: 0,
         };
         assert!(encode(p).is_err());
-        assert!(encode(Parts { version: 1, region: 4096, ..p }).is_err());
-        assert!(encode(Parts { version: 1, sequence: 16, ..p }).is_err());
+        assert!(encode(Parts {
+            version: 1,
+            region: 4096,
+            ..p
+        })
+        .is_err());
+        assert!(encode(Parts {
+            version: 1,
+            sequence: 16,
+            ..p
+        })
+        .is_err());
         assert!(encode(Parts {
             version: 1,
             seconds: 1 << 32,
             ..p
         })
         .is_err());
-        assert_eq!(decode(MAX_ID + 1), Err(SnowflakeError::TooLarge(MAX_ID + 1)));
+        assert_eq!(
+            decode(MAX_ID + 1),
+            Err(SnowflakeError::TooLarge(MAX_ID + 1))
+        );
         assert!(Generator::new(
             Layout {
                 version: 1,
@@ -421,7 +431,10 @@ mod tests {
         assert!(first.seconds >= 1_098);
         let (mut g, _c) = gen_at(5_000, 0);
         let p = decode(next(&mut g, &marks)).unwrap();
-        assert_eq!((p.seconds, p.sequence, p.region, p.version), (5_000, 0, 0, 1));
+        assert_eq!(
+            (p.seconds, p.sequence, p.region, p.version),
+            (5_000, 0, 0, 1)
+        );
     }
 
     #[test]

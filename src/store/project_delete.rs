@@ -74,7 +74,8 @@ impl Store {
         let mut deleted = Vec::new();
         let mut issue_keys = BTreeSet::new();
         for g in self.project_group_ids(id)? {
-            let (links, assignees, activities) = self.delete_group_cascade(id, g, &mut issue_keys)?;
+            let (links, assignees, activities) =
+                self.delete_group_cascade(id, g, &mut issue_keys)?;
             counts.groups += 1;
             counts.links += links;
             counts.assignees += assignees;
@@ -177,7 +178,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Activity, ActivityType, Assignee, DeliveryState, Link, NotificationSetting};
+    use crate::domain::{
+        Activity, ActivityType, Assignee, DeliveryState, Link, NotificationSetting,
+    };
     use crate::store::encode;
 
     struct World {
@@ -299,9 +302,18 @@ mod tests {
         assert_eq!(t.assignees.len(), 1);
         assert_eq!(t.activities.len(), 1);
         assert_eq!(t.notification_settings.len(), 1);
-        assert!(t.delivery_state.contains_key(delivery_state_key(9, "APP-2")).unwrap());
-        assert!(!t.delivery_state.contains_key(delivery_state_key(9, "APP-1")).unwrap());
-        assert!(!t.delivery_state.contains_key(delivery_state_key(9, "APP-3")).unwrap());
+        assert!(t
+            .delivery_state
+            .contains_key(delivery_state_key(9, "APP-2"))
+            .unwrap());
+        assert!(!t
+            .delivery_state
+            .contains_key(delivery_state_key(9, "APP-1"))
+            .unwrap());
+        assert!(!t
+            .delivery_state
+            .contains_key(delivery_state_key(9, "APP-3"))
+            .unwrap());
         assert_eq!(t.projects.len(), 1);
         assert_eq!(t.project_slugs.len(), 1);
         assert_eq!(t.org_projects.len(), 1);
