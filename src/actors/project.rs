@@ -144,6 +144,13 @@ fn run_delete(
             let _ = store.flush();
             failpoint::crash_if("project-delete-crash");
         }
+        if done == 1 && failpoint::hit("project-delete-panic") {
+            // Once per process, so the resume after the restart can finish.
+            static FIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !FIRED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                panic!("failpoint project-delete-panic");
+            }
+        }
     })?;
     store.flush()?;
     if !groups.is_empty() {
@@ -160,6 +167,18 @@ pub struct ProjectActor {
 
 impl Actor for ProjectActor {
     type Context = SyncContext<Self>;
+
+    /// Also runs when the actor is rebuilt after a panic: a delete that the
+    /// panic interrupted is finished before the next request is handled.
+    fn started(&mut self, _: &mut SyncContext<Self>) {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            resume_deletes(&self.deps.store, &self.cache, &self.deps.log)
+        }));
+        if r.is_err() {
+            slog::crit!(self.deps.log, "actor-panic"; "actor" => "project",
+                "panic" => "while resuming project deletes");
+        }
+    }
 }
 
 impl Handler<Ping> for ProjectActor {

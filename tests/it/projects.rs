@@ -429,3 +429,29 @@ fn sequential_ids_when_snowflake_is_off() {
         .collect();
     assert_eq!(ids, vec![1, 2, 3]);
 }
+
+#[test]
+fn a_panic_during_delete_is_finished_by_the_rebuilt_actor() {
+    let d = Daemon::start_with("", &[("SYNCLINK_FAILPOINTS", "project-delete-panic")]);
+    let a = d.admin();
+    let s = setup(&a);
+    let pid = project(&a, s.org, "Doomed")["id"].as_u64().unwrap();
+    let gs: Vec<u64> = (0..3).map(|i| group(&a, pid, &format!("g{i}"))).collect();
+    let (st, body) = a.delete(&format!("/v1/projects/{pid}"));
+    assert_eq!(st, 500, "{body}");
+    assert_eq!(body["error"]["code"], "internal");
+    // The project is gone for the API at once.
+    assert_error(&a.get(&format!("/v1/projects/{pid}")), 404, "not_found");
+    // The rebuilt actor finished the delete before handling this request.
+    assert_error(&a.delete(&format!("/v1/projects/{pid}")), 404, "not_found");
+    let resumed = d.wait_event("project-delete-resumed");
+    assert_eq!(resumed["groups"], 2, "{resumed}");
+    for g in &gs {
+        assert_error(&a.get(&format!("/v1/groups/{g}")), 404, "not_found");
+    }
+    let c = status_counts(&a);
+    assert_eq!(c["groups"], 0, "{c}");
+    assert_eq!(c["projects"], 0, "{c}");
+    assert_eq!(c["pending_project_deletes"], 0, "{c}");
+    assert_eq!(project(&a, s.org, "Doomed")["slug"], "doomed");
+}
