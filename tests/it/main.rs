@@ -4,5 +4,6 @@ mod common;
 mod daemon_config;
 mod directory;
 mod ids;
+mod project_delete;
 mod projects;
 mod smoke;

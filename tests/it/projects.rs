@@ -1,17 +1,16 @@
-//! Projects through the admin API: save rules, notification settings,
-//! cascading delete (also across a crash), panic safety.
+//! Projects through the admin API: save rules, slugs, errors, notification
+//! settings, panic safety, ID retries. (Deletes: project_delete.rs.)
 
 use crate::common::*;
 use serde_json::{json, Value};
-use std::time::Duration;
 
-struct Setup {
-    org: u64,
-    team: u64,
-    user: u64,
+pub(crate) struct Setup {
+    pub org: u64,
+    pub team: u64,
+    pub user: u64,
 }
 
-fn setup(a: &Admin) -> Setup {
+pub(crate) fn setup(a: &Admin) -> Setup {
     let org = a.must_post("/v1/orgs", json!({"slug": "acme", "name": "Acme"}), 201);
     let org = org["id"].as_u64().unwrap();
     let team = a.must_post(
@@ -31,11 +30,11 @@ fn setup(a: &Admin) -> Setup {
     }
 }
 
-fn project(a: &Admin, org: u64, name: &str) -> Value {
+pub(crate) fn project(a: &Admin, org: u64, name: &str) -> Value {
     a.must_post("/v1/projects", json!({"org": org, "name": name}), 201)
 }
 
-fn group(a: &Admin, project: u64, title: &str) -> u64 {
+pub(crate) fn group(a: &Admin, project: u64, title: &str) -> u64 {
     a.must_post(
         "/v1/groups",
         json!({"project": project, "title": title}),
@@ -45,7 +44,7 @@ fn group(a: &Admin, project: u64, title: &str) -> u64 {
         .unwrap()
 }
 
-fn put_setting(a: &Admin, project: u64, user: u64, kind: &str, value: &str) -> u16 {
+pub(crate) fn put_setting(a: &Admin, project: u64, user: u64, kind: &str, value: &str) -> u16 {
     a.put(
         &format!("/v1/projects/{project}/notification-settings/{user}"),
         json!({"type": kind, "value": value}),
@@ -53,21 +52,8 @@ fn put_setting(a: &Admin, project: u64, user: u64, kind: &str, value: &str) -> u
     .0
 }
 
-fn status_counts(a: &Admin) -> Value {
+pub(crate) fn status_counts(a: &Admin) -> Value {
     a.must_get("/v1/status")["counts"].clone()
-}
-
-/// A raw admin request that tolerates the daemon dying mid-request.
-fn try_delete(socket: &std::path::Path, path: &str) -> Result<u16, String> {
-    let c = reqwest::blocking::Client::builder()
-        .unix_socket(socket)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    c.delete(format!("http://synclink{path}"))
-        .send()
-        .map(|r| r.status().as_u16())
-        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -277,135 +263,6 @@ fn notification_settings() {
 }
 
 #[test]
-fn delete_cascades_and_answers_counts() {
-    let d = Daemon::start();
-    let a = d.admin();
-    let s = setup(&a);
-    let doomed = a.must_post(
-        "/v1/projects",
-        json!({"org": s.org, "name": "Doomed", "teams": [s.team]}),
-        201,
-    );
-    let pid = doomed["id"].as_u64().unwrap();
-    let kept = project(&a, s.org, "Kept")["id"].as_u64().unwrap();
-    let gs: Vec<u64> = (0..3).map(|i| group(&a, pid, &format!("g{i}"))).collect();
-    let kept_group = group(&a, kept, "k");
-    assert_eq!(put_setting(&a, pid, s.user, "workflow", "always"), 204);
-    assert_eq!(put_setting(&a, kept, s.user, "workflow", "always"), 204);
-
-    let (st, body) = a.delete(&format!("/v1/projects/{pid}"));
-    assert_eq!(st, 200, "{body}");
-    assert_eq!(
-        body,
-        json!({"deleted": {"groups": 3, "links": 0, "assignees": 0, "activities": 0,
-                           "notification_settings": 1}})
-    );
-    assert_error(&a.get(&format!("/v1/projects/{pid}")), 404, "not_found");
-    assert_error(&a.delete(&format!("/v1/projects/{pid}")), 404, "not_found");
-    for g in &gs {
-        assert_error(&a.get(&format!("/v1/groups/{g}")), 404, "not_found");
-    }
-    assert_error(
-        &a.get(&format!("/v1/projects/{pid}/notification-settings")),
-        404,
-        "not_found",
-    );
-    assert_error(
-        &a.post("/v1/groups", json!({"project": pid, "title": "late"})),
-        404,
-        "not_found",
-    );
-    let c = status_counts(&a);
-    assert_eq!(c["projects"], 1);
-    assert_eq!(c["groups"], 1);
-    assert_eq!(c["notification_settings"], 1);
-    assert_eq!(c["pending_project_deletes"], 0);
-    a.must_get(&format!("/v1/groups/{kept_group}"));
-    let list = a.must_get(&format!("/v1/projects?org={}", s.org));
-    assert_eq!(list.as_array().unwrap().len(), 1);
-    // The slug is free again.
-    assert_eq!(project(&a, s.org, "Doomed")["slug"], "doomed");
-    d.wait_event("project-deleted");
-}
-
-#[test]
-fn a_crash_during_delete_is_resumed_at_startup() {
-    let mut d = Daemon::start_with("", &[("SYNCLINK_FAILPOINTS", "project-delete-crash")]);
-    let a = d.admin();
-    let s = setup(&a);
-    let pid = a.must_post(
-        "/v1/projects",
-        json!({"org": s.org, "name": "Doomed", "teams": [s.team]}),
-        201,
-    )["id"]
-        .as_u64()
-        .unwrap();
-    let kept = project(&a, s.org, "Kept")["id"].as_u64().unwrap();
-    let gs: Vec<u64> = (0..3).map(|i| group(&a, pid, &format!("g{i}"))).collect();
-    let kept_group = group(&a, kept, "k");
-    assert_eq!(put_setting(&a, pid, s.user, "workflow", "always"), 204);
-    assert_eq!(put_setting(&a, pid, s.user, "deploy", "never"), 204);
-
-    let r = try_delete(&d.socket, &format!("/v1/projects/{pid}"));
-    assert!(!matches!(r, Ok(200)), "the delete should not finish: {r:?}");
-    let exit = d.wait_exit(Duration::from_secs(20));
-    assert!(!exit.success(), "the failpoint aborts the daemon: {exit:?}");
-
-    // Restart in the same directory without the failpoint.
-    let d2 = Daemon::start_in(d.dir.clone(), "", &[]);
-    let resumed = d2.wait_event("project-delete-resumed");
-    assert_eq!(resumed["project"], pid);
-    // One group went before the crash, the other two at resume.
-    assert_eq!(resumed["groups"], 2, "{resumed}");
-    let a = d2.admin();
-    assert_error(&a.get(&format!("/v1/projects/{pid}")), 404, "not_found");
-    for g in &gs {
-        assert_error(&a.get(&format!("/v1/groups/{g}")), 404, "not_found");
-    }
-    a.must_get(&format!("/v1/groups/{kept_group}"));
-    let c = status_counts(&a);
-    assert_eq!(c["projects"], 1, "{c}");
-    assert_eq!(c["groups"], 1, "{c}");
-    assert_eq!(c["notification_settings"], 0, "{c}");
-    assert_eq!(c["pending_project_deletes"], 0, "{c}");
-    let list = a.must_get(&format!("/v1/projects?org={}", s.org));
-    assert_eq!(list.as_array().unwrap().len(), 1);
-    assert_eq!(project(&a, s.org, "Doomed")["slug"], "doomed");
-}
-
-#[test]
-fn a_panic_in_the_project_actor_is_contained() {
-    let d = Daemon::start_with("", &[("SYNCLINK_FAILPOINTS", "project-panic")]);
-    let a = d.admin();
-    let s = setup(&a);
-    let (st, body) = a.post("/v1/projects", json!({"org": s.org, "name": "panic-now"}));
-    assert!((500..600).contains(&st), "{st} {body}");
-    assert!(body["error"]["code"].is_string(), "{body}");
-    assert!(body["error"]["message"].is_string(), "{body}");
-    d.wait_event("actor-panic");
-    let p = project(&a, s.org, "After");
-    assert_eq!(p["slug"], "after");
-    let st = a.must_get("/v1/status");
-    for actor in st["actors"].as_array().unwrap() {
-        assert_eq!(actor["alive"], true, "{actor}");
-    }
-    let metrics = d
-        .http()
-        .get(d.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l == "synclink_actor_restarts_total{actor=\"project\"} 1"),
-        "{metrics}"
-    );
-    assert_eq!(a.must_get("/v1/projects").as_array().unwrap().len(), 1);
-}
-
-#[test]
 fn id_collisions_are_retried_then_409() {
     let d = Daemon::start_with("", &[("SYNCLINK_FAILPOINTS", "project-id-collision")]);
     let a = d.admin();
@@ -428,30 +285,4 @@ fn sequential_ids_when_snowflake_is_off() {
         .map(|i| project(&a, s.org, &format!("p{i}"))["id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids, vec![1, 2, 3]);
-}
-
-#[test]
-fn a_panic_during_delete_is_finished_by_the_rebuilt_actor() {
-    let d = Daemon::start_with("", &[("SYNCLINK_FAILPOINTS", "project-delete-panic")]);
-    let a = d.admin();
-    let s = setup(&a);
-    let pid = project(&a, s.org, "Doomed")["id"].as_u64().unwrap();
-    let gs: Vec<u64> = (0..3).map(|i| group(&a, pid, &format!("g{i}"))).collect();
-    let (st, body) = a.delete(&format!("/v1/projects/{pid}"));
-    assert_eq!(st, 500, "{body}");
-    assert_eq!(body["error"]["code"], "internal");
-    // The project is gone for the API at once.
-    assert_error(&a.get(&format!("/v1/projects/{pid}")), 404, "not_found");
-    // The rebuilt actor finished the delete before handling this request.
-    assert_error(&a.delete(&format!("/v1/projects/{pid}")), 404, "not_found");
-    let resumed = d.wait_event("project-delete-resumed");
-    assert_eq!(resumed["groups"], 2, "{resumed}");
-    for g in &gs {
-        assert_error(&a.get(&format!("/v1/groups/{g}")), 404, "not_found");
-    }
-    let c = status_counts(&a);
-    assert_eq!(c["groups"], 0, "{c}");
-    assert_eq!(c["projects"], 0, "{c}");
-    assert_eq!(c["pending_project_deletes"], 0, "{c}");
-    assert_eq!(project(&a, s.org, "Doomed")["slug"], "doomed");
 }
