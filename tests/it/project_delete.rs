@@ -1,6 +1,6 @@
-//! Cascading project delete through the real daemon: counts, 404 at once,
-//! a crash part-way resumed at startup, a panic part-way finished by the
-//! rebuilt actor.
+//! Cascading project delete and ProjectActor panic safety through the real
+//! daemon: counts, 404 at once, a crash part-way resumed at startup, a panic
+//! part-way finished by the rebuilt actor, a panicking save contained.
 
 use crate::common::*;
 use crate::projects::{group, project, put_setting, setup, status_counts};

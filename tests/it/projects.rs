@@ -1,5 +1,5 @@
 //! Projects through the admin API: save rules, slugs, errors, notification
-//! settings, panic safety, ID retries. (Deletes: project_delete.rs.)
+//! settings, ID retries. (Deletes and panics: project_delete.rs.)
 
 use crate::common::*;
 use serde_json::{json, Value};
