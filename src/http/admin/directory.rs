@@ -22,6 +22,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// Run an admin write off the async workers and flush it before answering,
+/// so an acknowledged admin write survives a crash (kill -9, power loss).
+pub async fn durable_write<T, F>(store: crate::store::Store, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    blocking(move || {
+        let v = f(&store)?;
+        store.flush()?;
+        Ok(v)
+    })
+    .await
+}
+
 /// Slugs of organizations and teams: `^[a-z0-9_-]+$`, at most 50 characters.
 pub fn check_slug(field: &str, slug: &str) -> Result<(), ApiError> {
     if slug.is_empty() || slug.len() > 50 {
@@ -67,7 +82,7 @@ async fn create_org(
     check_slug("slug", &slug)?;
     check_text("name", &name, 200)?;
     let store = state.store.clone();
-    let org = blocking(move || store.create_org(&slug, &name)).await?;
+    let org = durable_write(store, move |store| store.create_org(&slug, &name)).await?;
     Ok(HttpResponse::Created().json(org))
 }
 
@@ -108,7 +123,7 @@ async fn create_user(
         }
     }
     let store = state.store.clone();
-    let user = blocking(move || store.create_user(&name, &emails)).await?;
+    let user = durable_write(store, move |store| store.create_user(&name, &emails)).await?;
     Ok(HttpResponse::Created().json(user))
 }
 
@@ -136,7 +151,7 @@ async fn create_team(
     check_slug("slug", &slug)?;
     check_text("name", &name, 200)?;
     let store = state.store.clone();
-    let team = blocking(move || store.create_team(org, &slug, &name)).await?;
+    let team = durable_write(store, move |store| store.create_team(org, &slug, &name)).await?;
     Ok(HttpResponse::Created().json(team))
 }
 
@@ -161,7 +176,7 @@ async fn add_member(
 ) -> Result<HttpResponse, ApiError> {
     let (team, user) = (id.into_inner(), body.user);
     let store = state.store.clone();
-    blocking(move || store.add_team_member(team, user)).await?;
+    durable_write(store, move |store| store.add_team_member(team, user)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -187,6 +202,6 @@ async fn remove_member(
 ) -> Result<HttpResponse, ApiError> {
     let (team, user) = path.into_inner();
     let store = state.store.clone();
-    blocking(move || store.remove_team_member(team, user)).await?;
+    durable_write(store, move |store| store.remove_team_member(team, user)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -29,7 +29,11 @@ async fn create(
     let NewGroup { project, title } = body.into_inner();
     check_text("title", &title, 1000)?;
     let store = state.store.clone();
-    let g = blocking(move || store.create_group(project, &title, crate::domain::now_ms())).await?;
+    let g = crate::http::admin::directory::durable_write(store, move |store| {
+        let g = store.create_group(project, &title, crate::domain::now_ms())?;
+        group_view(store, g.id)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(g))
 }
 
