@@ -9,6 +9,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
+    super::webhook::configure(cfg);
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
