@@ -126,6 +126,9 @@ impl Commit {
                 }
             };
             let t0 = Instant::now();
+            if crate::failpoint::hit("flush-slow") {
+                std::thread::sleep(Duration::from_millis(300));
+            }
             match store.flush() {
                 Ok(_) => {
                     metrics.flush_seconds.observe(t0.elapsed().as_secs_f64());

@@ -2,3 +2,8 @@
 
 mod common;
 mod smoke;
+mod cache;
+mod deliveries;
+mod import_links;
+mod sync;
+mod webhook;
