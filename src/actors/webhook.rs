@@ -66,11 +66,18 @@ impl Handler<Inspect> for WebhookActor {
     type Result = Result<Verdict, super::ActorPanic>;
     fn handle(&mut self, msg: Inspect, ctx: &mut SyncContext<Self>) -> Self::Result {
         let deps = self.deps.clone();
-        guarded("webhook", ctx, &deps.log, &deps.metrics, || inspect(&deps, msg))
+        guarded("webhook", ctx, &deps.log, &deps.metrics, || {
+            inspect(&deps, msg)
+        })
     }
 }
 
-fn early(status: u16, outcome: DeliveryOutcome, integration: Option<Id>, reason: String) -> Verdict {
+fn early(
+    status: u16,
+    outcome: DeliveryOutcome,
+    integration: Option<Id>,
+    reason: String,
+) -> Verdict {
     Verdict::Early(Early {
         status,
         outcome,
@@ -91,8 +98,14 @@ fn resolve(deps: &Deps, token: &str) -> Result<Id, (Option<Id>, String)> {
         .integration_by_external_id(&ext)
         .map_err(|e| (None, format!("cannot look up the integration: {e}")))?
         .filter(|i| i.provider == PROVIDER_JIRA_SERVER)
-        .ok_or_else(|| (None, format!("no jira_server integration with external id `{ext}`")))?;
-    jwt::verify(token, &integration.webhook_secret).map_err(|e| (Some(integration.id), e.to_string()))?;
+        .ok_or_else(|| {
+            (
+                None,
+                format!("no jira_server integration with external id `{ext}`"),
+            )
+        })?;
+    jwt::verify(token, &integration.webhook_secret)
+        .map_err(|e| (Some(integration.id), e.to_string()))?;
     if integration.status == IntegrationStatus::Disabled {
         return Err((Some(integration.id), "the integration is disabled".into()));
     }
@@ -106,7 +119,12 @@ fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
         Err((id, reason)) => {
             warn!(log, "token-validation-error"; "reason" => reason.as_str(),
                   "integration" => id, "token_length" => msg.token.len());
-            return early(400, DeliveryOutcome::BadToken, id, format!("invalid token: {reason}"));
+            return early(
+                400,
+                DeliveryOutcome::BadToken,
+                id,
+                format!("invalid token: {reason}"),
+            );
         }
     };
     let bytes = match msg.body {

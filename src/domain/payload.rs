@@ -134,11 +134,7 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
             Some(Value::String(e)) if !e.trim().is_empty() => Action::Assign(e.trim().to_string()),
             _ => Action::MissingAssigneeEmail,
         },
-        Some(_) => {
-            return Err(bad(
-                "`issue.fields.assignee` must be an object or null",
-            ))
-        }
+        Some(_) => return Err(bad("`issue.fields.assignee` must be an object or null")),
     };
     Ok(p)
 }
@@ -174,13 +170,20 @@ mod tests {
             Action::Unassign
         );
         let mut v = assignee_delivery(Value::Null);
-        v["issue"]["fields"].as_object_mut().unwrap().remove("assignee");
+        v["issue"]["fields"]
+            .as_object_mut()
+            .unwrap()
+            .remove("assignee");
         assert_eq!(parse(&v).unwrap().action, Action::Unassign);
     }
 
     #[test]
     fn missing_or_empty_email() {
-        for a in [json!({"name": "bob"}), json!({"emailAddress": ""}), json!({"emailAddress": null})] {
+        for a in [
+            json!({"name": "bob"}),
+            json!({"emailAddress": ""}),
+            json!({"emailAddress": null}),
+        ] {
             assert_eq!(
                 parse(&assignee_delivery(a)).unwrap().action,
                 Action::MissingAssigneeEmail
@@ -223,12 +226,14 @@ mod tests {
         assert!(e.0.contains("changelog.items"), "{e}");
         let e = parse(&json!({"changelog": {"items": {"field": "assignee"}}})).unwrap_err();
         assert!(e.0.contains("changelog.items"), "{e}");
-        let e = parse(&json!({"changelog": {"items": [{"field": "status"}, "assignee"]}})).unwrap_err();
+        let e =
+            parse(&json!({"changelog": {"items": [{"field": "status"}, "assignee"]}})).unwrap_err();
         assert!(e.0.contains("changelog.items[1]"), "{e}");
         let e = parse(&json!({"changelog": {"items": [{"field": "assignee"}]}})).unwrap_err();
         assert!(e.0.contains("issue.key"), "{e}");
-        let e = parse(&json!({"issue": {"key": ""}, "changelog": {"items": [{"field": "assignee"}]}}))
-            .unwrap_err();
+        let e =
+            parse(&json!({"issue": {"key": ""}, "changelog": {"items": [{"field": "assignee"}]}}))
+                .unwrap_err();
         assert!(e.0.contains("issue.key"), "{e}");
         let e = parse(&json!([1, 2])).unwrap_err();
         assert!(e.0.contains("object"), "{e}");

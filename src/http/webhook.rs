@@ -141,7 +141,11 @@ async fn handle(
         }
         Err(e) => {
             error!(log, "sync-failed"; "error" => %e);
-            return reply(503, "unavailable", &format!("webhook validation unavailable: {e}"));
+            return reply(
+                503,
+                "unavailable",
+                &format!("webhook validation unavailable: {e}"),
+            );
         }
     };
     match verdict {

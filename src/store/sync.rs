@@ -128,68 +128,71 @@ impl Store {
             &self.t.groups,
             &self.t.project_deletes,
         )
-            .transaction(|(assignees, activities, dstate, deliveries, groups, pdel)| {
-                let mut changed = Vec::new();
-                for (op, act_id) in w.ops.iter().zip(&activity_ids) {
-                    let group = op.group();
-                    let project = match op {
-                        Op::Assign { project, .. } | Op::Deassign { project, .. } => *project,
-                    };
-                    if groups.get(keys::id(group))?.is_none()
-                        || pdel.get(keys::id(project))?.is_some()
-                    {
-                        continue;
-                    }
-                    let current: Option<Assignee> = match assignees.get(keys::id(group))? {
-                        Some(v) => Some(decode("assignee", &v)?),
-                        None => None,
-                    };
-                    if !changes(current.as_ref(), op) {
-                        continue;
-                    }
-                    let (kind, data) = match op {
-                        Op::Assign {
-                            user, email, ..
-                        } => {
-                            let a = Assignee {
-                                group,
-                                project,
-                                user: *user,
-                                date_added: w.now,
-                            };
-                            assignees.insert(&keys::id(group), encode("assignee", &a)?)?;
-                            let data = serde_json::json!({
-                                "assignee": user.to_string(),
-                                "assigneeEmail": email,
-                                "assigneeType": "user",
-                            });
-                            (ActivityType::Assigned, data.to_string())
+            .transaction(
+                |(assignees, activities, dstate, deliveries, groups, pdel)| {
+                    let mut changed = Vec::new();
+                    for (op, act_id) in w.ops.iter().zip(&activity_ids) {
+                        let group = op.group();
+                        let project = match op {
+                            Op::Assign { project, .. } | Op::Deassign { project, .. } => *project,
+                        };
+                        if groups.get(keys::id(group))?.is_none()
+                            || pdel.get(keys::id(project))?.is_some()
+                        {
+                            continue;
                         }
-                        Op::Deassign { .. } => {
-                            assignees.remove(&keys::id(group))?;
-                            (ActivityType::Unassigned, "{}".to_string())
+                        let current: Option<Assignee> = match assignees.get(keys::id(group))? {
+                            Some(v) => Some(decode("assignee", &v)?),
+                            None => None,
+                        };
+                        if !changes(current.as_ref(), op) {
+                            continue;
                         }
-                    };
-                    let act = Activity {
-                        id: *act_id,
-                        group,
-                        project,
-                        kind,
-                        user: w.actor,
-                        data,
-                        date_added: w.now,
-                    };
-                    activities.insert(keys::pair(group, *act_id).to_vec(), encode("activity", &act)?)?;
-                    changed.push((group, kind));
-                }
-                if let Some((k, v)) = &state_val {
-                    dstate.insert(k.as_slice(), v.as_slice())?;
-                }
-                if let Some((k, v)) = &delivery_val {
-                    deliveries.insert(k.as_slice(), v.as_slice())?;
-                }
-                Ok(changed)
-            })?;
+                        let (kind, data) = match op {
+                            Op::Assign { user, email, .. } => {
+                                let a = Assignee {
+                                    group,
+                                    project,
+                                    user: *user,
+                                    date_added: w.now,
+                                };
+                                assignees.insert(&keys::id(group), encode("assignee", &a)?)?;
+                                let data = serde_json::json!({
+                                    "assignee": user.to_string(),
+                                    "assigneeEmail": email,
+                                    "assigneeType": "user",
+                                });
+                                (ActivityType::Assigned, data.to_string())
+                            }
+                            Op::Deassign { .. } => {
+                                assignees.remove(&keys::id(group))?;
+                                (ActivityType::Unassigned, "{}".to_string())
+                            }
+                        };
+                        let act = Activity {
+                            id: *act_id,
+                            group,
+                            project,
+                            kind,
+                            user: w.actor,
+                            data,
+                            date_added: w.now,
+                        };
+                        activities.insert(
+                            keys::pair(group, *act_id).to_vec(),
+                            encode("activity", &act)?,
+                        )?;
+                        changed.push((group, kind));
+                    }
+                    if let Some((k, v)) = &state_val {
+                        dstate.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    if let Some((k, v)) = &delivery_val {
+                        deliveries.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    Ok(changed)
+                },
+            )?;
         Ok(SyncApplied {
             changed,
             delivery_id: delivery.map(|d| d.id),
@@ -244,7 +247,10 @@ impl Store {
     }
 
     /// The assignee of a group together with the email shown for the user.
-    pub fn assignee_with_email(&self, group: Id) -> StoreResult<Option<(Assignee, Option<String>)>> {
+    pub fn assignee_with_email(
+        &self,
+        group: Id,
+    ) -> StoreResult<Option<(Assignee, Option<String>)>> {
         let Some(a) = self.get_assignee(group)? else {
             return Ok(None);
         };

@@ -2,7 +2,7 @@
 //! acknowledged, stats and metrics.
 
 use crate::common::*;
-use crate::webhook::*;
+use crate::world::*;
 use serde_json::json;
 
 fn cached(d: &Daemon, group: u64) -> serde_json::Value {
@@ -21,14 +21,20 @@ fn cache_is_never_stale_after_a_change() {
     assert!(c["assignee"].is_null());
 
     // Inbound assign: the next read sees bob, at once.
-    assert_eq!(deliver_ok(&d, &fixture_json("issue_assigned.json")), "assigned");
+    assert_eq!(
+        deliver_ok(&d, &fixture_json("issue_assigned.json")),
+        "assigned"
+    );
     let c = cached(&d, w.group);
     assert_eq!(c["assignee"]["user"], w.bob, "{c}");
     assert_eq!(c["cached"], false, "the change invalidated the entry");
     assert_eq!(cached(&d, w.group)["cached"], true);
 
     // Inbound unassign.
-    assert_eq!(deliver_ok(&d, &fixture_json("issue_unassigned.json")), "unassigned");
+    assert_eq!(
+        deliver_ok(&d, &fixture_json("issue_unassigned.json")),
+        "unassigned"
+    );
     assert!(cached(&d, w.group)["assignee"].is_null());
 
     // Manual assign and deassign go the same way.
@@ -40,7 +46,11 @@ fn cache_is_never_stale_after_a_change() {
 
     // Many changes in a row, each read right after its answer.
     for i in 0..10i64 {
-        let email = if i % 2 == 0 { Some("bob@example.org") } else { None };
+        let email = if i % 2 == 0 {
+            Some("bob@example.org")
+        } else {
+            None
+        };
         let v = assignee_delivery(email, &format!("c{i}"), 1_764_344_500_000 + i, "APP-1");
         deliver_ok(&d, &v);
         let a = cached(&d, w.group)["assignee"].clone();

@@ -1,7 +1,7 @@
 //! The delivery log, durability (kill -9) and secrets in logs.
 
 use crate::common::*;
-use crate::webhook::*;
+use crate::world::*;
 use serde_json::json;
 
 #[test]
@@ -24,9 +24,19 @@ fn delivery_log_filters_newest_first_and_rejects_bad_filters() {
         .collect();
     assert_eq!(
         outcomes,
-        vec!["bad-token", "unchanged", "not-an-assignee-change", "assigned"]
+        vec![
+            "bad-token",
+            "unchanged",
+            "not-an-assignee-change",
+            "assigned"
+        ]
     );
-    let ids: Vec<u64> = all.as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
     assert!(ids.windows(2).all(|p| p[0] > p[1]), "newest first: {ids:?}");
     assert!(all[0]["integration"].is_null());
     assert!(all[0]["reason"].as_str().unwrap().contains("token"));
@@ -41,7 +51,13 @@ fn delivery_log_filters_newest_first_and_rejects_bad_filters() {
     ));
     assert_eq!(one.as_array().unwrap().len(), 1);
     assert_eq!(one[0]["groups"], json!([w.group]));
-    assert_eq!(a.must_get("/v1/deliveries?limit=2").as_array().unwrap().len(), 2);
+    assert_eq!(
+        a.must_get("/v1/deliveries?limit=2")
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(
         a.must_get("/v1/deliveries?integration=&key=&outcome=&limit=")
             .as_array()
@@ -71,14 +87,24 @@ fn delivery_log_keeps_only_the_newest_entries() {
         assert_eq!(deliver_ok(&d, &v), "no-affected-groups");
     }
     let all = d.admin().must_get("/v1/deliveries?limit=100");
-    let keys: Vec<&str> = all.as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, vec!["K-7", "K-6", "K-5", "K-4", "K-3"]);
     // The bound holds across a restart too.
     assert!(d.stop().success());
     d.restart();
     deliver_ok(&d, &assignee_delivery(None, "x", 100, "K-8"));
     let all = d.admin().must_get("/v1/deliveries?limit=100");
-    let keys: Vec<&str> = all.as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, vec!["K-8", "K-7", "K-6", "K-5", "K-4"]);
 }
 
@@ -106,7 +132,11 @@ fn acknowledged_changes_survive_kill_9() {
         .unwrap();
         let u = url(i);
         handles.push(std::thread::spawn(move || {
-            let r = reqwest::blocking::Client::new().post(u).body(body).send().unwrap();
+            let r = reqwest::blocking::Client::new()
+                .post(u)
+                .body(body)
+                .send()
+                .unwrap();
             (r.status().as_u16(), r.text().unwrap())
         }));
     }
@@ -118,7 +148,11 @@ fn acknowledged_changes_survive_kill_9() {
     d.kill9();
     d.restart();
     for g in &groups {
-        assert_eq!(assignee_of(&d, *g)["user"], w.bob, "group {g} lost its assignee");
+        assert_eq!(
+            assignee_of(&d, *g)["user"],
+            w.bob,
+            "group {g} lost its assignee"
+        );
         assert_eq!(activity(&d, *g).len(), 1);
     }
     let log = d.admin().must_get("/v1/deliveries?outcome=assigned");
@@ -145,7 +179,11 @@ fn secrets_and_tokens_never_reach_the_log_or_the_api() {
     let good = good_token();
     deliver_ok(&d, &fixture_json("issue_assigned.json"));
     deliver_ok(&d, &fixture_json("issue_assigned_hidden_email.json"));
-    deliver(&d, &token(EXT, "wrong-secret-000"), &fixture_json("issue_assigned.json"));
+    deliver(
+        &d,
+        &token(EXT, "wrong-secret-000"),
+        &fixture_json("issue_assigned.json"),
+    );
     let mut bad = fixture_json("issue_assigned.json");
     bad["changelog"]["items"] = json!(3);
     deliver(&d, &good, &bad);
@@ -156,13 +194,21 @@ fn secrets_and_tokens_never_reach_the_log_or_the_api() {
     // The API views carry no secrets.
     let api = [
         d.admin().must_get("/v1/integrations").to_string(),
-        d.admin().must_get(&format!("/v1/integrations/{}", w.integration)).to_string(),
+        d.admin()
+            .must_get(&format!("/v1/integrations/{}", w.integration))
+            .to_string(),
         imported.to_string(),
         d.admin().must_get("/v1/deliveries").to_string(),
     ]
     .join("\n");
     let log = d.log_text();
-    for secret in [SECRET, good.as_str(), access_token, access_secret, "second-webhook-secret-123456"] {
+    for secret in [
+        SECRET,
+        good.as_str(),
+        access_token,
+        access_secret,
+        "second-webhook-secret-123456",
+    ] {
         assert!(!log.contains(secret), "secret {secret} in the daemon log");
         assert!(!api.contains(secret), "secret {secret} in the admin API");
     }
@@ -177,11 +223,18 @@ fn concurrent_deliveries_share_flushes() {
     let w = setup(&d);
     let before = metric(&d, "synclink_flush_duration_seconds_count");
     let n = 12;
-    let url = d.url(&format!("/extensions/jira-server/issue-updated/{}", good_token()));
+    let url = d.url(&format!(
+        "/extensions/jira-server/issue-updated/{}",
+        good_token()
+    ));
     let handles: Vec<_> = (0..n)
         .map(|i| {
             let body = serde_json::to_vec(&assignee_delivery(
-                if i % 2 == 0 { Some("bob@example.org") } else { None },
+                if i % 2 == 0 {
+                    Some("bob@example.org")
+                } else {
+                    None
+                },
                 &format!("gc-{i}"),
                 0,
                 &format!("GC-{i}"),

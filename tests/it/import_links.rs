@@ -2,7 +2,7 @@
 //! installations) and links.
 
 use crate::common::*;
-use crate::webhook::*;
+use crate::world::*;
 use serde_json::json;
 
 #[test]
@@ -17,7 +17,11 @@ fn import_validates_and_never_shows_secrets() {
     assert_eq!(i["base_url"], "https://Jira.Example.org/jira");
     assert_eq!(i["external_id"], "jira.example.org:synclink");
     assert!(i.get("webhook_secret").is_none());
-    assert_error(&a.post("/v1/integrations/import", base.clone()), 409, "conflict");
+    assert_error(
+        &a.post("/v1/integrations/import", base.clone()),
+        409,
+        "conflict",
+    );
     // external_id given, and the 64-character cut of the default.
     let mut b = base.clone();
     b["external_id"] = json!("legacy:id");
@@ -40,7 +44,10 @@ fn import_validates_and_never_shows_secrets() {
         ("webhook_secret", json!("")),
         ("external_id", json!("x".repeat(65))),
         ("external_id", json!("")),
-        ("private_key_pem", json!("-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----")),
+        (
+            "private_key_pem",
+            json!("-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----"),
+        ),
         ("access_token", json!("")),
         ("surprise", json!(1)),
     ] {
@@ -52,7 +59,11 @@ fn import_validates_and_never_shows_secrets() {
     let mut b = base.clone();
     b.as_object_mut().unwrap().remove("webhook_secret");
     assert_error(&a.post("/v1/integrations/import", b), 400, "bad_request");
-    assert_error(&a.post_raw("/v1/integrations/import", "{nope"), 400, "bad_request");
+    assert_error(
+        &a.post_raw("/v1/integrations/import", "{nope"),
+        400,
+        "bad_request",
+    );
     let list = a.must_get("/v1/integrations");
     assert_eq!(list.as_array().unwrap().len(), 3);
     assert!(!list.to_string().contains(SECRET));
@@ -66,7 +77,9 @@ fn import_validates_and_never_shows_secrets() {
 fn webhook_url_holds_a_token_that_verifies() {
     let d = Daemon::start_with("[http]\npublic_url = \"https://sync.example.org/\"\n", &[]);
     let i = import(&d);
-    let url = d.admin().must_get(&format!("/v1/integrations/{i}/webhook-url"));
+    let url = d
+        .admin()
+        .must_get(&format!("/v1/integrations/{i}/webhook-url"));
     let url = url["url"].as_str().unwrap();
     let prefix = "https://sync.example.org/extensions/jira-server/issue-updated/";
     assert!(url.starts_with(prefix), "{url}");
@@ -94,11 +107,18 @@ fn installations_have_put_semantics_and_check_references() {
     let i = import(&d);
     let o = org(&d, "acme");
     let path = format!("/v1/integrations/{i}/installations");
-    let r = a.must_post(&path, json!({"org": o, "sync_inbound_assignee": false}), 201);
+    let r = a.must_post(
+        &path,
+        json!({"org": o, "sync_inbound_assignee": false}),
+        201,
+    );
     assert_eq!(r["sync_inbound_assignee"], false);
     a.must_post(&path, json!({"org": o, "sync_inbound_assignee": true}), 201);
     let list = a.must_get(&path);
-    assert_eq!(list, json!([{"org": o, "integration": i, "sync_inbound_assignee": true}]));
+    assert_eq!(
+        list,
+        json!([{"org": o, "integration": i, "sync_inbound_assignee": true}])
+    );
     assert_error(
         &a.post(&path, json!({"org": 999999, "sync_inbound_assignee": true})),
         404,
@@ -128,11 +148,31 @@ fn links_create_list_conflict_and_delete() {
     let l = json!({"group": w.group, "integration": w.integration, "key": "APP-1"});
     assert_error(&a.post("/v1/links", l), 409, "conflict");
     for (body, status, code) in [
-        (json!({"group": 999999, "integration": w.integration, "key": "X-1"}), 404, "not_found"),
-        (json!({"group": w.group, "integration": 999999, "key": "X-1"}), 404, "not_found"),
-        (json!({"group": w.group, "integration": w.integration, "key": ""}), 400, "bad_request"),
-        (json!({"group": w.group, "integration": w.integration, "key": "A B"}), 400, "bad_request"),
-        (json!({"group": w.group, "integration": w.integration}), 400, "bad_request"),
+        (
+            json!({"group": 999999, "integration": w.integration, "key": "X-1"}),
+            404,
+            "not_found",
+        ),
+        (
+            json!({"group": w.group, "integration": 999999, "key": "X-1"}),
+            404,
+            "not_found",
+        ),
+        (
+            json!({"group": w.group, "integration": w.integration, "key": ""}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"group": w.group, "integration": w.integration, "key": "A B"}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"group": w.group, "integration": w.integration}),
+            400,
+            "bad_request",
+        ),
     ] {
         assert_error(&a.post("/v1/links", body), status, code);
     }
@@ -144,7 +184,11 @@ fn links_create_list_conflict_and_delete() {
     assert_eq!(a.must_get(&path).as_array().unwrap().len(), 2);
     let (s, _) = a.delete(&format!("{path}/{}/APP-1", w.integration));
     assert_eq!(s, 204);
-    assert_error(&a.delete(&format!("{path}/{}/APP-1", w.integration)), 404, "not_found");
+    assert_error(
+        &a.delete(&format!("{path}/{}/APP-1", w.integration)),
+        404,
+        "not_found",
+    );
     assert_error(&a.get("/v1/groups/999999/links"), 404, "not_found");
     // The unlinked key no longer syncs.
     assert_eq!(

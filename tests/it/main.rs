@@ -1,9 +1,10 @@
 //! Integration tests: the real daemon, a real socket, real HTTP.
 
-mod common;
-mod smoke;
 mod cache;
+mod common;
 mod deliveries;
 mod import_links;
+mod smoke;
 mod sync;
 mod webhook;
+mod world;

@@ -3,7 +3,7 @@
 //! manual assign/deassign routes that share the same path.
 
 use crate::common::*;
-use crate::webhook::*;
+use crate::world::*;
 use serde_json::json;
 
 #[test]
@@ -86,7 +86,10 @@ fn only_organizations_with_inbound_sync_are_touched() {
         others.push((o, g));
     }
     install(&d, w.integration, others[0].0, false);
-    assert_eq!(deliver_ok(&d, &fixture_json("issue_assigned.json")), "assigned");
+    assert_eq!(
+        deliver_ok(&d, &fixture_json("issue_assigned.json")),
+        "assigned"
+    );
     assert_eq!(assignee_of(&d, w.group)["user"], w.bob);
     assert!(assignee_of(&d, others[0].1).is_null());
     assert!(assignee_of(&d, others[1].1).is_null());
@@ -134,7 +137,10 @@ fn duplicates_and_stale_deliveries_have_no_effect() {
     let w = setup(&d);
     let t0 = 1_764_344_411_000i64;
     assert_eq!(
-        deliver_ok(&d, &assignee_delivery(Some("bob@example.org"), "100", t0, "APP-1")),
+        deliver_ok(
+            &d,
+            &assignee_delivery(Some("bob@example.org"), "100", t0, "APP-1")
+        ),
         "assigned"
     );
     // The same changelog id again: duplicate, even with another body.
@@ -173,14 +179,19 @@ fn duplicates_and_stale_deliveries_have_no_effect() {
     let g2 = group(&d, w.project);
     link(&d, g2, w.integration, "APP-2");
     assert_eq!(
-        deliver_ok(&d, &assignee_delivery(Some("bob@example.org"), "100", 5, "APP-2")),
+        deliver_ok(
+            &d,
+            &assignee_delivery(Some("bob@example.org"), "100", 5, "APP-2")
+        ),
         "assigned"
     );
     assert_eq!(assignee_of(&d, g2)["user"], w.bob);
     assert_eq!(activity(&d, w.group).len(), 2);
     let stale = d.admin().must_get("/v1/deliveries?outcome=stale");
     assert_eq!(stale.as_array().unwrap().len(), 2);
-    let dup = d.admin().must_get("/v1/deliveries?outcome=duplicate&key=APP-1");
+    let dup = d
+        .admin()
+        .must_get("/v1/deliveries?outcome=duplicate&key=APP-1");
     assert_eq!(dup.as_array().unwrap().len(), 2);
 }
 
@@ -195,11 +206,19 @@ fn manual_assign_and_deassign_follow_the_sync_rules() {
     assert_eq!(v["assignee"]["user"], w.bob);
     assert_eq!(a.put(&path, json!({"user": w.bob})).0, 200);
     let acts = activity(&d, w.group);
-    assert_eq!(acts.len(), 1, "assigning the same user again records nothing");
+    assert_eq!(
+        acts.len(),
+        1,
+        "assigning the same user again records nothing"
+    );
     assert_eq!(acts[0]["data"]["assignee"], w.bob.to_string());
     assert_eq!(acts[0]["data"]["assigneeEmail"], "bob@example.org");
     // A user without access to the project: 400. Unknown user / group: 404.
-    let eve = user(&d, "Eve", json!([{"email": "eve@example.org", "verified": true}]));
+    let eve = user(
+        &d,
+        "Eve",
+        json!([{"email": "eve@example.org", "verified": true}]),
+    );
     assert_error(&a.put(&path, json!({"user": eve})), 400, "bad_request");
     assert_error(&a.put(&path, json!({"user": 999_999})), 404, "not_found");
     assert_error(

@@ -1,206 +1,8 @@
 //! The Jira webhook end to end: tokens, payload shapes, outcomes, limits.
-//! Tokens are minted here with jsonwebtoken, never by the daemon's code.
 
 use crate::common::*;
+use crate::world::*;
 use serde_json::{json, Value};
-
-pub const SECRET: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
-pub const EXT: &str = "jira.example.org:synclink";
-
-/// What `setup` created.
-#[derive(Debug, Clone, Copy)]
-pub struct World {
-    pub org: u64,
-    pub team: u64,
-    pub project: u64,
-    pub group: u64,
-    pub bob: u64,
-    pub integration: u64,
-}
-
-pub fn id(v: &Value) -> u64 {
-    v["id"].as_u64().unwrap_or_else(|| panic!("no id in {v}"))
-}
-
-pub fn org(d: &Daemon, slug: &str) -> u64 {
-    id(&d
-        .admin()
-        .must_post("/v1/orgs", json!({"slug": slug, "name": slug}), 201))
-}
-
-pub fn team(d: &Daemon, org: u64, slug: &str) -> u64 {
-    id(&d.admin().must_post(
-        "/v1/teams",
-        json!({"org": org, "slug": slug, "name": slug}),
-        201,
-    ))
-}
-
-pub fn user(d: &Daemon, name: &str, emails: Value) -> u64 {
-    id(&d
-        .admin()
-        .must_post("/v1/users", json!({"name": name, "emails": emails}), 201))
-}
-
-pub fn member(d: &Daemon, team: u64, user: u64) {
-    let (s, v) = d
-        .admin()
-        .post(&format!("/v1/teams/{team}/members"), json!({"user": user}));
-    assert_eq!(s, 204, "{v}");
-}
-
-pub fn project(d: &Daemon, org: u64, name: &str, teams: &[u64]) -> u64 {
-    id(&d.admin().must_post(
-        "/v1/projects",
-        json!({"org": org, "name": name, "teams": teams}),
-        201,
-    ))
-}
-
-pub fn group(d: &Daemon, project: u64) -> u64 {
-    id(&d.admin().must_post(
-        "/v1/groups",
-        json!({"project": project, "title": "ZeroDivisionError"}),
-        201,
-    ))
-}
-
-pub fn link(d: &Daemon, group: u64, integration: u64, key: &str) {
-    d.admin().must_post(
-        "/v1/links",
-        json!({"group": group, "integration": integration, "key": key}),
-        201,
-    );
-}
-
-pub fn install(d: &Daemon, integration: u64, org: u64, sync: bool) {
-    d.admin().must_post(
-        &format!("/v1/integrations/{integration}/installations"),
-        json!({"org": org, "sync_inbound_assignee": sync}),
-        201,
-    );
-}
-
-pub fn import(d: &Daemon) -> u64 {
-    id(&d.admin().must_post(
-        "/v1/integrations/import",
-        json!({"base_url": "https://jira.example.org/", "consumer_key": "synclink",
-               "webhook_secret": SECRET}),
-        201,
-    ))
-}
-
-/// One org with a team holding bob (bob@example.org, verified), a project
-/// of that team, a group linked to APP-1, and an installed integration
-/// with inbound sync on.
-pub fn setup(d: &Daemon) -> World {
-    let org = org(d, "acme");
-    let team = team(d, org, "backend");
-    let bob = user(
-        d,
-        "Bob",
-        json!([{"email": "bob@example.org", "verified": true}]),
-    );
-    member(d, team, bob);
-    let project = project(d, org, "Backend", &[team]);
-    let group = group(d, project);
-    let integration = import(d);
-    install(d, integration, org, true);
-    link(d, group, integration, "APP-1");
-    World {
-        org,
-        team,
-        project,
-        group,
-        bob,
-        integration,
-    }
-}
-
-/// An HS256 token `{"id": ext}` signed with `secret`.
-pub fn token(ext: &str, secret: &str) -> String {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &json!({"id": ext}),
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
-
-pub fn good_token() -> String {
-    token(EXT, SECRET)
-}
-
-/// POST raw bytes to the webhook with `token`; returns status and JSON body.
-pub fn deliver_bytes(d: &Daemon, token: &str, body: Vec<u8>) -> (u16, Value) {
-    let r = d
-        .http()
-        .post(d.url(&format!("/extensions/jira-server/issue-updated/{token}")))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .expect("webhook request");
-    let s = r.status().as_u16();
-    (s, serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or(Value::Null))
-}
-
-pub fn deliver(d: &Daemon, token: &str, body: &Value) -> (u16, Value) {
-    deliver_bytes(d, token, serde_json::to_vec(body).unwrap())
-}
-
-/// Deliver with the good token, expecting 200; returns the outcome.
-pub fn deliver_ok(d: &Daemon, body: &Value) -> String {
-    let (s, v) = deliver(d, &good_token(), body);
-    assert_eq!(s, 200, "{v}");
-    v["outcome"].as_str().unwrap_or_default().to_string()
-}
-
-/// A fixture with its changelog id, timestamp and key replaced.
-pub fn variant(name: &str, changelog_id: &str, ts: i64, key: &str) -> Value {
-    let mut v = fixture_json(name);
-    v["changelog"]["id"] = json!(changelog_id);
-    v["timestamp"] = json!(ts);
-    v["issue"]["key"] = json!(key);
-    v
-}
-
-/// An assignee delivery for `email` (None: unassigned).
-pub fn assignee_delivery(email: Option<&str>, changelog_id: &str, ts: i64, key: &str) -> Value {
-    match email {
-        Some(e) => {
-            let mut v = variant("issue_assigned.json", changelog_id, ts, key);
-            v["issue"]["fields"]["assignee"]["emailAddress"] = json!(e);
-            v
-        }
-        None => variant("issue_unassigned.json", changelog_id, ts, key),
-    }
-}
-
-pub fn assignee_of(d: &Daemon, group: u64) -> Value {
-    d.admin().must_get(&format!("/v1/groups/{group}"))["assignee"].clone()
-}
-
-pub fn activity(d: &Daemon, group: u64) -> Vec<Value> {
-    d.admin()
-        .must_get(&format!("/v1/groups/{group}/activity"))
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-/// The newest delivery-log entry.
-pub fn last_delivery(d: &Daemon) -> Value {
-    d.admin().must_get("/v1/deliveries?limit=1")[0].clone()
-}
-
-pub fn metric(d: &Daemon, line_prefix: &str) -> f64 {
-    let text = d.http().get(d.url("/metrics")).send().unwrap().text().unwrap();
-    text.lines()
-        .find(|l| l.starts_with(line_prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no metric {line_prefix} in\n{text}"))
-}
 
 #[test]
 fn bad_tokens_are_refused_logged_and_recorded() {
@@ -226,7 +28,11 @@ fn bad_tokens_are_refused_logged_and_recorded() {
         ("garbage", "not-a-jwt".into()),
         (
             "alg none",
-            format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&format!(r#"{{"id":"{EXT}"}}"#))),
+            format!(
+                "{}.{}.",
+                b64(r#"{"alg":"none","typ":"JWT"}"#),
+                b64(&format!(r#"{{"id":"{EXT}"}}"#))
+            ),
         ),
         ("hs512", hs512),
         ("bad signature", token(EXT, "some-other-secret-entirely")),
@@ -237,7 +43,10 @@ fn bad_tokens_are_refused_logged_and_recorded() {
         let (s, v) = deliver(&d, t, &body);
         assert_eq!(s, 400, "{what}: {v}");
         assert_eq!(v["error"]["code"], "bad_request", "{what}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap().contains("token"), "{what}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("token"),
+            "{what}: {v}"
+        );
     }
     // One warning per delivery, with a reason and without the token.
     let mut events = Vec::new();
@@ -270,7 +79,10 @@ fn bad_tokens_are_refused_logged_and_recorded() {
         .iter()
         .any(|e| e["integration"] == w.integration));
     assert_eq!(
-        metric(&d, "synclink_webhook_deliveries_total{outcome=\"bad-token\"}"),
+        metric(
+            &d,
+            "synclink_webhook_deliveries_total{outcome=\"bad-token\"}"
+        ),
         cases.len() as f64
     );
 }
@@ -304,7 +116,10 @@ fn missing_changelog_is_accepted_and_changes_nothing() {
 fn assigned_fixture_assigns_the_group_with_activity() {
     let d = Daemon::start();
     let w = setup(&d);
-    assert_eq!(deliver_ok(&d, &fixture_json("issue_assigned.json")), "assigned");
+    assert_eq!(
+        deliver_ok(&d, &fixture_json("issue_assigned.json")),
+        "assigned"
+    );
     let a = assignee_of(&d, w.group);
     assert_eq!(a["user"], w.bob);
     assert_eq!(a["email"], "bob@example.org");
@@ -321,11 +136,20 @@ fn assigned_fixture_assigns_the_group_with_activity() {
     assert_eq!(last["groups"], json!([w.group]));
     assert_eq!(last["changelog_id"], "10172");
     assert_eq!(last["key"], "APP-1");
-    assert!(last["timestamp"].as_str().unwrap().starts_with("2025-11-28T"), "{last}");
+    assert!(
+        last["timestamp"]
+            .as_str()
+            .unwrap()
+            .starts_with("2025-11-28T"),
+        "{last}"
+    );
     assert!(last["received"].is_string());
     assert_eq!(metric(&d, "synclink_assignments_total"), 1.0);
     assert_eq!(
-        metric(&d, "synclink_webhook_deliveries_total{outcome=\"assigned\"}"),
+        metric(
+            &d,
+            "synclink_webhook_deliveries_total{outcome=\"assigned\"}"
+        ),
         1.0
     );
     // The same assignee again (a new changelog) records nothing.
@@ -365,8 +189,14 @@ fn hidden_email_is_logged_and_changes_nothing() {
 fn unassigned_fixture_deassigns() {
     let d = Daemon::start();
     let w = setup(&d);
-    assert_eq!(deliver_ok(&d, &fixture_json("issue_assigned.json")), "assigned");
-    assert_eq!(deliver_ok(&d, &fixture_json("issue_unassigned.json")), "unassigned");
+    assert_eq!(
+        deliver_ok(&d, &fixture_json("issue_assigned.json")),
+        "assigned"
+    );
+    assert_eq!(
+        deliver_ok(&d, &fixture_json("issue_unassigned.json")),
+        "unassigned"
+    );
     assert!(assignee_of(&d, w.group).is_null());
     let acts = activity(&d, w.group);
     assert_eq!(acts.len(), 2);
@@ -401,7 +231,10 @@ fn malformed_deliveries_get_400_naming_the_problem() {
     let mut no_key = fixture_json("issue_assigned.json");
     no_key["issue"].as_object_mut().unwrap().remove("key");
     let mut no_items = fixture_json("issue_assigned.json");
-    no_items["changelog"].as_object_mut().unwrap().remove("items");
+    no_items["changelog"]
+        .as_object_mut()
+        .unwrap()
+        .remove("items");
     let mut bad_item = fixture_json("issue_assigned.json");
     bad_item["changelog"]["items"] = json!(["assignee"]);
     for (body, needle) in [
@@ -418,13 +251,19 @@ fn malformed_deliveries_get_400_naming_the_problem() {
     }
     let (s, v) = deliver_bytes(&d, &t, b"{\"changelog\": ".to_vec());
     assert_eq!(s, 400, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("not JSON"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("not JSON"),
+        "{v}"
+    );
     assert!(assignee_of(&d, w.group).is_null());
     let bad = d.admin().must_get("/v1/deliveries?outcome=bad-request");
     assert_eq!(bad.as_array().unwrap().len(), 4, "{bad}");
     assert!(bad[0]["reason"].as_str().unwrap().contains("not JSON"));
     // Still healthy, and a good delivery still works.
-    assert_eq!(deliver_ok(&d, &fixture_json("issue_assigned.json")), "assigned");
+    assert_eq!(
+        deliver_ok(&d, &fixture_json("issue_assigned.json")),
+        "assigned"
+    );
 }
 
 #[test]
@@ -445,7 +284,9 @@ fn oversized_bodies_get_413_also_when_chunked() {
             "/extensions/jira-server/issue-updated/{}",
             good_token()
         )))
-        .body(reqwest::blocking::Body::new(ChunkReader(chunks.into_iter())))
+        .body(reqwest::blocking::Body::new(ChunkReader(
+            chunks.into_iter(),
+        )))
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
@@ -453,7 +294,10 @@ fn oversized_bodies_get_413_also_when_chunked() {
     let bad = d.admin().must_get("/v1/deliveries?outcome=bad-request");
     assert_eq!(bad.as_array().unwrap().len(), 2, "{bad}");
     // A body within the limit still works.
-    assert_eq!(deliver_ok(&d, &fixture_json("issue_assigned.json")), "assigned");
+    assert_eq!(
+        deliver_ok(&d, &fixture_json("issue_assigned.json")),
+        "assigned"
+    );
 }
 
 /// A `Read` over chunks, so reqwest sends the body chunked.

@@ -43,7 +43,9 @@ fn filter(q: &HashMap<String, String>) -> Result<(DeliveryFilter, usize), ApiErr
         match k.as_str() {
             "integration" => {
                 f.integration = Some(v.parse().map_err(|_| {
-                    ApiError::bad(format!("`integration` must be an integration id, not `{v}`"))
+                    ApiError::bad(format!(
+                        "`integration` must be an integration id, not `{v}`"
+                    ))
                 })?)
             }
             "key" => f.key = Some(v.clone()),

@@ -104,11 +104,7 @@ struct AssignBody {
 /// deassign through the `SyncActor`, with the same rules as sync (the user
 /// must exist and be a member of one of the project's teams). Answers the
 /// group view once the write is durable.
-async fn manual(
-    state: &AppState,
-    group: Id,
-    user: Option<Id>,
-) -> Result<HttpResponse, ApiError> {
+async fn manual(state: &AppState, group: Id, user: Option<Id>) -> Result<HttpResponse, ApiError> {
     let r = state
         .actors
         .sync

@@ -14,7 +14,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/integrations/import", web::post().to(import))
         .route("/v1/integrations", web::get().to(list))
         .route("/v1/integrations/{id}", web::get().to(get))
-        .route("/v1/integrations/{id}/webhook-url", web::get().to(webhook_url))
+        .route(
+            "/v1/integrations/{id}/webhook-url",
+            web::get().to(webhook_url),
+        )
         .route(
             "/v1/integrations/{id}/installations",
             web::post().to(install),
@@ -82,7 +85,9 @@ fn check_private_key(pem: &str) -> Result<(), ApiError> {
 fn check_secretish(field: &str, v: &Option<String>) -> Result<(), ApiError> {
     if let Some(v) = v {
         if v.trim().is_empty() || v.len() > 4096 {
-            return Err(ApiError::bad(format!("`{field}` must be 1 to 4096 characters")));
+            return Err(ApiError::bad(format!(
+                "`{field}` must be 1 to 4096 characters"
+            )));
         }
     }
     Ok(())

@@ -21,7 +21,10 @@ pub fn check_key(key: &str) -> Result<(), ApiError> {
     if key.is_empty() || key.len() > 255 {
         return Err(ApiError::bad("`key` must be 1 to 255 characters"));
     }
-    if key.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+    if key
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
         return Err(ApiError::bad(
             "`key` must not hold whitespace, control characters or `/`",
         ));
@@ -53,7 +56,10 @@ async fn create(
     blocking(move || {
         store.require_group(l2.group)?;
         if store.get_integration(l2.integration)?.is_none() {
-            return Err(StoreError::NotFound(format!("integration {}", l2.integration)));
+            return Err(StoreError::NotFound(format!(
+                "integration {}",
+                l2.integration
+            )));
         }
         store.create_link(&l2)
     })
