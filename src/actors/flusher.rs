@@ -84,6 +84,14 @@ impl Commit {
         t
     }
 
+    /// Make writes that already landed in the store durable like a sync
+    /// write: take a ticket and wait for it. For admin writes made outside
+    /// the `SyncActor` (they share the group commit).
+    pub async fn settle(&self) -> Result<(), CommitError> {
+        let t = self.ticket();
+        self.wait(t).await
+    }
+
     /// Highest ticket known to be on disk.
     pub fn flushed(&self) -> Ticket {
         *self.inner.flushed.borrow()

@@ -77,14 +77,16 @@ fn early(
     outcome: DeliveryOutcome,
     integration: Option<Id>,
     reason: String,
+    body: Option<&serde_json::Value>,
 ) -> Verdict {
+    let (key, changelog_id, timestamp) = body.map(payload::facts).unwrap_or_default();
     Verdict::Early(Early {
         status,
         outcome,
         integration,
-        key: None,
-        changelog_id: None,
-        timestamp: None,
+        key,
+        changelog_id,
+        timestamp,
         reason,
     })
 }
@@ -119,11 +121,17 @@ fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
         Err((id, reason)) => {
             warn!(log, "token-validation-error"; "reason" => reason.as_str(),
                   "integration" => id, "token_length" => msg.token.len());
+            // The issue the refused delivery was about, when its body says so.
+            let json = match &msg.body {
+                Body::Bytes(b) => serde_json::from_slice::<serde_json::Value>(b).ok(),
+                _ => None,
+            };
             return early(
                 400,
                 DeliveryOutcome::BadToken,
                 id,
                 format!("invalid token: {reason}"),
+                json.as_ref(),
             );
         }
     };
@@ -132,12 +140,24 @@ fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
         Body::TooLarge(limit) => {
             let reason = format!("the body is larger than {limit} bytes");
             info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
-            return early(413, DeliveryOutcome::BadRequest, Some(integration), reason);
+            return early(
+                413,
+                DeliveryOutcome::BadRequest,
+                Some(integration),
+                reason,
+                None,
+            );
         }
         Body::Unreadable(e) => {
             let reason = format!("cannot read the body: {e}");
             info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
-            return early(400, DeliveryOutcome::BadRequest, Some(integration), reason);
+            return early(
+                400,
+                DeliveryOutcome::BadRequest,
+                Some(integration),
+                reason,
+                None,
+            );
         }
     };
     let json: serde_json::Value = match serde_json::from_slice(&bytes) {
@@ -145,22 +165,26 @@ fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
         Err(e) => {
             let reason = format!("the body is not JSON: {e}");
             info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
-            return early(400, DeliveryOutcome::BadRequest, Some(integration), reason);
+            return early(
+                400,
+                DeliveryOutcome::BadRequest,
+                Some(integration),
+                reason,
+                None,
+            );
         }
     };
     let p = match payload::parse(&json) {
         Ok(p) => p,
         Err(e) => {
             info!(log, "bad-request"; "integration" => integration, "reason" => %e);
-            let mut v = early(400, DeliveryOutcome::BadRequest, Some(integration), e.0);
-            if let Verdict::Early(x) = &mut v {
-                x.key = json
-                    .get("issue")
-                    .and_then(|i| i.get("key"))
-                    .and_then(|k| k.as_str())
-                    .map(str::to_string);
-            }
-            return v;
+            return early(
+                400,
+                DeliveryOutcome::BadRequest,
+                Some(integration),
+                e.0,
+                Some(&json),
+            );
         }
     };
     let done = |outcome: DeliveryOutcome, reason: String| {

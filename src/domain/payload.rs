@@ -52,6 +52,25 @@ fn bad(msg: impl Into<String>) -> PayloadError {
     PayloadError(msg.into())
 }
 
+/// Best-effort facts of any JSON body for the delivery log (key, changelog
+/// id, timestamp), ignoring whatever is malformed. Used when a delivery is
+/// refused (bad token, bad request) so operators still see which issue it was about.
+pub fn facts(body: &Value) -> (Option<String>, Option<String>, Option<i64>) {
+    let key = body
+        .get("issue")
+        .and_then(|i| i.get("key"))
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .map(str::to_string);
+    let changelog_id = match body.get("changelog").and_then(|c| c.get("id")) {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let timestamp = body.get("timestamp").and_then(Value::as_i64);
+    (key, changelog_id, timestamp)
+}
+
 /// Parse a delivery body (already decoded as JSON).
 pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
     let Some(obj) = body.as_object() else {
@@ -243,6 +262,15 @@ mod tests {
         assert!(e.0.contains("timestamp"), "{e}");
         let e = parse(&assignee_delivery(json!("bob"))).unwrap_err();
         assert!(e.0.contains("issue.fields.assignee"), "{e}");
+    }
+
+    #[test]
+    fn facts_are_best_effort() {
+        let v = json!({"timestamp": 7, "issue": {"key": "A-1"}, "changelog": {"id": 3}});
+        assert_eq!(facts(&v), (Some("A-1".into()), Some("3".into()), Some(7)));
+        assert_eq!(facts(&json!([1])), (None, None, None));
+        let v = json!({"timestamp": "x", "issue": {"key": 5}, "changelog": "y"});
+        assert_eq!(facts(&v), (None, None, None));
     }
 
     #[test]

@@ -74,7 +74,8 @@ impl DeliveryFilter {
     }
 }
 
-fn state_key(integration: Id, key: &str) -> Vec<u8> {
+/// Key of the `delivery_state` tree: `(integration, issue key)`.
+pub fn delivery_state_key(integration: Id, key: &str) -> Vec<u8> {
     Key::new().u64(integration).str(key).build()
 }
 
@@ -92,7 +93,7 @@ impl Store {
         get(
             &self.t.delivery_state,
             "delivery state",
-            state_key(integration, key),
+            delivery_state_key(integration, key),
         )
     }
 
@@ -117,7 +118,7 @@ impl Store {
             None => None,
         };
         let state_val = match &w.state {
-            Some((i, k, st)) => Some((state_key(*i, k), encode("delivery state", st)?)),
+            Some((i, k, st)) => Some((delivery_state_key(*i, k), encode("delivery state", st)?)),
             None => None,
         };
         let changed = (

@@ -260,3 +260,30 @@ fn concurrent_deliveries_share_flushes() {
     assert!(flushes < n as f64, "{flushes} flushes for {n} deliveries");
     assert!(assignee_of(&d, w.group).is_null());
 }
+
+#[test]
+fn async_durability_answers_and_flushes_in_the_background() {
+    let mut d = Daemon::start_with(
+        "[storage]\ndurability = \"async\"\nflush_interval_ms = 20\n",
+        &[],
+    );
+    let w = setup(&d);
+    assert_eq!(
+        deliver_ok(&d, &fixture_json("issue_assigned.json")),
+        "assigned"
+    );
+    assert_eq!(assignee_of(&d, w.group)["user"], w.bob);
+    // The periodic flush runs on its own (no request waits for it).
+    let mut flushed = 0.0;
+    for _ in 0..100 {
+        flushed = metric(&d, "synclink_flush_duration_seconds_count");
+        if flushed >= 1.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(flushed >= 1.0);
+    d.kill9();
+    d.restart();
+    assert_eq!(assignee_of(&d, w.group)["user"], w.bob);
+}

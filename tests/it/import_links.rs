@@ -196,3 +196,28 @@ fn links_create_list_conflict_and_delete() {
         "no-affected-groups"
     );
 }
+
+#[test]
+fn integration_installation_and_link_survive_kill_9() {
+    let mut d = Daemon::start();
+    let w = setup(&d);
+    d.kill9();
+    d.restart();
+    let a = d.admin();
+    let i = a.must_get(&format!("/v1/integrations/{}", w.integration));
+    assert_eq!(i["external_id"], EXT);
+    assert_eq!(
+        a.must_get(&format!("/v1/integrations/{}/installations", w.integration))[0]
+            ["sync_inbound_assignee"],
+        true
+    );
+    assert_eq!(
+        a.must_get(&format!("/v1/groups/{}/links", w.group))[0]["key"],
+        "APP-1"
+    );
+    // And the webhook still resolves the imported secret.
+    assert_eq!(
+        deliver_ok(&d, &fixture_json("issue_assigned.json")),
+        "assigned"
+    );
+}

@@ -72,6 +72,11 @@ fn bad_tokens_are_refused_logged_and_recorded() {
     assert!(assignee_of(&d, w.group).is_null());
     let log = d.admin().must_get("/v1/deliveries?outcome=bad-token");
     assert_eq!(log.as_array().unwrap().len(), cases.len(), "{log}");
+    // Operators still see which issue a refused delivery was about.
+    assert!(
+        log.as_array().unwrap().iter().all(|e| e["key"] == "APP-1"),
+        "{log}"
+    );
     // The bad signature was resolved to the integration before it failed.
     assert!(log
         .as_array()
