@@ -49,7 +49,7 @@ fn import_validates_and_never_shows_secrets() {
             json!("-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----"),
         ),
         ("access_token", json!("")),
-        ("surprise", json!(1)),
+        ("verify_ssl", json!("yes")),
     ] {
         let mut b = base.clone();
         b["consumer_key"] = json!(format!("other-{field}"));
@@ -220,4 +220,26 @@ fn integration_installation_and_link_survive_kill_9() {
         deliver_ok(&d, &fixture_json("issue_assigned.json")),
         "assigned"
     );
+}
+
+/// Throw-away 1024-bit test keys (never used anywhere else).
+const TEST_KEY_PKCS1: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIICXQIBAAKBgQCcO3iP1RZ3fGfpO/Ta1UwG/uV/a1rsz5NdjsRLVfyAY91x4xLl\n7glTMAkwqh2W6gVyt+1raCO2RGCAOXpY2Gq4/TDU39EfFAuPhFh0JgsAo6b2kyQU\nwR22z2mIPO0kpseBuuAiTiG+dceRWRxRH3gYrNWFZkXhxxKk7wa33BG7UQIDAQAB\nAoGAIHdPV3xtncjxgwtdl7gpg26m3HK/w2RjeFa5vfoRbdDS7N7GR5fOwkXCMyW2\n3mylUzCbmu1aNn9BGoRXQ209x/5cuv7zrKwKTB/FsVepBKYQuUZeZLJ1we+8WOec\nYnfD/NXWWaNQb7NtnQSmEqqKgE6RRwVeSAZKNnd2jEKT7K0CQQDK+ozg+AS98qeW\nhaGZ+3+fAuSXqBCurPGoEPwCCwg64IXAwFMDwl+/svnOlQ1MwDvwA0O/mNkmNQy9\nKDRw/aNfAkEAxQrtkVwzvJ5ALk01lVIibb+LovSeMY9ryD7Dwge5Dmo3LEWaI13n\nS3TYKUUEdvwBVaaivuGQjzqzs4hQdN5PTwJBAIT6BgdwlPK4IRDctRVDDcXnyEiO\nw3ccOCkqD19rSNYBt76igQBKfB4Dq+KqBY+NtPa1vNGt2j1Mre7SgyCvGjMCQQCw\n8x1hWrHDg0IT0pZ6ICZ29HsLvi2KSEf8rhDSYGkZvt0JTwAbHqsloiq09RwLVkhE\niL7COIK/fXH/mjzWlwYVAkBWkz3iBAeCVfZDbuEpHzRWXDFIpD0puQx19fxXIxd0\nuMtfmyEJZHoXWVe03pC1k6P5paBdIY+K8PE9Tp//Iz7g\n-----END RSA PRIVATE KEY-----";
+const TEST_KEY_PKCS8: &str = "-----BEGIN PRIVATE KEY-----\nMIICdwIBADANBgkqhkiG9w0BAQEFAASCAmEwggJdAgEAAoGBAJw7eI/VFnd8Z+k7\n9NrVTAb+5X9rWuzPk12OxEtV/IBj3XHjEuXuCVMwCTCqHZbqBXK37WtoI7ZEYIA5\neljYarj9MNTf0R8UC4+EWHQmCwCjpvaTJBTBHbbPaYg87SSmx4G64CJOIb51x5FZ\nHFEfeBis1YVmReHHEqTvBrfcEbtRAgMBAAECgYAgd09XfG2dyPGDC12XuCmDbqbc\ncr/DZGN4Vrm9+hFt0NLs3sZHl87CRcIzJbbebKVTMJua7Vo2f0EahFdDbT3H/ly6\n/vOsrApMH8WxV6kEphC5Rl5ksnXB77xY55xid8P81dZZo1Bvs22dBKYSqoqATpFH\nBV5IBko2d3aMQpPsrQJBAMr6jOD4BL3yp5aFoZn7f58C5JeoEK6s8agQ/AILCDrg\nhcDAUwPCX7+y+c6VDUzAO/ADQ7+Y2SY1DL0oNHD9o18CQQDFCu2RXDO8nkAuTTWV\nUiJtv4ui9J4xj2vIPsPCB7kOajcsRZojXedLdNgpRQR2/AFVpqK+4ZCPOrOziFB0\n3k9PAkEAhPoGB3CU8rghENy1FUMNxefISI7Ddxw4KSoPX2tI1gG3vqKBAEp8HgOr\n4qoFj4209rW80a3aPUyt7tKDIK8aMwJBALDzHWFascODQhPSlnogJnb0ewu+LYpI\nR/yuENJgaRm+3QlPABseqyWiKrT1HAtWSESIvsI4gr99cf+aPNaXBhUCQFaTPeIE\nB4JV9kNu4SkfNFZcMUikPSm5DHX1/FcjF3S4y1+bIQlkehdZV7TekLWTo/mloF0h\nj4rw8T1On/8jPuA=\n-----END PRIVATE KEY-----";
+
+#[test]
+fn import_accepts_pkcs1_and_pkcs8_keys_without_showing_them() {
+    let d = Daemon::start();
+    for (i, pem) in [TEST_KEY_PKCS1, TEST_KEY_PKCS8].iter().enumerate() {
+        let r = d.admin().must_post(
+            "/v1/integrations/import",
+            json!({"base_url": "https://jira.example.org", "consumer_key": format!("k{i}"),
+                   "webhook_secret": SECRET, "private_key_pem": pem,
+                   "access_token": "tok", "access_token_secret": "tok-secret"}),
+            201,
+        );
+        assert_eq!(r["has_access_token"], true);
+        assert!(!r.to_string().contains("PRIVATE KEY"));
+        assert!(!r.to_string().contains("tok-secret"));
+    }
+    assert!(!d.log_text().contains("PRIVATE KEY"));
 }

@@ -95,7 +95,6 @@ async fn activity(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpR
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct AssignBody {
     user: Id,
 }

@@ -53,7 +53,6 @@ pub fn view(i: &Integration) -> serde_json::Value {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Import {
     base_url: String,
     consumer_key: String,
@@ -198,7 +197,6 @@ async fn webhook_url(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct NewInstallation {
     org: Id,
     sync_inbound_assignee: bool,

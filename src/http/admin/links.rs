@@ -33,7 +33,6 @@ pub fn check_key(key: &str) -> Result<(), ApiError> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct NewLink {
     group: Id,
     integration: Id,
