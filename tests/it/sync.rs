@@ -237,3 +237,67 @@ fn manual_assign_and_deassign_follow_the_sync_rules() {
     assert_eq!(acts[1]["type"], "unassigned");
     assert_error(&a.delete("/v1/groups/999999/assignee"), 404, "not_found");
 }
+
+#[test]
+fn concurrent_out_of_order_deliveries_converge_on_the_newest() {
+    let d = Daemon::start();
+    let w = setup(&d);
+    let keys = 6usize;
+    let mut groups = Vec::new();
+    for k in 0..keys {
+        let g = group(&d, w.project);
+        link(&d, g, w.integration, &format!("CC-{k}"));
+        groups.push(g);
+    }
+    // Deliveries with unique timestamps, sent by several threads in a
+    // scrambled order: the newest per key must win, whatever arrives last.
+    let per_thread = 12usize;
+    let threads = 6usize;
+    let mut plan: Vec<(usize, i64, bool)> = Vec::new();
+    for t in 0..threads {
+        for i in 0..per_thread {
+            let n = t * per_thread + i;
+            let ts = 1_000 + ((n * 7919) % 997) as i64 * 10 + n as i64 % 10;
+            plan.push((n % keys, ts, (n * 31) % 3 != 0));
+        }
+    }
+    let url = d.url(&format!(
+        "/extensions/jira-server/issue-updated/{}",
+        good_token()
+    ));
+    let handles: Vec<_> = plan
+        .chunks(per_thread)
+        .map(|chunk| {
+            let chunk = chunk.to_vec();
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let c = reqwest::blocking::Client::new();
+                for (k, ts, assign) in chunk {
+                    let email = assign.then_some("bob@example.org");
+                    let body =
+                        assignee_delivery(email, &format!("{k}-{ts}"), ts, &format!("CC-{k}"));
+                    let r = c.post(&url).json(&body).send().unwrap();
+                    assert_eq!(r.status().as_u16(), 200);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    for (k, g) in groups.iter().enumerate() {
+        let newest = plan
+            .iter()
+            .filter(|(kk, _, _)| *kk == k)
+            .max_by_key(|(_, ts, _)| *ts)
+            .unwrap();
+        let a = assignee_of(&d, *g);
+        if newest.2 {
+            assert_eq!(a["user"], w.bob, "key {k}");
+        } else {
+            assert!(a.is_null(), "key {k}: {a}");
+        }
+    }
+    let total = d.admin().must_get("/v1/deliveries?limit=1000");
+    assert_eq!(total.as_array().unwrap().len(), plan.len());
+}
