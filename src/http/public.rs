@@ -10,6 +10,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
     super::oauth_callback::configure(cfg);
+    super::webhook::configure(cfg);
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
