@@ -98,24 +98,17 @@ pub fn check_webhook(fake: &FakeJira, endpoint: &str) -> String {
     url
 }
 
-/// The stored integration through `GET /v1/integrations/{id}`, or None while
-/// that route (built in another branch) is missing.
-pub fn stored(d: &Daemon, id: u64) -> Option<Value> {
-    let (status, v) = d.admin().get(&format!("/v1/integrations/{id}"));
-    if status == 404 && v["error"]["message"] == "no such route" {
-        return None;
-    }
-    assert_eq!(status, 200, "{v}");
-    Some(v)
+/// The stored integration through `GET /v1/integrations/{id}`.
+pub fn stored(d: &Daemon, id: u64) -> Value {
+    d.admin().must_get(&format!("/v1/integrations/{id}"))
 }
 
-/// Pending with `last_error` containing `needle` (when the get route exists).
+/// Pending with `last_error` containing `needle`.
 pub fn assert_pending_with_error(d: &Daemon, id: u64, needle: &str) {
-    if let Some(v) = stored(d, id) {
-        assert_eq!(v["status"], "pending", "{v}");
-        let e = v["last_error"].as_str().unwrap_or_default();
-        assert!(e.contains(needle), "last_error {e:?} lacks {needle:?}");
-    }
+    let v = stored(d, id);
+    assert_eq!(v["status"], "pending", "{v}");
+    let e = v["last_error"].as_str().unwrap_or_default();
+    assert!(e.contains(needle), "last_error {e:?} lacks {needle:?}");
 }
 
 /// Nothing secret in the daemon's logs or in what the admin API answered.
@@ -329,7 +322,6 @@ fn a_panic_in_the_jira_actor_is_caught_and_the_actor_restarted() {
 }
 
 #[test]
-#[ignore = "needs the webhook receiver (issue 3)"]
 fn the_registered_webhook_url_is_accepted() {
     let fake = FakeJira::start(&data("jira_pkcs1.pub.pem"));
     let d = daemon();
