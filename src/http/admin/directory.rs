@@ -1,6 +1,7 @@
 //! Organizations, users, teams and team members.
 
 use crate::domain::{Email, Id};
+use crate::http::admin::durable_write;
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
 use actix_web::{web, HttpResponse};
@@ -20,21 +21,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/teams/{id}/members/{user}",
             web::delete().to(remove_member),
         );
-}
-
-/// Run an admin write off the async workers and flush it before answering,
-/// so an acknowledged admin write survives a crash (kill -9, power loss).
-pub async fn durable_write<T, F>(store: crate::store::Store, f: F) -> Result<T, ApiError>
-where
-    F: FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
-    T: Send + 'static,
-{
-    blocking(move || {
-        let v = f(&store)?;
-        store.flush()?;
-        Ok(v)
-    })
-    .await
 }
 
 /// Slugs of organizations and teams: `^[a-z0-9_-]+$`, at most 50 characters.
@@ -81,8 +67,7 @@ async fn create_org(
     let NewOrg { slug, name } = body.into_inner();
     check_slug("slug", &slug)?;
     check_text("name", &name, 200)?;
-    let store = state.store.clone();
-    let org = durable_write(store, move |store| store.create_org(&slug, &name)).await?;
+    let org = durable_write(&state, move |store| store.create_org(&slug, &name)).await?;
     Ok(HttpResponse::Created().json(org))
 }
 
@@ -122,8 +107,7 @@ async fn create_user(
             )));
         }
     }
-    let store = state.store.clone();
-    let user = durable_write(store, move |store| store.create_user(&name, &emails)).await?;
+    let user = durable_write(&state, move |store| store.create_user(&name, &emails)).await?;
     Ok(HttpResponse::Created().json(user))
 }
 
@@ -150,8 +134,7 @@ async fn create_team(
     let NewTeam { org, slug, name } = body.into_inner();
     check_slug("slug", &slug)?;
     check_text("name", &name, 200)?;
-    let store = state.store.clone();
-    let team = durable_write(store, move |store| store.create_team(org, &slug, &name)).await?;
+    let team = durable_write(&state, move |store| store.create_team(org, &slug, &name)).await?;
     Ok(HttpResponse::Created().json(team))
 }
 
@@ -175,8 +158,7 @@ async fn add_member(
     body: web::Json<NewMember>,
 ) -> Result<HttpResponse, ApiError> {
     let (team, user) = (id.into_inner(), body.user);
-    let store = state.store.clone();
-    durable_write(store, move |store| store.add_team_member(team, user)).await?;
+    durable_write(&state, move |store| store.add_team_member(team, user)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -201,7 +183,6 @@ async fn remove_member(
     path: web::Path<(Id, Id)>,
 ) -> Result<HttpResponse, ApiError> {
     let (team, user) = path.into_inner();
-    let store = state.store.clone();
-    durable_write(store, move |store| store.remove_team_member(team, user)).await?;
+    durable_write(&state, move |store| store.remove_team_member(team, user)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -29,8 +29,7 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let NewGroup { project, title } = body.into_inner();
     check_text("title", &title, 1000)?;
-    let store = state.store.clone();
-    let g = crate::http::admin::directory::durable_write(store, move |store| {
+    let g = crate::http::admin::durable_write(&state, move |store| {
         let g = store.create_group(project, &title, crate::domain::now_ms())?;
         group_view(store, g.id)
     })

@@ -138,20 +138,10 @@ async fn import(
     };
     let store = state.store.clone();
     let i = blocking(move || store.create_integration(i)).await?;
-    settle(&state).await?;
+    super::settle(&state).await?;
     slog::info!(state.log, "integration-imported"; "integration" => i.id,
                 "external_id" => i.external_id.as_str());
     Ok(HttpResponse::Created().json(view(&i)))
-}
-
-/// Wait until the write is durable (group commit, per `storage.durability`).
-pub async fn settle(state: &AppState) -> Result<(), ApiError> {
-    state
-        .actors
-        .commit
-        .settle()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -215,7 +205,7 @@ async fn install(
     let store = state.store.clone();
     let i2 = inst.clone();
     blocking(move || store.put_installation(&i2)).await?;
-    settle(&state).await?;
+    super::settle(&state).await?;
     Ok(HttpResponse::Created().json(inst))
 }
 

@@ -63,7 +63,7 @@ async fn create(
         store.create_link(&l2)
     })
     .await?;
-    super::integrations::settle(&state).await?;
+    super::settle(&state).await?;
     Ok(HttpResponse::Created().json(link))
 }
 
@@ -85,6 +85,6 @@ async fn delete(
     let (group, integration, key) = path.into_inner();
     let store = state.store.clone();
     blocking(move || store.delete_link(group, integration, &key)).await?;
-    super::integrations::settle(&state).await?;
+    super::settle(&state).await?;
     Ok(HttpResponse::NoContent().finish())
 }

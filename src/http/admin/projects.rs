@@ -4,7 +4,8 @@
 use crate::actors::id::IdError;
 use crate::actors::project::{CreateProject, DeleteProject, ProjectError};
 use crate::domain::{Id, NotificationSetting, Project};
-use crate::http::admin::directory::{check_text, durable_write};
+use crate::http::admin::directory::check_text;
+use crate::http::admin::durable_write;
 use crate::http::error::{blocking, ApiError};
 use crate::http::{ts, AppState};
 use crate::store::StoreError;
@@ -146,14 +147,13 @@ async fn put_setting(
     let SettingBody { kind, value } = body.into_inner();
     check_text("type", &kind, 100)?;
     check_text("value", &value, 200)?;
-    let store = state.store.clone();
     let s = NotificationSetting {
         project,
         user,
         kind,
         value,
     };
-    durable_write(store, move |store| store.put_notification_setting(&s)).await?;
+    durable_write(&state, move |store| store.put_notification_setting(&s)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
