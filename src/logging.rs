@@ -20,6 +20,25 @@ fn level(l: LogLevel) -> slog::Level {
     }
 }
 
+/// The `level` of a JSON record: the same words as the `log.level` setting
+/// (`critical`, `error`, `warning`, `info`, `debug`, `trace`).
+pub fn level_name(l: slog::Level) -> &'static str {
+    match l {
+        slog::Level::Critical => "critical",
+        slog::Level::Error => "error",
+        slog::Level::Warning => "warning",
+        slog::Level::Info => "info",
+        slog::Level::Debug => "debug",
+        slog::Level::Trace => "trace",
+    }
+}
+
+/// The `ts` of a JSON record: RFC 3339 in UTC with microseconds
+/// (`2026-01-31T12:00:00.123456Z`).
+pub fn ts_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 /// Build the root logger: JSON lines (msg, level, ts + fields) or terminal
 /// format, on standard error, through an async drain.
 pub fn init(cfg: &LogConfig) -> (Logger, LogGuard) {
@@ -27,7 +46,11 @@ pub fn init(cfg: &LogConfig) -> (Logger, LogGuard) {
     let (drain, guard) = match cfg.format {
         LogFormat::Json => {
             let json = slog_json::Json::new(std::io::stderr())
-                .add_default_keys()
+                .add_key_value(o!(
+                    "ts" => slog::FnValue(|_: &slog::Record| ts_now()),
+                    "level" => slog::FnValue(|r: &slog::Record| level_name(r.level())),
+                    "msg" => slog::PushFnValue(|r: &slog::Record, ser| ser.emit(r.msg())),
+                ))
                 .set_flush(true)
                 .build()
                 .fuse();
@@ -52,4 +75,28 @@ pub fn init(cfg: &LogConfig) -> (Logger, LogGuard) {
 /// A logger that drops everything (unit tests).
 pub fn discard() -> Logger {
     Logger::root(slog::Discard, o!())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_names_match_the_config_words() {
+        for (cfg, name) in [
+            (LogLevel::Critical, "critical"),
+            (LogLevel::Error, "error"),
+            (LogLevel::Warning, "warning"),
+            (LogLevel::Info, "info"),
+            (LogLevel::Debug, "debug"),
+            (LogLevel::Trace, "trace"),
+        ] {
+            assert_eq!(level_name(level(cfg)), name);
+            let as_toml: LogConfig = toml::from_str(&format!("level = \"{name}\"")).unwrap();
+            assert_eq!(as_toml.level, cfg);
+        }
+        let ts = ts_now();
+        assert!(ts.ends_with('Z'), "{ts}");
+        assert!(chrono::DateTime::parse_from_rfc3339(&ts).is_ok(), "{ts}");
+    }
 }

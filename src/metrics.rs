@@ -6,6 +6,17 @@ use prometheus::{
     TextEncoder,
 };
 
+/// Actor names as `/v1/status` reports them (the `actor` label).
+pub const ACTORS: [&str; 7] = [
+    "supervisor",
+    "ids",
+    "cache",
+    "project",
+    "sync",
+    "webhook",
+    "jira",
+];
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
@@ -106,6 +117,16 @@ impl Metrics {
             ),
             registry,
         }
+        .with_actors_at_zero()
+    }
+
+    /// Show every actor's restart count from the start, at 0 (a counter
+    /// family without samples would be missing from `/metrics`).
+    fn with_actors_at_zero(self) -> Metrics {
+        for actor in ACTORS {
+            self.actor_restarts.with_label_values(&[actor]);
+        }
+        self
     }
 
     pub fn delivery(&self, outcome: crate::domain::DeliveryOutcome) {

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod error;
 pub mod public;
+pub mod request_log;
 
 use crate::actors::Actors;
 use crate::config::Config;

@@ -1,4 +1,5 @@
 //! Integration tests: the real daemon, a real socket, real HTTP.
 
 mod common;
+mod ops;
 mod smoke;
