@@ -9,7 +9,10 @@
 #   4. `synclinkd --check-config` on the production config.toml (when built).
 # Installs nothing. Without systemd-analyze it says so and exits 0.
 set -euo pipefail
-cd "$(dirname "$0")"
+repo=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-target}
+case "$target" in /*) ;; *) target="$repo/$target" ;; esac
+cd "$repo/systemd"
 MAX_EXPOSURE=${MAX_EXPOSURE:-2.0}
 UNIT=synclink.service
 
@@ -22,8 +25,7 @@ systemd-analyze --version | head -1
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
-# A built daemon, if any (CARGO_TARGET_DIR or ../target, debug or release).
-target=${CARGO_TARGET_DIR:-../target}
+# A built daemon, if any (CARGO_TARGET_DIR or target/, debug or release).
 bin=""
 for b in "$target/debug/synclinkd" "$target/release/synclinkd"; do
   if [ -x "$b" ]; then bin=$b; break; fi
