@@ -111,14 +111,14 @@ fn sigterm_finishes_in_flight_requests_and_keeps_their_data() {
         .must_post("/v1/orgs", json!({"slug": "before", "name": "Before"}), 201);
 
     // Requests that are still being handled when SIGTERM arrives: each
-    // waits 2 s in the request middleware before its handler runs.
+    // waits 5 s in the request middleware before its handler runs.
     let mut threads = Vec::new();
     for i in 0..4 {
         let client = admin_client(&d);
         threads.push(std::thread::spawn(move || {
             let r = client
                 .post("http://synclink/v1/orgs")
-                .header("x-synclink-test-delay-ms", "2000")
+                .header("x-synclink-test-delay-ms", "5000")
                 .json(&json!({"slug": format!("inflight-{i}"), "name": format!("In flight {i}")}))
                 .send()
                 .expect("in-flight admin request answered");
@@ -131,7 +131,7 @@ fn sigterm_finishes_in_flight_requests_and_keeps_their_data() {
         threads.push(std::thread::spawn(move || {
             let r = reqwest::blocking::Client::new()
                 .get(url)
-                .header("x-synclink-test-delay-ms", "2000")
+                .header("x-synclink-test-delay-ms", "5000")
                 .timeout(Duration::from_secs(60))
                 .send()
                 .expect("in-flight public request answered");
@@ -462,4 +462,37 @@ fn metrics_parse_and_cover_the_spec() {
     // Health still answers when metrics are off.
     let h = off.http().get(off.url("/healthz")).send().unwrap();
     assert_eq!(h.status().as_u16(), 200);
+}
+
+#[test]
+fn a_hung_actor_stops_the_watchdog_pings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    // The supervisor never answers a ping (failpoint), with a watchdog every 100 ms.
+    let mut d = Daemon::start_with(
+        "",
+        &[
+            ("NOTIFY_SOCKET", path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "200000"),
+            ("SYNCLINK_FAILPOINTS", "hang-supervisor"),
+        ],
+    );
+    let withheld = wait_events(&d, "watchdog-withheld", 3);
+    assert!(withheld[0]["reason"].as_str().is_some());
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.extend(
+            String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    assert!(got.iter().any(|m| m == "READY=1"), "{got:?}");
+    assert!(!got.iter().any(|m| m == "WATCHDOG=1"), "{got:?}");
+    let h = d.http().get(d.url("/healthz")).send().unwrap();
+    assert_eq!(h.status().as_u16(), 503);
+    assert!(d.stop().success());
 }
