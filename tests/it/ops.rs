@@ -507,3 +507,57 @@ fn a_hung_actor_stops_the_watchdog_pings() {
     assert_eq!(h.status().as_u16(), 503);
     assert!(d.stop().success());
 }
+
+#[test]
+fn under_journald_each_line_carries_its_priority() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\nsocket = {:?}\n[storage]\npath = {:?}\n",
+            dir.path().join("admin.sock").display().to_string(),
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    // Standard error is a file standing in for the journal stream: systemd
+    // names it in JOURNAL_STREAM as "device:inode".
+    let log_path = dir.path().join("journal");
+    let file = std::fs::File::create(&log_path).unwrap();
+    let meta = file.metadata().unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log_path)
+        .unwrap()
+        .contains("\"msg\":\"ready\"")
+    {
+        assert!(Instant::now() < deadline, "not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    for line in text.lines() {
+        let (prio, json) = line.split_at(3);
+        let v: Value = serde_json::from_str(json).unwrap_or_else(|_| panic!("{line}"));
+        let want = match v["level"].as_str().unwrap() {
+            "critical" => "<2>",
+            "error" => "<3>",
+            "warning" => "<4>",
+            "info" => "<6>",
+            _ => "<7>",
+        };
+        assert_eq!(prio, want, "{line}");
+    }
+    assert!(text.contains("<6>{\"msg\":\"shutdown-complete\""), "{text}");
+}
