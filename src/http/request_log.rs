@@ -118,8 +118,9 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let started = Instant::now();
-        let root = req
-            .app_data::<web::Data<AppState>>()
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let root = state
+            .as_ref()
             .map(|s| s.log.clone())
             .unwrap_or_else(crate::logging::discard);
         let ctx = RequestCtx::fresh(&root);
@@ -139,7 +140,17 @@ where
                 Ok(res) => res.status().as_u16(),
                 Err(e) => e.as_response_error().status_code().as_u16(),
             };
-            let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let elapsed = started.elapsed();
+            if let Some(state) = &state {
+                let m = &state.metrics;
+                m.http_requests
+                    .with_label_values(&[listener, &status.to_string()])
+                    .inc();
+                m.http_seconds
+                    .with_label_values(&[listener])
+                    .observe(elapsed.as_secs_f64());
+            }
+            let duration_ms = elapsed.as_secs_f64() * 1000.0;
             let shown = loggable_path(&path);
             if is_probe(&path) {
                 debug!(ctx.log, "http-request"; "listener" => listener, "method" => &method,

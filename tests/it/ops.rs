@@ -111,14 +111,14 @@ fn sigterm_finishes_in_flight_requests_and_keeps_their_data() {
         .must_post("/v1/orgs", json!({"slug": "before", "name": "Before"}), 201);
 
     // Requests that are still being handled when SIGTERM arrives: each
-    // waits 5 s in the request middleware before its handler runs.
+    // waits 8 s in the request middleware before its handler runs.
     let mut threads = Vec::new();
     for i in 0..4 {
         let client = admin_client(&d);
         threads.push(std::thread::spawn(move || {
             let r = client
                 .post("http://synclink/v1/orgs")
-                .header("x-synclink-test-delay-ms", "5000")
+                .header("x-synclink-test-delay-ms", "8000")
                 .json(&json!({"slug": format!("inflight-{i}"), "name": format!("In flight {i}")}))
                 .send()
                 .expect("in-flight admin request answered");
@@ -131,7 +131,7 @@ fn sigterm_finishes_in_flight_requests_and_keeps_their_data() {
         threads.push(std::thread::spawn(move || {
             let r = reqwest::blocking::Client::new()
                 .get(url)
-                .header("x-synclink-test-delay-ms", "5000")
+                .header("x-synclink-test-delay-ms", "8000")
                 .timeout(Duration::from_secs(60))
                 .send()
                 .expect("in-flight public request answered");
@@ -144,7 +144,7 @@ fn sigterm_finishes_in_flight_requests_and_keeps_their_data() {
     d.wait_event("shutdown-started");
     // New connections are refused on both listeners while the in-flight
     // requests are still being handled.
-    let deadline = Instant::now() + Duration::from_secs(4);
+    let deadline = Instant::now() + Duration::from_secs(6);
     loop {
         let tcp = std::net::TcpStream::connect(d.addr).is_err();
         let uds = std::os::unix::net::UnixStream::connect(&d.socket).is_err();
@@ -466,6 +466,42 @@ fn metrics_parse_and_cover_the_spec() {
     for a in ["ids", "cache", "project", "sync", "webhook", "jira"] {
         assert!(actors.contains(&a), "actor {a} missing: {actors:?}");
     }
+
+    // The request log counts every answered request, by listener and status.
+    d.admin().must_get("/v1/status");
+    let text = d
+        .http()
+        .get(d.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    check_exposition(&text);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let count = |listener: &str, status: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == "synclink_http_requests_total"
+                    && s.labels.get("listener") == Some(listener)
+                    && s.labels.get("status") == Some(status)
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) => v,
+                _ => panic!("not a counter"),
+            })
+    };
+    assert_eq!(
+        count("public", "200"),
+        Some(1.0),
+        "the first /metrics scrape"
+    );
+    assert_eq!(count("admin", "200"), Some(1.0), "GET /v1/status");
+    assert!(scrape
+        .samples
+        .iter()
+        .any(|s| s.metric == "synclink_http_request_duration_seconds"));
 
     let off = Daemon::start_with("[http]\nmetrics = false\n", &[]);
     let r = off.http().get(off.url("/metrics")).send().unwrap();
