@@ -11,6 +11,7 @@ mod ids;
 mod import_links;
 mod jira_connect;
 mod jira_connect_failures;
+mod ops;
 mod project_delete;
 mod projects;
 mod smoke;

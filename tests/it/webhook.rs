@@ -59,7 +59,7 @@ fn bad_tokens_are_refused_logged_and_recorded() {
     }
     assert_eq!(events.len(), cases.len(), "{}", d.log_text());
     for e in &events {
-        assert_eq!(e["level"], "WARN", "{e}");
+        assert_eq!(e["level"], "warning", "{e}");
         assert!(e["reason"].as_str().is_some_and(|r| !r.is_empty()), "{e}");
     }
     let log = d.log_text();
@@ -185,7 +185,7 @@ fn hidden_email_is_logged_and_changes_nothing() {
     );
     let e = d.wait_event("missing-assignee-email");
     assert_eq!(e["key"], "APP-1");
-    assert_eq!(e["level"], "INFO");
+    assert_eq!(e["level"], "info");
     assert!(assignee_of(&d, w.group).is_null());
     assert_eq!(last_delivery(&d)["outcome"], "missing-assignee-email");
 }
