@@ -9,6 +9,7 @@ mod directory;
 mod fake_jira;
 mod ids;
 mod import_links;
+mod inbound_audit;
 mod jira_connect;
 mod jira_connect_failures;
 mod ops;
