@@ -455,3 +455,51 @@ fn cache_group_view_and_public_endpoints() {
     }
     assert_eq!(metric(&d, "synclink_assignments_total"), 1.0);
 }
+
+#[test]
+fn imported_short_webhook_secret_is_kept_and_verifies() {
+    let d = Daemon::start();
+    let w = setup(&d);
+    // The system being replaced chose the secret: any non-blank one is taken.
+    let i = d.admin().must_post(
+        "/v1/integrations/import",
+        json!({"base_url": "https://old.example.org", "consumer_key": "legacy",
+               "webhook_secret": "secret"}),
+        201,
+    );
+    assert_eq!(i["status"], "active");
+    assert_eq!(i["external_id"], "old.example.org:legacy");
+    let other = id(&i);
+    install(&d, other, w.org, true);
+    link(&d, w.group, other, "OLD-1");
+    let t = token("old.example.org:legacy", "secret");
+    let (s, v) = deliver(
+        &d,
+        &t,
+        &assignee_delivery(Some("bob@example.org"), "1", 1000, "OLD-1"),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["outcome"], "assigned");
+    assert_eq!(assignee_of(&d, w.group)["user"], w.bob);
+    // The webhook URL the daemon hands out carries a token that works too.
+    let url = d
+        .admin()
+        .must_get(&format!("/v1/integrations/{other}/webhook-url"))["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t2 = url.rsplit('/').next().unwrap();
+    let (s, v) = deliver(&d, t2, &assignee_delivery(None, "2", 2000, "OLD-1"));
+    assert_eq!((s, v["outcome"].as_str()), (200, Some("unassigned")), "{v}");
+    for blank in ["", "   "] {
+        assert_error(
+            &d.admin().post(
+                "/v1/integrations/import",
+                json!({"base_url": "https://b.example.org", "consumer_key": "k",
+                       "webhook_secret": blank}),
+            ),
+            400,
+            "bad_request",
+        );
+    }
+}
