@@ -310,6 +310,35 @@ fn hostile_deliveries_get_a_clear_400_and_lose_nothing() {
     }
     let bad = d.admin().must_get("/v1/deliveries?outcome=bad-request");
     assert_eq!(bad.as_array().unwrap().len(), cases.len(), "{bad}");
+    // Hostile tokens: percent-encoded garbage, a long one, an `id` claim
+    // that is not a string. Each is a bad token, never a crash.
+    let long_claim = token(&"x".repeat(5000), SECRET);
+    let num_claim = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"id": 42}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let body = assignee_delivery(None, "6", 2500, "APP-1");
+    for t in [
+        "%FF%FE%00",
+        "a.b.c",
+        &"e".repeat(4000),
+        &long_claim,
+        &num_claim,
+    ] {
+        let (s, v) = deliver(&d, t, &body);
+        assert_eq!(s, 400, "{v}");
+        assert_eq!(v["error"]["code"], "bad_request", "{v}");
+    }
+    assert_eq!(
+        d.admin()
+            .must_get("/v1/deliveries?outcome=bad-token")
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
     // The huge key never reached the log or the delivery log.
     assert!(!d.log_text().contains(&huge[..1000]));
     assert!(bad
