@@ -371,6 +371,20 @@ fn hostile_deliveries_get_a_clear_400_and_lose_nothing() {
             .len(),
         1
     );
+    // Odd but legal keys round-trip through the percent-encoded delete path.
+    for (key, enc) in [
+        ("A%B+C?D#E", "A%25B%2BC%3FD%23E"),
+        ("ÜBER-1", "%C3%9CBER-1"),
+    ] {
+        a.must_post(
+            "/v1/links",
+            json!({"group": w.group, "integration": w.integration, "key": key}),
+            201,
+        );
+        let p = format!("/v1/groups/{}/links/{}/{enc}", w.group, w.integration);
+        assert_eq!(a.delete(&p).0, 204, "{key}");
+        assert_error(&a.delete(&p), 404, "not_found");
+    }
 }
 
 #[test]
