@@ -546,3 +546,45 @@ fn imported_short_webhook_secret_is_kept_and_verifies() {
         );
     }
 }
+
+#[test]
+fn token_exp_is_optional_but_an_expired_one_is_refused() {
+    let d = Daemon::start();
+    let w = setup(&d);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signed = |claims: Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let expired = signed(json!({"id": EXT, "exp": now - 3600}));
+    let (s, v) = deliver(
+        &d,
+        &expired,
+        &assignee_delivery(Some("bob@example.org"), "1", 1000, "APP-1"),
+    );
+    assert_eq!(s, 400, "{v}");
+    let e = d.wait_event("token-validation-error");
+    assert!(e["reason"].as_str().unwrap().contains("expired"), "{e}");
+    assert!(!d.log_text().contains(&expired));
+    assert_eq!(last_delivery(&d)["outcome"], "bad-token");
+    assert!(assignee_of(&d, w.group).is_null());
+    // Without exp (what Jira holds) and with a future exp: accepted.
+    let future = signed(json!({"id": EXT, "exp": now + 3600}));
+    let (s, v) = deliver(
+        &d,
+        &future,
+        &assignee_delivery(Some("bob@example.org"), "2", 2000, "APP-1"),
+    );
+    assert_eq!((s, v["outcome"].as_str()), (200, Some("assigned")), "{v}");
+    assert_eq!(
+        deliver_ok(&d, &assignee_delivery(None, "3", 3000, "APP-1")),
+        "unassigned"
+    );
+}
