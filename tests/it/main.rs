@@ -10,6 +10,7 @@ mod fake_jira;
 mod ids;
 mod import_links;
 mod inbound_audit;
+mod inbound_hostile;
 mod jira_connect;
 mod jira_connect_failures;
 mod ops;
