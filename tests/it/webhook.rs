@@ -141,8 +141,9 @@ fn assigned_fixture_assigns_the_group_with_activity() {
     assert_eq!(last["groups"], json!([w.group]));
     assert_eq!(last["changelog_id"], "10172");
     assert_eq!(last["key"], "APP-1");
+    assert_eq!(last["timestamp"], 1764344411000i64, "{last}");
     assert!(
-        last["timestamp"]
+        last["jira_time"]
             .as_str()
             .unwrap()
             .starts_with("2025-11-28T"),

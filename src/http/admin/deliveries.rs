@@ -24,7 +24,9 @@ pub fn view(d: &Delivery) -> serde_json::Value {
         "integration": d.integration,
         "key": d.key,
         "changelog_id": d.changelog_id,
-        "timestamp": d.timestamp.map(ts),
+        // Jira's own `timestamp` (ms), as sent, so it compares with the delivery.
+        "timestamp": d.timestamp,
+        "jira_time": d.timestamp.map(ts),
         "outcome": d.outcome.as_str(),
         "groups": d.groups,
         "reason": d.reason,
