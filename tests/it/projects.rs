@@ -184,7 +184,6 @@ fn project_errors_write_nothing() {
         json!({"org": s.org, "name": 7}),
         json!({"org": s.org, "name": ""}),
         json!({"org": s.org, "name": "x", "teams": "core"}),
-        json!({"org": s.org, "name": "x", "teams": [999]}),
         json!({"org": s.org, "name": "x", "teams": [foreign]}),
         json!({"org": s.org, "name": "x", "slug": "Upper"}),
         json!({"org": s.org, "name": "x", "slug": "has space"}),
@@ -196,11 +195,14 @@ fn project_errors_write_nothing() {
     ] {
         assert_error(&a.post("/v1/projects", bad.clone()), 400, "bad_request");
     }
-    assert_error(
-        &a.post("/v1/projects", json!({"org": 999, "name": "x"})),
-        404,
-        "not_found",
-    );
+    // An unknown referenced id is 404 whether it is the org or a team.
+    for unknown in [
+        json!({"org": 999, "name": "x"}),
+        json!({"org": s.org, "name": "x", "teams": [999]}),
+        json!({"org": s.org, "name": "x", "teams": [s.team, 999]}),
+    ] {
+        assert_error(&a.post("/v1/projects", unknown), 404, "not_found");
+    }
     assert_eq!(a.must_get("/v1/projects"), json!([]));
     assert_error(&a.get("/v1/projects?org=999"), 404, "not_found");
     assert_error(&a.get("/v1/projects?org=abc"), 400, "bad_request");
