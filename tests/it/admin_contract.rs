@@ -271,6 +271,7 @@ fn status_reports_version_uptime_counts_and_actor_health() {
     let st = a.must_get("/v1/status");
     assert_eq!(st["version"], env!("CARGO_PKG_VERSION"));
     assert!(st["uptime_secs"].is_u64(), "{st}");
+    assert_eq!(st["uptime"], st["uptime_secs"]);
     let actors = st["actors"].as_array().unwrap();
     for name in ["supervisor", "ids", "cache", "project", "sync", "webhook"] {
         assert!(
