@@ -366,3 +366,26 @@ fn ids_post_answers_a_json_number_that_decodes() {
     }
     assert!(chrono::DateTime::parse_from_rfc3339(dec["timestamp"].as_str().unwrap()).is_ok());
 }
+
+#[test]
+fn ids_follow_the_configured_epoch_region_and_version() {
+    let d = Daemon::start_with(
+        "[ids]\nepoch = \"2025-01-01T00:00:00Z\"\nregion_id = 4095\nversion_id = 31\n",
+        &[],
+    );
+    let a = d.admin();
+    let id = a.must_post("/v1/ids", json!({}), 200)["id"]
+        .as_u64()
+        .unwrap();
+    assert!(id < 1 << 53);
+    // 31 = 11111 reversed is 11111.
+    assert_eq!(id >> 48, 0b11111);
+    let dec = a.must_get(&format!("/v1/ids/{id}"));
+    assert_eq!(dec["version"], 31);
+    assert_eq!(dec["region"], 4095);
+    let epoch = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z").unwrap();
+    let ts = chrono::DateTime::parse_from_rfc3339(dec["timestamp"].as_str().unwrap()).unwrap();
+    assert_eq!((ts - epoch).num_seconds(), dec["seconds"].as_i64().unwrap());
+    let now = chrono::Utc::now().fixed_offset();
+    assert!((ts - now).num_seconds().abs() < 3_600, "{dec}");
+}

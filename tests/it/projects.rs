@@ -248,11 +248,28 @@ fn notification_settings() {
         404,
         "not_found",
     );
+    // Numbers and booleans (the reference system's enum values) keep their type.
+    let (s2, _) = a.put(&path, json!({"type": 40, "value": 20}));
+    assert_eq!(s2, 204);
+    assert_eq!(put_setting(&a, p, s.user, "alerts", "true"), 204);
+    let (s2, _) = a.put(&path, json!({"type": "email", "value": true}));
+    assert_eq!(s2, 204);
+    let list = a.must_get(&format!("/v1/projects/{p}/notification-settings"));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 5, "{list:?}");
+    assert!(list.contains(&json!({"project": p, "user": s.user, "type": 40, "value": 20})));
+    assert!(
+        list.contains(&json!({"project": p, "user": s.user, "type": "alerts", "value": "true"}))
+    );
+    assert!(list.contains(&json!({"project": p, "user": s.user, "type": "email", "value": true})));
     for bad in [
         json!({"type": "t"}),
         json!({"value": "v"}),
         json!({"type": "", "value": "v"}),
-        json!({"type": "t", "value": 3}),
+        json!({"type": "t", "value": null}),
+        json!({"type": "t", "value": [1]}),
+        json!({"type": {"a": 1}, "value": "v"}),
+        json!({"type": "t", "value": "a\u{1}b"}),
     ] {
         assert_error(&a.put(&path, bad.clone()), 400, "bad_request");
     }
@@ -261,7 +278,7 @@ fn notification_settings() {
         404,
         "not_found",
     );
-    assert_eq!(status_counts(&a)["notification_settings"], 2);
+    assert_eq!(status_counts(&a)["notification_settings"], 5);
 }
 
 #[test]
