@@ -389,3 +389,39 @@ fn ids_follow_the_configured_epoch_region_and_version() {
     let now = chrono::Utc::now().fixed_offset();
     assert!((ts - now).num_seconds().abs() < 3_600, "{dec}");
 }
+
+/// SPEC 7: a delete invalidates the cache of every deleted group and drops
+/// the delivery state of their issues (a later project linked to the same
+/// issue is not blocked by the old project's "already applied").
+#[test]
+fn delete_invalidates_the_cache_and_the_delivery_state() {
+    let d = Daemon::start();
+    let w = world::setup(&d);
+    let a = d.admin();
+    let delivery =
+        world::assignee_delivery(Some("bob@example.org"), "9001", 1_700_000_000_000, "APP-1");
+    assert_eq!(world::deliver_ok(&d, &delivery), "assigned");
+    let cache = format!("/v1/cache/groups/{}", w.group);
+    a.must_get(&cache);
+    let c = a.must_get(&cache);
+    assert_eq!(
+        (c["cached"].clone(), c["assignee"]["user"].clone()),
+        (json!(true), json!(w.bob))
+    );
+
+    let before = a.must_get("/v1/cache")["invalidations"].as_u64().unwrap();
+    assert_eq!(a.delete(&format!("/v1/projects/{}", w.project)).0, 200);
+    let after = a.must_get("/v1/cache")["invalidations"].as_u64().unwrap();
+    assert!(
+        after > before,
+        "the delete invalidated the group: {before} -> {after}"
+    );
+    assert_error(&a.get(&cache), 404, "not_found");
+
+    // A new project linked to the same issue: the same delivery applies again.
+    let p2 = world::project(&d, w.org, "Again", &[w.team]);
+    let g2 = world::group(&d, p2);
+    world::link(&d, g2, w.integration, "APP-1");
+    assert_eq!(world::deliver_ok(&d, &delivery), "assigned");
+    assert_eq!(world::assignee_of(&d, g2)["user"], w.bob);
+}
