@@ -1,5 +1,6 @@
 //! Integration tests: the real daemon, a real socket, real HTTP.
 
+mod admin_contract;
 mod cache;
 mod common;
 mod ctl;
