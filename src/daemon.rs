@@ -37,13 +37,20 @@ pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
         path: config.storage.path.display().to_string(),
         source,
     })?;
+    let counts = match store.counts_origin {
+        crate::store::counts::CountsOrigin::Loaded => "loaded",
+        crate::store::counts::CountsOrigin::Counted => "counted",
+        crate::store::counts::CountsOrigin::Recounting => "recounting",
+    };
     info!(log, "store-opened"; "path" => %config.storage.path.display(),
-          "schema_version" => crate::store::SCHEMA_VERSION);
+          "schema_version" => crate::store::SCHEMA_VERSION, "counts" => counts);
     let config = Arc::new(config);
     let metrics = Metrics::new();
     let system = actix_web::rt::System::new();
     let result = system.block_on(serve(config, store.clone(), metrics, log.clone(), started));
-    if let Err(e) = store.flush() {
+    // The last write is done: save the counters (the clean-shutdown marker)
+    // and flush.
+    if let Err(e) = store.close() {
         error!(log, "flush-failed"; "error" => %e);
     }
     if result.is_ok() {

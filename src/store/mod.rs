@@ -137,11 +137,19 @@ pub struct Store {
     pub(crate) t: Trees,
     /// Entity counts for `GET /v1/status` (see [`counts`]).
     pub(crate) counts: std::sync::Arc<counts::Counts>,
+    /// Whether the counters were loaded or are being recounted.
+    pub counts_origin: counts::CountsOrigin,
 }
 
 impl Store {
     /// Open (or create, mode 0700) the database at `path` and run migrations.
     pub fn open(path: &Path) -> StoreResult<Store> {
+        Store::open_with(path, false)
+    }
+
+    /// [`Store::open`]; `background_count`: recount in the background even
+    /// a small database without saved counters (tests).
+    pub(crate) fn open_with(path: &Path, background_count: bool) -> StoreResult<Store> {
         create_private_dir(path)
             .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", path.display())))?;
         let db = sled::Config::new()
@@ -154,10 +162,11 @@ impl Store {
             db,
             t,
             counts: Default::default(),
+            counts_origin: counts::CountsOrigin::Recounting,
         };
         store.migrate()?;
-        // Counted once, after the migrations, before any writer runs.
-        store.counts = std::sync::Arc::new(counts::Counts::scan(&store.t));
+        // After the migrations, before any writer runs.
+        store.counts_origin = store.init_counts(background_count)?;
         Ok(store)
     }
 
@@ -169,10 +178,11 @@ impl Store {
             db,
             t,
             counts: Default::default(),
+            counts_origin: counts::CountsOrigin::Recounting,
         };
         store.migrate()?;
-        // Counted once, after the migrations, before any writer runs.
-        store.counts = std::sync::Arc::new(counts::Counts::scan(&store.t));
+        // After the migrations, before any writer runs.
+        store.counts_origin = store.init_counts(false)?;
         Ok(store)
     }
 
