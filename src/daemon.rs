@@ -37,6 +37,7 @@ pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
         path: config.storage.path.display().to_string(),
         source,
     })?;
+    release_recovery_memory();
     let counts = match store.counts_origin {
         crate::store::counts::CountsOrigin::Loaded => "loaded",
         crate::store::counts::CountsOrigin::Counted => "counted",
@@ -57,6 +58,18 @@ pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
         info!(log, "shutdown-complete"; "uptime_secs" => started.elapsed().as_secs());
     }
     result
+}
+
+/// sled's recovery (replaying the log since the last start) leaves freed
+/// buffers in glibc's heap; hand them back to the OS once, after the open
+/// (measured with 1M links: 91 -> 80 MiB resident after start).
+fn release_recovery_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap memory; no pointer is
+    // touched.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 async fn serve(
