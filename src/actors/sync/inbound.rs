@@ -1,7 +1,8 @@
 //! `sync_group_assignee_inbound` (SPEC section 4): ordering and duplicate
 //! checks per `(integration, key)`, the affected groups, and who is assigned.
 
-use super::{Change, SyncActor, SyncCommand, SyncError, SyncReply};
+use super::batch::{Overlay, Planned};
+use super::{Change, SyncActor, SyncCommand, SyncError};
 use crate::domain::{Delivery, DeliveryOutcome, Group, Id, Project};
 use crate::store::sync::{Op, RECENT_CHANGELOG_IDS};
 use crate::store::StoreResult;
@@ -37,11 +38,14 @@ impl SyncActor {
         Ok(out)
     }
 
+    /// Plan one inbound delivery of a batch: its checks see what the
+    /// earlier deliveries of the batch will write (`overlay`).
     pub(super) fn inbound(
-        &mut self,
+        &self,
         cmd: &SyncCommand,
         log: &slog::Logger,
-    ) -> Result<SyncReply, SyncError> {
+        overlay: &mut Overlay,
+    ) -> Result<Planned, SyncError> {
         let store = self.deps.store.clone();
         if store.get_integration(cmd.integration)?.is_none() {
             return Err(SyncError::BadReference(format!(
@@ -50,7 +54,7 @@ impl SyncActor {
             )));
         }
         let key = cmd.key.as_str();
-        let prev = store.delivery_state(cmd.integration, key)?;
+        let prev = overlay.delivery_state(&store, cmd.integration, key)?;
         let mut delivery = Delivery {
             id: 0,
             received: cmd.received,
@@ -72,7 +76,7 @@ impl SyncActor {
                     delivery.outcome = DeliveryOutcome::Duplicate;
                     delivery.reason =
                         format!("changelog {id} was already applied for {key}; ignored");
-                    return self.write(vec![], None, None, delivery);
+                    return Ok(overlay.plan(&store, vec![], None, delivery)?);
                 }
             }
             if let (Some(ts), Some(newest)) = (cmd.timestamp, st.timestamp) {
@@ -84,7 +88,7 @@ impl SyncActor {
                         "older (timestamp {ts}) than the newest delivery applied for {key} \
                          (timestamp {newest}); ignored"
                     );
-                    return self.write(vec![], None, None, delivery);
+                    return Ok(overlay.plan(&store, vec![], None, delivery)?);
                 }
             }
         }
@@ -111,7 +115,7 @@ impl SyncActor {
                  installed with sync_inbound_assignee",
                 cmd.integration
             );
-            return self.write(vec![], None, state, delivery);
+            return Ok(overlay.plan(&store, vec![], state, delivery)?);
         }
         match &cmd.change {
             Change::Unassign => {
@@ -125,7 +129,7 @@ impl SyncActor {
                 delivery.groups = affected.iter().map(|(g, _)| g.id).collect();
                 delivery.outcome = DeliveryOutcome::Unassigned;
                 delivery.reason = format!("{key} was unassigned in Jira");
-                self.write(ops, None, state, delivery)
+                Ok(overlay.plan(&store, ops, state, delivery)?)
             }
             Change::Assign(email) => {
                 let candidates = store.users_with_verified_email(email)?;
@@ -183,7 +187,7 @@ impl SyncActor {
                         )
                     };
                 }
-                self.write(ops, None, state, delivery)
+                Ok(overlay.plan(&store, ops, state, delivery)?)
             }
         }
     }
