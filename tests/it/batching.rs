@@ -53,7 +53,7 @@ fn concurrent_deliveries_equal_one_at_a_time_in_log_order() {
     // Per key: 10 changelog ids, each sent twice (a duplicate), alternating
     // assign / unassign, timestamps out of order (some become stale).
     let mut bodies = Vec::new();
-    for (k, _) in &groups {
+    for k in groups.keys() {
         for i in 0..10i64 {
             let email = (i % 2 == 0).then_some("bob@example.org");
             let ts = 1000 + (i * 7) % 10;
