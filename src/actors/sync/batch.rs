@@ -174,33 +174,35 @@ impl Overlay {
 
 impl Handler<Drain> for SyncActor {
     type Result = ();
+    /// One batch per message: when more is queued the actor nudges itself,
+    /// so `Ping` and `ManualAssign` still get their turn under load.
     fn handle(&mut self, _: Drain, ctx: &mut SyncContext<Self>) {
-        loop {
-            let batch: Vec<Pending> = {
-                let mut q = lock(&self.queue);
-                let n = q.len().min(BATCH_MAX);
-                q.drain(..n).collect()
-            };
-            if batch.is_empty() {
-                return;
-            }
-            let (work, replies): (Vec<Work>, Vec<_>) =
-                batch.into_iter().map(|p| (p.work, p.reply)).unzip();
-            let n = work.len();
-            let (log, metrics) = (self.log.clone(), self.deps.metrics.clone());
-            let results = super::guarded("sync", ctx, &log, &metrics, || self.run_batch(work));
-            let panicked = results.is_err();
-            let results = match results {
-                Ok(r) => r,
-                Err(p) => vec![Err(SyncError::from(p)); n],
-            };
-            for (reply, r) in replies.into_iter().zip(results) {
-                let _ = reply.send(r);
-            }
-            if panicked {
-                // The actor is stopping; its successor drains the rest.
-                return;
-            }
+        let batch: Vec<Pending> = {
+            let mut q = lock(&self.queue);
+            let n = q.len().min(BATCH_MAX);
+            q.drain(..n).collect()
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let (work, replies): (Vec<Work>, Vec<_>) =
+            batch.into_iter().map(|p| (p.work, p.reply)).unzip();
+        let n = work.len();
+        let (log, metrics) = (self.log.clone(), self.deps.metrics.clone());
+        let results = super::guarded("sync", ctx, &log, &metrics, || self.run_batch(work));
+        let panicked = results.is_err();
+        let results = match results {
+            Ok(r) => r,
+            Err(p) => vec![Err(SyncError::from(p)); n],
+        };
+        for (reply, r) in replies.into_iter().zip(results) {
+            let _ = reply.send(r);
+        }
+        // Deliveries queued meanwhile found the queue non-empty and sent no
+        // `Drain`: ask for the next batch. (After a panic the actor is
+        // stopping; its successor drains the rest when it starts.)
+        if !panicked && !lock(&self.queue).is_empty() {
+            ctx.address().do_send(Drain);
         }
     }
 }
