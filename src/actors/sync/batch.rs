@@ -16,7 +16,7 @@ use crate::store::sync::{Op, SyncWrite};
 use crate::store::{Store, StoreResult};
 use actix::prelude::*;
 use slog::info;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -105,6 +105,9 @@ pub(super) struct Planned {
 pub(super) struct Overlay {
     states: HashMap<(Id, String), DeliveryState>,
     assignees: HashMap<Id, Option<Id>>,
+    /// Per integration of the batch: the organizations where it syncs
+    /// inbound, or None when it does not exist (read once per batch).
+    pub sync_orgs: HashMap<Id, Option<BTreeSet<Id>>>,
 }
 
 impl Overlay {

@@ -10,16 +10,42 @@ use slog::info;
 use std::collections::BTreeSet;
 
 impl SyncActor {
-    /// Groups of the organizations where the integration is installed with
-    /// `sync_inbound_assignee`, linked to `(integration, key)`.
-    fn affected(&self, integration: Id, key: &str) -> StoreResult<Vec<(Group, Project)>> {
+    /// Organizations where the integration is installed with
+    /// `sync_inbound_assignee`, or None when the integration does not exist.
+    /// Read once per batch (integration records are large).
+    fn sync_orgs(
+        &self,
+        integration: Id,
+        overlay: &mut Overlay,
+    ) -> StoreResult<Option<BTreeSet<Id>>> {
+        if let Some(known) = overlay.sync_orgs.get(&integration) {
+            return Ok(known.clone());
+        }
         let store = &self.deps.store;
-        let orgs: BTreeSet<Id> = store
-            .installations(integration)?
-            .into_iter()
-            .filter(|i| i.sync_inbound_assignee)
-            .map(|i| i.org)
-            .collect();
+        let orgs = match store.get_integration(integration)? {
+            None => None,
+            Some(_) => Some(
+                store
+                    .installations(integration)?
+                    .into_iter()
+                    .filter(|i| i.sync_inbound_assignee)
+                    .map(|i| i.org)
+                    .collect(),
+            ),
+        };
+        overlay.sync_orgs.insert(integration, orgs.clone());
+        Ok(orgs)
+    }
+
+    /// Groups of the organizations `orgs` (where the integration is
+    /// installed with `sync_inbound_assignee`), linked to `(integration, key)`.
+    fn affected(
+        &self,
+        orgs: &BTreeSet<Id>,
+        integration: Id,
+        key: &str,
+    ) -> StoreResult<Vec<(Group, Project)>> {
+        let store = &self.deps.store;
         let mut out = Vec::new();
         if orgs.is_empty() {
             return Ok(out);
@@ -47,12 +73,12 @@ impl SyncActor {
         overlay: &mut Overlay,
     ) -> Result<Planned, SyncError> {
         let store = self.deps.store.clone();
-        if store.get_integration(cmd.integration)?.is_none() {
+        let Some(orgs) = self.sync_orgs(cmd.integration, overlay)? else {
             return Err(SyncError::BadReference(format!(
                 "integration {} no longer exists",
                 cmd.integration
             )));
-        }
+        };
         let key = cmd.key.as_str();
         let prev = overlay.delivery_state(&store, cmd.integration, key)?;
         let mut delivery = Delivery {
@@ -106,7 +132,7 @@ impl SyncActor {
         }
         let state = Some((cmd.integration, cmd.key.clone(), state));
 
-        let affected = self.affected(cmd.integration, key)?;
+        let affected = self.affected(&orgs, cmd.integration, key)?;
         if affected.is_empty() {
             info!(log, "no-affected-groups"; "integration" => cmd.integration, "key" => key);
             delivery.outcome = DeliveryOutcome::NoAffectedGroups;
