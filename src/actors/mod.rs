@@ -24,6 +24,8 @@ pub struct Actors {
     pub cache: Addr<cache::CacheActor>,
     pub projects: Addr<project::ProjectActor>,
     pub sync: Addr<sync::SyncActor>,
+    /// Webhook deliveries to the SyncActor, applied in batches.
+    pub sync_queue: sync::SyncQueue,
     pub webhook: Addr<webhook::WebhookActor>,
     pub jira: Addr<jira::JiraActor>,
     /// Group commit: tickets from the SyncActor, awaited by HTTP handlers.

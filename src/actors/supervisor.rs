@@ -51,7 +51,7 @@ pub fn start_all(deps: &Deps) -> Actors {
         deps.config.storage.durability,
         Duration::from_millis(deps.config.storage.flush_interval_ms),
     );
-    let sync = sync::start(deps, cache.clone(), commit.clone());
+    let (sync, sync_queue) = sync::start(deps, cache.clone(), commit.clone());
     let webhook = webhook::start(deps);
     let jira = jira::start(deps);
     let supervisor = Supervisor {
@@ -65,6 +65,7 @@ pub fn start_all(deps: &Deps) -> Actors {
         cache,
         projects,
         sync,
+        sync_queue,
         webhook,
         jira,
         commit,

@@ -1,23 +1,29 @@
 //! `SyncActor`: the only writer of assignees, activity, delivery state and
 //! the delivery log (one `SyncArbiter` thread).
 //!
-//! Every write is one sled transaction (`Store::apply_sync`); after it the
-//! actor invalidates the ownership cache (a blocking send, so a read after
-//! the answer never sees the old assignee) and hands the caller a group
-//! commit [`Ticket`] to await before answering. The inbound rules
-//! (`sync_group_assignee_inbound`) live in [`inbound`].
+//! Webhook deliveries arrive through a [`SyncQueue`] and are applied in
+//! batches ([`batch`]): many deliveries, in arrival order, share one sled
+//! transaction (`Store::apply_sync_batch`), one cache invalidation (a
+//! blocking send, so a read after the answer never sees the old assignee)
+//! and one group commit [`Ticket`] that each caller awaits before
+//! answering. Manual assign / deassign is a message of its own. The inbound
+//! rules (`sync_group_assignee_inbound`) live in [`inbound`].
 
+mod batch;
 mod inbound;
+#[cfg(test)]
+mod tests;
+
+pub use batch::{Drain, SyncQueue, Work, BATCH_MAX};
 
 use super::cache::{CacheActor, InvalidateGroups};
 use super::flusher::{Commit, Ticket};
 use super::supervisor::Deps;
 use super::{guarded, Ping};
-use crate::domain::{ActivityType, Delivery, DeliveryOutcome, DeliveryState, Id};
+use crate::domain::{ActivityType, DeliveryOutcome, Id};
 use crate::store::sync::{Op, SyncWrite};
-use crate::store::{StoreError, StoreResult};
+use crate::store::StoreError;
 use actix::prelude::*;
-use slog::info;
 
 /// What an inbound assignee delivery asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,22 +42,6 @@ pub struct SyncCommand {
     pub changelog_id: Option<String>,
     pub timestamp: Option<i64>,
     pub change: Change,
-}
-
-/// Apply an inbound assignee change.
-#[derive(Message)]
-#[rtype(result = "Result<SyncReply, SyncError>")]
-pub struct SyncInbound {
-    pub cmd: SyncCommand,
-    /// The request's logger (carries its request id).
-    pub log: slog::Logger,
-}
-
-/// Record a delivery that changes nothing (bad token, missing changelog...).
-#[derive(Message)]
-#[rtype(result = "Result<SyncReply, SyncError>")]
-pub struct RecordDelivery {
-    pub delivery: Delivery,
 }
 
 /// Manual assign (`user: Some`) or deassign (`None`) from the admin API.
@@ -119,51 +109,29 @@ pub struct SyncActor {
     log: slog::Logger,
     /// Entries in the delivery log (counted once, then kept up to date).
     delivery_count: Option<usize>,
+    /// Deliveries waiting for the next batch (shared with [`SyncQueue`]).
+    queue: batch::Queue,
 }
 
 impl Actor for SyncActor {
     type Context = SyncContext<Self>;
+
+    /// A successor of an actor that panicked drains what it left queued.
+    fn started(&mut self, ctx: &mut SyncContext<Self>) {
+        let waiting = !self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if waiting {
+            ctx.address().do_send(Drain);
+        }
+    }
 }
 
 impl Handler<Ping> for SyncActor {
     type Result = ();
     fn handle(&mut self, _: Ping, _: &mut SyncContext<Self>) {}
-}
-
-impl Handler<SyncInbound> for SyncActor {
-    type Result = Result<SyncReply, SyncError>;
-    fn handle(&mut self, msg: SyncInbound, ctx: &mut SyncContext<Self>) -> Self::Result {
-        let (log, metrics) = (self.log.clone(), self.deps.metrics.clone());
-        guarded("sync", ctx, &log, &metrics, || {
-            if crate::failpoint::hit("sync-slow") {
-                info!(msg.log, "failpoint"; "name" => "sync-slow");
-                std::thread::sleep(std::time::Duration::from_secs(3));
-            }
-            if crate::failpoint::hit("sync-panic") {
-                panic!("failpoint sync-panic");
-            }
-            self.inbound(&msg.cmd, &msg.log)
-        })?
-    }
-}
-
-impl Handler<RecordDelivery> for SyncActor {
-    type Result = Result<SyncReply, SyncError>;
-    fn handle(&mut self, msg: RecordDelivery, ctx: &mut SyncContext<Self>) -> Self::Result {
-        let (log, metrics) = (self.log.clone(), self.deps.metrics.clone());
-        guarded("sync", ctx, &log, &metrics, || {
-            let d = msg.delivery;
-            let id = self.deps.store.record_delivery(&d)?;
-            self.delivery_written(d.outcome)?;
-            Ok(SyncReply {
-                outcome: d.outcome,
-                groups: d.groups,
-                reason: d.reason,
-                delivery: Some(id),
-                ticket: self.commit.ticket(),
-            })
-        })?
-    }
 }
 
 impl Handler<ManualAssign> for SyncActor {
@@ -175,69 +143,6 @@ impl Handler<ManualAssign> for SyncActor {
 }
 
 impl SyncActor {
-    /// Count a written delivery-log entry and prune the oldest beyond the bound.
-    fn delivery_written(&mut self, outcome: DeliveryOutcome) -> StoreResult<()> {
-        self.deps.metrics.delivery(outcome);
-        let store = &self.deps.store;
-        let count = match self.delivery_count {
-            Some(n) => n + 1,
-            None => store.delivery_count(),
-        };
-        let max = self.deps.config.storage.delivery_log_max;
-        let removed = if count > max {
-            store.prune_deliveries(max, count)?
-        } else {
-            0
-        };
-        self.delivery_count = Some(count - removed);
-        Ok(())
-    }
-
-    /// One atomic write, then metrics, cache invalidation and a ticket.
-    /// An assign/unassign delivery that changed nothing becomes `unchanged`.
-    fn write(
-        &mut self,
-        ops: Vec<Op>,
-        actor: Option<Id>,
-        state: Option<(Id, String, DeliveryState)>,
-        mut delivery: Delivery,
-    ) -> Result<SyncReply, SyncError> {
-        let now = crate::domain::now_ms();
-        // The outcome depends on what will change; the single writer can
-        // read it before the transaction without a race on assignees.
-        let store = &self.deps.store;
-        let mut will_change = false;
-        for op in &ops {
-            let cur = store.get_assignee(op.group())?;
-            will_change |= crate::store::sync::changes(cur.as_ref(), op);
-        }
-        if !will_change
-            && matches!(
-                delivery.outcome,
-                DeliveryOutcome::Assigned | DeliveryOutcome::Unassigned
-            )
-        {
-            delivery.outcome = DeliveryOutcome::Unchanged;
-            delivery.reason = format!("{}; the groups already matched", delivery.reason);
-        }
-        let applied = store.apply_sync(&SyncWrite {
-            ops,
-            actor,
-            state,
-            delivery: Some(delivery.clone()),
-            now,
-        })?;
-        self.after_write(&applied.changed);
-        self.delivery_written(delivery.outcome)?;
-        Ok(SyncReply {
-            outcome: delivery.outcome,
-            groups: delivery.groups,
-            reason: delivery.reason,
-            delivery: applied.delivery_id,
-            ticket: self.commit.ticket(),
-        })
-    }
-
     fn after_write(&self, changed: &[(Id, ActivityType)]) {
         for (_, kind) in changed {
             match kind {
@@ -334,13 +239,18 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
-pub fn start(deps: &Deps, cache: Addr<CacheActor>, commit: Commit) -> Addr<SyncActor> {
+/// Start the single writer; the [`SyncQueue`] is how deliveries reach it.
+pub fn start(deps: &Deps, cache: Addr<CacheActor>, commit: Commit) -> (Addr<SyncActor>, SyncQueue) {
     let deps = deps.clone();
-    SyncArbiter::start(1, move || SyncActor {
+    let queue = batch::Queue::default();
+    let q = queue.clone();
+    let addr = SyncArbiter::start(1, move || SyncActor {
         log: deps.log.new(slog::o!("actor" => "sync")),
         deps: deps.clone(),
         cache: cache.clone(),
         commit: commit.clone(),
         delivery_count: None,
-    })
+        queue: q.clone(),
+    });
+    (addr.clone(), SyncQueue::new(queue, addr))
 }

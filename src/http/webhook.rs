@@ -5,7 +5,7 @@
 
 use super::request_log::RequestCtx;
 use super::AppState;
-use crate::actors::sync::{RecordDelivery, SyncError, SyncInbound, SyncReply};
+use crate::actors::sync::{SyncError, SyncReply, Work};
 use crate::actors::webhook::{Body, Early, Inspect, Verdict};
 use crate::domain::{Delivery, DeliveryOutcome};
 use actix_web::http::StatusCode;
@@ -162,15 +162,14 @@ async fn handle(
             );
             let r = state
                 .actors
-                .sync
-                .send(SyncInbound {
+                .sync_queue
+                .submit(Work::Inbound {
                     cmd,
                     log: log.clone(),
                 })
-                .timeout(ACTOR_TIMEOUT)
                 .await;
             let err = match r {
-                Ok(Ok(r)) => {
+                Ok(r) => {
                     return match state.actors.commit.wait(r.ticket).await {
                         Ok(()) => ok(&r),
                         Err(e) => {
@@ -179,8 +178,7 @@ async fn handle(
                         }
                     };
                 }
-                Ok(Err(e)) => e,
-                Err(e) => SyncError::Unavailable(format!("sync unavailable: {e}")),
+                Err(e) => e,
             };
             let (integration, key, changelog_id, timestamp) = facts;
             warn!(log, "sync-failed"; "integration" => integration, "key" => key.as_str(),
@@ -201,13 +199,7 @@ async fn handle(
                 groups: vec![],
                 reason: format!("sync failed: {err}"),
             };
-            if let Ok(Ok(r)) = state
-                .actors
-                .sync
-                .send(RecordDelivery { delivery: d })
-                .timeout(ACTOR_TIMEOUT)
-                .await
-            {
+            if let Ok(r) = state.actors.sync_queue.submit(Work::Record(d)).await {
                 let _ = state.actors.commit.wait(r.ticket).await;
             }
             reply(status, code, &format!("sync failed: {err}"))
@@ -228,22 +220,13 @@ async fn early(state: &AppState, log: &slog::Logger, e: Early, received: i64) ->
         groups: vec![],
         reason: e.reason.clone(),
     };
-    let recorded = state
-        .actors
-        .sync
-        .send(RecordDelivery { delivery: d })
-        .timeout(ACTOR_TIMEOUT)
-        .await;
+    let recorded = state.actors.sync_queue.submit(Work::Record(d)).await;
     let r = match recorded {
-        Ok(Ok(r)) => {
+        Ok(r) => {
             if let Err(err) = state.actors.commit.wait(r.ticket).await {
                 error!(log, "delivery-log-failed"; "error" => %err);
             }
             Some(r)
-        }
-        Ok(Err(err)) => {
-            error!(log, "delivery-log-failed"; "error" => %err);
-            None
         }
         Err(err) => {
             error!(log, "delivery-log-failed"; "error" => %err);

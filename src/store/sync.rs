@@ -3,10 +3,10 @@
 
 use super::keys::{self, Key};
 use super::{decode, encode, get, Store, StoreError, StoreResult};
-use crate::domain::{
-    Activity, ActivityType, Assignee, Delivery, DeliveryOutcome, DeliveryState, Id,
-};
-use sled::Transactional;
+use crate::domain::{ActivityType, Assignee, Delivery, DeliveryOutcome, DeliveryState, Id};
+
+mod batch;
+pub use batch::BatchApplied;
 
 /// How many recent changelog ids each `(integration, key)` remembers for
 /// duplicate detection.
@@ -100,110 +100,12 @@ impl Store {
     /// Apply a [`SyncWrite`] in one transaction over assignees, activities,
     /// delivery state and the delivery log. An op whose group is gone (or
     /// whose project is being deleted) is skipped; an op that changes
-    /// nothing records nothing.
+    /// nothing records nothing. (A batch of one: see
+    /// [`Store::apply_sync_batch`].)
     pub fn apply_sync(&self, w: &SyncWrite) -> StoreResult<SyncApplied> {
-        // Ids come from sled's generator, outside the transaction (it may retry).
-        let mut activity_ids = Vec::with_capacity(w.ops.len());
-        for _ in &w.ops {
-            activity_ids.push(self.unique_id()?);
-        }
-        let mut delivery = w.delivery.clone();
-        if let Some(d) = delivery.as_mut() {
-            if d.id == 0 {
-                d.id = self.unique_id()?;
-            }
-        }
-        let delivery_val = match &delivery {
-            Some(d) => Some((keys::id(d.id), encode("delivery", d)?)),
-            None => None,
-        };
-        let state_val = match &w.state {
-            Some((i, k, st)) => Some((delivery_state_key(*i, k), encode("delivery state", st)?)),
-            None => None,
-        };
-        let (changed, new_assignees) = (
-            &self.t.assignees,
-            &self.t.activities,
-            &self.t.delivery_state,
-            &self.t.deliveries,
-            &self.t.groups,
-            &self.t.project_deletes,
-        )
-            .transaction(
-                |(assignees, activities, dstate, deliveries, groups, pdel)| {
-                    let mut changed = Vec::new();
-                    let mut new_assignees = 0i64; // assignee count delta (status counts)
-                    for (op, act_id) in w.ops.iter().zip(&activity_ids) {
-                        let group = op.group();
-                        let project = match op {
-                            Op::Assign { project, .. } | Op::Deassign { project, .. } => *project,
-                        };
-                        if groups.get(keys::id(group))?.is_none()
-                            || pdel.get(keys::id(project))?.is_some()
-                        {
-                            continue;
-                        }
-                        let current: Option<Assignee> = match assignees.get(keys::id(group))? {
-                            Some(v) => Some(decode("assignee", &v)?),
-                            None => None,
-                        };
-                        if !changes(current.as_ref(), op) {
-                            continue;
-                        }
-                        let (kind, data) = match op {
-                            Op::Assign { user, email, .. } => {
-                                let a = Assignee {
-                                    group,
-                                    project,
-                                    user: *user,
-                                    date_added: w.now,
-                                };
-                                let old =
-                                    assignees.insert(&keys::id(group), encode("assignee", &a)?)?;
-                                new_assignees += i64::from(old.is_none());
-                                let data = serde_json::json!({
-                                    "assignee": user.to_string(),
-                                    "assigneeEmail": email,
-                                    "assigneeType": "user",
-                                });
-                                (ActivityType::Assigned, data.to_string())
-                            }
-                            Op::Deassign { .. } => {
-                                let old = assignees.remove(&keys::id(group))?;
-                                new_assignees -= i64::from(old.is_some());
-                                (ActivityType::Unassigned, "{}".to_string())
-                            }
-                        };
-                        let act = Activity {
-                            id: *act_id,
-                            group,
-                            project,
-                            kind,
-                            user: w.actor,
-                            data,
-                            date_added: w.now,
-                        };
-                        activities.insert(
-                            keys::pair(group, *act_id).to_vec(),
-                            encode("activity", &act)?,
-                        )?;
-                        changed.push((group, kind));
-                    }
-                    if let Some((k, v)) = &state_val {
-                        dstate.insert(k.as_slice(), v.as_slice())?;
-                    }
-                    if let Some((k, v)) = &delivery_val {
-                        deliveries.insert(k.as_slice(), v.as_slice())?;
-                    }
-                    Ok((changed, new_assignees))
-                },
-            )?;
-        self.count(super::counts::Entity::Assignees, new_assignees);
-        self.count(super::counts::Entity::Activities, changed.len() as i64);
-        Ok(SyncApplied {
-            changed,
-            delivery_id: delivery.map(|d| d.id),
-        })
+        let mut one = [w.clone()];
+        let mut r = self.apply_sync_batch(&mut one, 0)?;
+        Ok(r.applied.pop().unwrap_or_default())
     }
 
     /// Record one delivery-log entry on its own (deliveries that change

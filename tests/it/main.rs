@@ -1,6 +1,7 @@
 //! Integration tests: the real daemon, a real socket, real HTTP.
 
 mod admin_contract;
+mod batching;
 mod cache;
 mod common;
 mod counts_persist;

@@ -1,7 +1,8 @@
 //! `sync_group_assignee_inbound` (SPEC section 4): ordering and duplicate
 //! checks per `(integration, key)`, the affected groups, and who is assigned.
 
-use super::{Change, SyncActor, SyncCommand, SyncError, SyncReply};
+use super::batch::{Overlay, Planned};
+use super::{Change, SyncActor, SyncCommand, SyncError};
 use crate::domain::{Delivery, DeliveryOutcome, Group, Id, Project};
 use crate::store::sync::{Op, RECENT_CHANGELOG_IDS};
 use crate::store::StoreResult;
@@ -9,16 +10,42 @@ use slog::info;
 use std::collections::BTreeSet;
 
 impl SyncActor {
-    /// Groups of the organizations where the integration is installed with
-    /// `sync_inbound_assignee`, linked to `(integration, key)`.
-    fn affected(&self, integration: Id, key: &str) -> StoreResult<Vec<(Group, Project)>> {
+    /// Organizations where the integration is installed with
+    /// `sync_inbound_assignee`, or None when the integration does not exist.
+    /// Read once per batch (integration records are large).
+    fn sync_orgs(
+        &self,
+        integration: Id,
+        overlay: &mut Overlay,
+    ) -> StoreResult<Option<BTreeSet<Id>>> {
+        if let Some(known) = overlay.sync_orgs.get(&integration) {
+            return Ok(known.clone());
+        }
         let store = &self.deps.store;
-        let orgs: BTreeSet<Id> = store
-            .installations(integration)?
-            .into_iter()
-            .filter(|i| i.sync_inbound_assignee)
-            .map(|i| i.org)
-            .collect();
+        let orgs = match store.get_integration(integration)? {
+            None => None,
+            Some(_) => Some(
+                store
+                    .installations(integration)?
+                    .into_iter()
+                    .filter(|i| i.sync_inbound_assignee)
+                    .map(|i| i.org)
+                    .collect(),
+            ),
+        };
+        overlay.sync_orgs.insert(integration, orgs.clone());
+        Ok(orgs)
+    }
+
+    /// Groups of the organizations `orgs` (where the integration is
+    /// installed with `sync_inbound_assignee`), linked to `(integration, key)`.
+    fn affected(
+        &self,
+        orgs: &BTreeSet<Id>,
+        integration: Id,
+        key: &str,
+    ) -> StoreResult<Vec<(Group, Project)>> {
+        let store = &self.deps.store;
         let mut out = Vec::new();
         if orgs.is_empty() {
             return Ok(out);
@@ -37,20 +64,23 @@ impl SyncActor {
         Ok(out)
     }
 
+    /// Plan one inbound delivery of a batch: its checks see what the
+    /// earlier deliveries of the batch will write (`overlay`).
     pub(super) fn inbound(
-        &mut self,
+        &self,
         cmd: &SyncCommand,
         log: &slog::Logger,
-    ) -> Result<SyncReply, SyncError> {
+        overlay: &mut Overlay,
+    ) -> Result<Planned, SyncError> {
         let store = self.deps.store.clone();
-        if store.get_integration(cmd.integration)?.is_none() {
+        let Some(orgs) = self.sync_orgs(cmd.integration, overlay)? else {
             return Err(SyncError::BadReference(format!(
                 "integration {} no longer exists",
                 cmd.integration
             )));
-        }
+        };
         let key = cmd.key.as_str();
-        let prev = store.delivery_state(cmd.integration, key)?;
+        let prev = overlay.delivery_state(&store, cmd.integration, key)?;
         let mut delivery = Delivery {
             id: 0,
             received: cmd.received,
@@ -72,7 +102,7 @@ impl SyncActor {
                     delivery.outcome = DeliveryOutcome::Duplicate;
                     delivery.reason =
                         format!("changelog {id} was already applied for {key}; ignored");
-                    return self.write(vec![], None, None, delivery);
+                    return Ok(overlay.plan(&store, vec![], None, delivery)?);
                 }
             }
             if let (Some(ts), Some(newest)) = (cmd.timestamp, st.timestamp) {
@@ -84,7 +114,7 @@ impl SyncActor {
                         "older (timestamp {ts}) than the newest delivery applied for {key} \
                          (timestamp {newest}); ignored"
                     );
-                    return self.write(vec![], None, None, delivery);
+                    return Ok(overlay.plan(&store, vec![], None, delivery)?);
                 }
             }
         }
@@ -102,7 +132,7 @@ impl SyncActor {
         }
         let state = Some((cmd.integration, cmd.key.clone(), state));
 
-        let affected = self.affected(cmd.integration, key)?;
+        let affected = self.affected(&orgs, cmd.integration, key)?;
         if affected.is_empty() {
             info!(log, "no-affected-groups"; "integration" => cmd.integration, "key" => key);
             delivery.outcome = DeliveryOutcome::NoAffectedGroups;
@@ -111,7 +141,7 @@ impl SyncActor {
                  installed with sync_inbound_assignee",
                 cmd.integration
             );
-            return self.write(vec![], None, state, delivery);
+            return Ok(overlay.plan(&store, vec![], state, delivery)?);
         }
         match &cmd.change {
             Change::Unassign => {
@@ -125,7 +155,7 @@ impl SyncActor {
                 delivery.groups = affected.iter().map(|(g, _)| g.id).collect();
                 delivery.outcome = DeliveryOutcome::Unassigned;
                 delivery.reason = format!("{key} was unassigned in Jira");
-                self.write(ops, None, state, delivery)
+                Ok(overlay.plan(&store, ops, state, delivery)?)
             }
             Change::Assign(email) => {
                 let candidates = store.users_with_verified_email(email)?;
@@ -183,7 +213,7 @@ impl SyncActor {
                         )
                     };
                 }
-                self.write(ops, None, state, delivery)
+                Ok(overlay.plan(&store, ops, state, delivery)?)
             }
         }
     }

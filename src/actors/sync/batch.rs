@@ -1,0 +1,324 @@
+//! Batched single writer.
+//!
+//! HTTP handlers hand each validated delivery to a [`SyncQueue`] (a shared
+//! FIFO plus a `Drain` nudge to the `SyncActor`, sent only when the queue
+//! was empty). The `SyncActor` takes everything queued, up to
+//! [`BATCH_MAX`], plans each delivery in arrival order against the store
+//! *plus* what the earlier deliveries of the batch will write ([`Overlay`]),
+//! applies all of them in ONE sled transaction, invalidates the cache once
+//! for the batch, takes one group-commit ticket and only then answers each
+//! request with its own reply. A delivery that fails while being planned
+//! (a reference that vanished) gets its own error; the others go on.
+
+use super::{SyncActor, SyncCommand, SyncError, SyncReply};
+use crate::domain::{Delivery, DeliveryOutcome, DeliveryState, Id};
+use crate::store::sync::{Op, SyncWrite};
+use crate::store::{Store, StoreResult};
+use actix::prelude::*;
+use slog::info;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Most deliveries applied in one transaction.
+pub const BATCH_MAX: usize = 256;
+
+/// How long a request waits for its batch before answering 503.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// One delivery for the single writer.
+pub enum Work {
+    /// An assign / unassign delivery (`sync_group_assignee_inbound`); `log`
+    /// is the request's logger (carries its request id).
+    Inbound { cmd: SyncCommand, log: slog::Logger },
+    /// A delivery that changes nothing, only recorded in the delivery log
+    /// (bad token, missing changelog, a failure...).
+    Record(Delivery),
+}
+
+pub(super) struct Pending {
+    work: Work,
+    reply: oneshot::Sender<Result<SyncReply, SyncError>>,
+}
+
+pub(super) type Queue = Arc<Mutex<VecDeque<Pending>>>;
+
+/// Take the `SyncActor`'s queue lock (a panic elsewhere cannot poison the
+/// queue for good: the data is a plain FIFO).
+fn lock(q: &Queue) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
+    q.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Tells the `SyncActor` that the queue has work.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+/// Handle of the HTTP handlers on the batched single writer.
+#[derive(Clone)]
+pub struct SyncQueue {
+    pending: Queue,
+    addr: Addr<SyncActor>,
+}
+
+impl SyncQueue {
+    pub(super) fn new(pending: Queue, addr: Addr<SyncActor>) -> Self {
+        SyncQueue { pending, addr }
+    }
+
+    /// Queue one delivery and wait for its reply (the write is then
+    /// applied, and the cache invalidated; await the ticket for durability).
+    pub async fn submit(&self, work: Work) -> Result<SyncReply, SyncError> {
+        let (tx, rx) = oneshot::channel();
+        let was_empty = {
+            let mut q = lock(&self.pending);
+            let empty = q.is_empty();
+            q.push_back(Pending { work, reply: tx });
+            empty
+        };
+        if was_empty {
+            self.addr.do_send(Drain);
+        }
+        match tokio::time::timeout(WAIT, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(SyncError::Unavailable(
+                "sync unavailable: the sync actor stopped".into(),
+            )),
+            Err(_) => Err(SyncError::Unavailable(format!(
+                "sync unavailable: no answer within {WAIT:?}"
+            ))),
+        }
+    }
+}
+
+/// One delivery, planned: what the transaction writes for it.
+pub(super) struct Planned {
+    pub ops: Vec<Op>,
+    pub state: Option<(Id, String, DeliveryState)>,
+    pub delivery: Delivery,
+}
+
+/// What the earlier deliveries of a batch will write, so the later ones see
+/// it: delivery state per `(integration, key)` and each group's assignee.
+#[derive(Default)]
+pub(super) struct Overlay {
+    states: HashMap<(Id, String), DeliveryState>,
+    assignees: HashMap<Id, Option<Id>>,
+    /// Per integration of the batch: the organizations where it syncs
+    /// inbound, or None when it does not exist (read once per batch).
+    pub sync_orgs: HashMap<Id, Option<BTreeSet<Id>>>,
+}
+
+impl Overlay {
+    /// Newest applied delivery for `(integration, key)`, this batch included.
+    pub fn delivery_state(
+        &self,
+        store: &Store,
+        integration: Id,
+        key: &str,
+    ) -> StoreResult<Option<DeliveryState>> {
+        match self.states.get(&(integration, key.to_string())) {
+            Some(st) => Ok(Some(st.clone())),
+            None => store.delivery_state(integration, key),
+        }
+    }
+
+    fn assignee(&self, store: &Store, group: Id) -> StoreResult<Option<Id>> {
+        match self.assignees.get(&group) {
+            Some(a) => Ok(*a),
+            None => Ok(store.get_assignee(group)?.map(|a| a.user)),
+        }
+    }
+
+    /// Finish planning a delivery: an assign/unassign that will change
+    /// nothing becomes `unchanged`; record what it writes for the next ones.
+    pub fn plan(
+        &mut self,
+        store: &Store,
+        ops: Vec<Op>,
+        state: Option<(Id, String, DeliveryState)>,
+        mut delivery: Delivery,
+    ) -> StoreResult<Planned> {
+        let mut will_change = false;
+        for op in &ops {
+            let cur = self.assignee(store, op.group())?;
+            will_change |= match op {
+                Op::Assign { user, .. } => cur != Some(*user),
+                Op::Deassign { .. } => cur.is_some(),
+            };
+        }
+        if !will_change
+            && matches!(
+                delivery.outcome,
+                DeliveryOutcome::Assigned | DeliveryOutcome::Unassigned
+            )
+        {
+            delivery.outcome = DeliveryOutcome::Unchanged;
+            delivery.reason = format!("{}; the groups already matched", delivery.reason);
+        }
+        for op in &ops {
+            let next = match op {
+                Op::Assign { user, .. } => Some(*user),
+                Op::Deassign { .. } => None,
+            };
+            self.assignees.insert(op.group(), next);
+        }
+        if let Some((i, k, st)) = &state {
+            self.states.insert((*i, k.clone()), st.clone());
+        }
+        Ok(Planned {
+            ops,
+            state,
+            delivery,
+        })
+    }
+}
+
+impl Handler<Drain> for SyncActor {
+    type Result = ();
+    /// One batch per message: when more is queued the actor nudges itself,
+    /// so `Ping` and `ManualAssign` still get their turn under load.
+    fn handle(&mut self, _: Drain, ctx: &mut SyncContext<Self>) {
+        let batch: Vec<Pending> = {
+            let mut q = lock(&self.queue);
+            let n = q.len().min(BATCH_MAX);
+            q.drain(..n).collect()
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let (work, replies): (Vec<Work>, Vec<_>) =
+            batch.into_iter().map(|p| (p.work, p.reply)).unzip();
+        let n = work.len();
+        let (log, metrics) = (self.log.clone(), self.deps.metrics.clone());
+        let results = super::guarded("sync", ctx, &log, &metrics, || self.run_batch(work));
+        let panicked = results.is_err();
+        let results = match results {
+            Ok(r) => r,
+            Err(p) => vec![Err(SyncError::from(p)); n],
+        };
+        for (reply, r) in replies.into_iter().zip(results) {
+            let _ = reply.send(r);
+        }
+        // Deliveries queued meanwhile found the queue non-empty and sent no
+        // `Drain`: ask for the next batch. (After a panic the actor is
+        // stopping; its successor drains the rest when it starts.)
+        if !panicked && !lock(&self.queue).is_empty() {
+            ctx.address().do_send(Drain);
+        }
+    }
+}
+
+impl SyncActor {
+    /// Plan every delivery in order, write them all in one transaction,
+    /// then (after the commit) metrics, one cache invalidation, one ticket.
+    pub(super) fn run_batch(&mut self, work: Vec<Work>) -> Vec<Result<SyncReply, SyncError>> {
+        let store = self.deps.store.clone();
+        let mut overlay = Overlay::default();
+        // Per delivery: its index in `writes`, or its own error.
+        let mut slots: Vec<Result<usize, SyncError>> = Vec::with_capacity(work.len());
+        let mut writes: Vec<SyncWrite> = Vec::with_capacity(work.len());
+        let now = crate::domain::now_ms();
+        for w in work {
+            let planned = match w {
+                Work::Inbound { cmd, log } => {
+                    if crate::failpoint::hit("sync-slow") {
+                        info!(log, "failpoint"; "name" => "sync-slow");
+                        std::thread::sleep(Duration::from_secs(3));
+                    }
+                    if crate::failpoint::hit("sync-panic") {
+                        panic!("failpoint sync-panic");
+                    }
+                    self.inbound(&cmd, &log, &mut overlay)
+                }
+                Work::Record(delivery) => Ok(Planned {
+                    ops: vec![],
+                    state: None,
+                    delivery,
+                }),
+            };
+            slots.push(planned.map(|p| {
+                writes.push(SyncWrite {
+                    ops: p.ops,
+                    actor: None,
+                    state: p.state,
+                    delivery: Some(p.delivery),
+                    now,
+                });
+                writes.len() - 1
+            }));
+        }
+        let replies = if writes.is_empty() {
+            // Every delivery failed while being planned: nothing to write.
+            Ok(vec![])
+        } else {
+            self.commit_batch(&store, writes)
+        };
+        let mut replies = match replies {
+            Ok(r) => r,
+            Err(e) => {
+                return slots
+                    .into_iter()
+                    .map(|s| s.and_then(|_| Err(e.clone())))
+                    .collect()
+            }
+        };
+        slots
+            .into_iter()
+            .map(|s| {
+                s.and_then(|i| {
+                    replies[i].take().ok_or_else(|| {
+                        SyncError::Unavailable("internal error: a write without a reply".into())
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// One transaction for the whole batch (delivery-log pruning included),
+    /// then metrics, cache invalidation and one ticket; a reply per write.
+    fn commit_batch(
+        &mut self,
+        store: &Store,
+        mut writes: Vec<SyncWrite>,
+    ) -> Result<Vec<Option<SyncReply>>, SyncError> {
+        let max = self.deps.config.storage.delivery_log_max;
+        let count = match self.delivery_count {
+            Some(n) => n,
+            None => store.delivery_count(),
+        };
+        let excess = (count + writes.len()).saturating_sub(max);
+        let b = store.apply_sync_batch(&mut writes, excess.min(count))?;
+        let mut left = count + writes.len() - b.pruned;
+        self.delivery_count = Some(left);
+        if left > max {
+            // More new entries than the bound: pop the oldest new ones too.
+            left -= store.prune_deliveries(max, left)?;
+            self.delivery_count = Some(left);
+        }
+        let mut changed = Vec::new();
+        for (w, a) in writes.iter().zip(&b.applied) {
+            if let Some(d) = &w.delivery {
+                self.deps.metrics.delivery(d.outcome);
+            }
+            changed.extend_from_slice(&a.changed);
+        }
+        // Invalidate before any reply, so a read after it never sees the old assignee.
+        self.after_write(&changed);
+        let ticket = self.commit.ticket();
+        Ok(writes
+            .into_iter()
+            .zip(b.applied)
+            .map(|(w, a)| {
+                w.delivery.map(|d| SyncReply {
+                    outcome: d.outcome,
+                    groups: d.groups,
+                    reason: d.reason,
+                    delivery: a.delivery_id,
+                    ticket,
+                })
+            })
+            .collect())
+    }
+}
