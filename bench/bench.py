@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -73,24 +74,41 @@ class Target:
         self.name, self.port, self.pid, self.workload, self.metrics = name, port, pid, workload, metrics
 
 
-def drive(runner, targets, levels, duration, warmup, results, perf_at=None, perf_out=None):
+def drive(runner, targets, levels, duration, warmup, results):
     """For each concurrency level, run every target back to back (so the
     ratios compare runs close in time on a shared machine)."""
     for c in levels:
         for t in targets:
             if warmup:
                 runner.run(t.port, t.workload, c, warmup, pid=t.pid, metrics=False)
-            perf = None
-            if perf_at and perf_at == (t.name, c):
-                perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", str(perf_out),
-                                         "-p", str(t.pid), "--", "sleep", str(max(1, duration - 1))],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             r = runner.run(t.port, t.workload, c, duration, pid=t.pid, metrics=t.metrics, label=t.name)
-            if perf:
-                perf.wait(timeout=60)
             results.setdefault(t.name, []).append(r)
             log(f"{t.name:>10} c={c:<4} {r['rps']:9.0f} req/s  p50 {r['lat_p50_us'] / 1000:7.2f} ms  "
                 f"p99 {r['lat_p99_us'] / 1000:7.2f} ms  errors {r['errors']}  {r.get('outcomes', '')}")
+
+
+def diagnose(runner, t, conc, out_dir):
+    """Extra runs (not in the tables) under `perf record` and `strace -c`:
+    where synclinkd's time goes, and its syscalls per delivery."""
+    out = {}
+    data = out_dir / "perf.data"
+    if shutil.which("perf"):
+        p = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o", str(data),
+                              "-p", str(t.pid), "--", "sleep", "5"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = runner.run(t.port, t.workload, conc, 6, pid=t.pid, metrics=t.metrics, label=t.name + "-perf")
+        p.wait(timeout=120)
+        out["perf_run"] = r
+        out["perf"] = report.perf_summary(data, out_dir / "perf-report.txt")
+    if shutil.which("strace"):
+        trace = out_dir / "strace.txt"
+        p = subprocess.Popen(["timeout", "-s", "INT", "5", "strace", "-f", "-c", "-o", str(trace),
+                              "-p", str(t.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = runner.run(t.port, t.workload, conc, 6, pid=t.pid, metrics=t.metrics, label=t.name + "-strace")
+        p.wait(timeout=60)
+        out["strace_run"] = r
+        out["strace"] = report.strace_summary(trace)
+    return out
 
 
 def main():
@@ -99,13 +117,15 @@ def main():
     ap.add_argument("--duration", type=int, default=8, help="seconds per measured run")
     ap.add_argument("--warmup", type=int, default=1, help="seconds of warm-up before each run")
     ap.add_argument("--levels", default="1,8,32,128", help="wrk concurrency levels")
-    ap.add_argument("--small-groups", type=int, default=100)
-    ap.add_argument("--large-groups", type=int, default=100_000)
-    ap.add_argument("--links-per-group", type=int, default=10)
+    ap.add_argument("--small-groups", type=int, default=1000, help="groups of the 1k-link databases")
+    ap.add_argument("--small-links-per-group", type=int, default=1)
+    ap.add_argument("--large-groups", type=int, default=100_000, help="groups of the 1M-link database")
+    ap.add_argument("--large-links-per-group", type=int, default=10)
     ap.add_argument("--driven-keys", type=int, default=1000, help="issue keys the load cycles over")
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--skip-large", action="store_true", help="skip (c), the 1M-link database")
-    ap.add_argument("--perf", action="store_true", help="perf-record synclinkd (sync) at the peak level")
+    ap.add_argument("--profile", action="store_true",
+                    help="extra runs of synclinkd (sync, 1k, c=32) under perf record and strace -c")
     ap.add_argument("--max-minutes", type=float, default=15)
     ap.add_argument("--out", default=str(BENCH / "RESULTS.md"))
     ap.add_argument("--json", default=str(BENCH / "results/latest.json"))
@@ -138,8 +158,8 @@ def main():
             d = procs.Daemon(bins["synclinkd"], work, f"{mode}-1k", durability=mode)
             daemons.append(d)
             d.start()
-            log(f"seeding {mode}-1k: {a.small_groups} groups x {a.links_per_group} links")
-            s = seeding.seed(d, bins["seed"], a.small_groups, a.links_per_group)
+            log(f"seeding {mode}-1k: {a.small_groups} groups x {a.small_links_per_group} links")
+            s = seeding.seed(d, bins["seed"], a.small_groups, a.small_links_per_group)
             problems, counts = seeding.verify(d, s, [s.first_group, s.last_group])
             path, path_via = seeding.webhook_path(d, s)
             small[mode] = (d, s)
@@ -162,15 +182,19 @@ def main():
         bare.stop()
         da.stop()
         res["rss_1k_kib"] = procs.proc_status(ds.pid)
+        if a.profile:
+            log("profiling synclinkd (sync, 1k, c=32): perf record, strace -c")
+            (BENCH / "results").mkdir(exist_ok=True)
+            res["diagnostics"] = diagnose(runner, targets[1], 32, BENCH / "results")
 
         # (c): the same against a million links (100k groups x 10).
         if not a.skip_large:
             dl = procs.Daemon(bins["synclinkd"], work, "sync-1m", durability="sync")
             daemons.append(dl)
             dl.start()
-            n = a.large_groups * a.links_per_group
-            log(f"seeding sync-1m: {a.large_groups} groups x {a.links_per_group} links = {n}")
-            sl = seeding.seed(dl, bins["seed"], a.large_groups, a.links_per_group, links_via_api=False)
+            n = a.large_groups * a.large_links_per_group
+            log(f"seeding sync-1m: {a.large_groups} groups x {a.large_links_per_group} links = {n}")
+            sl = seeding.seed(dl, bins["seed"], a.large_groups, a.large_links_per_group, links_via_api=False)
             sample = [sl.first_group, (sl.first_group + sl.last_group) // 2, sl.last_group]
             problems, counts = seeding.verify(dl, sl, sample)
             res["seed_sync_1m"] = {**sl.to_json(), "verify_problems": problems, "counts": counts}
@@ -184,28 +208,25 @@ def main():
             targets = [Target("sync-1k-b", ds.port, ds.pid, wl_s2, True),
                        Target("sync-1m", dl.port, dl.pid, wl_l, True)]
             log("(c) 1k vs 1M links")
-            perf_out = BENCH / "results/perf-sync.data"
-            peak = max(res["runs"]["sync-1k"], key=lambda r: r["rps"])["concurrency"]
-            drive(runner, targets, levels, a.duration, a.warmup, res["runs"],
-                  perf_at=("sync-1m", peak) if a.perf else None, perf_out=perf_out)
+            drive(runner, targets, levels, a.duration, a.warmup, res["runs"])
             res["rss_1m_kib"] = procs.proc_status(dl.pid)
             res["rss_1k_kib"] = procs.proc_status(ds.pid)
             res["data_bytes_1m"] = procs.dir_bytes(dl.data)
-            if a.perf and perf_out.exists():
-                res["perf_report"] = report.perf_summary(perf_out, BENCH / "results/perf-sync.txt")
             dl.stop()
         res["data_bytes_1k"] = procs.dir_bytes(ds.data)
 
-        # (d): project creation and snowflake IDs through the admin socket.
-        dd = procs.Daemon(bins["synclinkd"], work, "admin", durability="sync")
-        daemons.append(dd)
-        dd.start()
+        # (d): project creation and snowflake IDs through the admin socket, each
+        # on a fresh daemon (projects use snowflake IDs too, and the burst
+        # needs the whole 300 s of ID space ahead of the clock).
         log("(d) project creation and 4,800-ID burst")
-        res["projects"] = adminbench.projects_rate(dd)
-        res["ids"] = adminbench.ids_burst(dd)
+        for name, fn in (("ids", adminbench.ids_burst), ("projects", adminbench.projects_rate)):
+            dd = procs.Daemon(bins["synclinkd"], work, f"admin-{name}", durability="sync")
+            daemons.append(dd)
+            dd.start()
+            res[name] = fn(dd)
+            dd.stop()
         log(f"  projects: {res['projects'].get('per_s') or res['projects'].get('why')}; "
             f"ids: {res['ids'].get('per_s') or res['ids'].get('why')}")
-        dd.stop()
         ds.stop()
         res["log_events"] = {d.name: d.log_events(["actor-panic", "sync-failed", "token-validation-error",
                                                    "stale-delivery", "duplicate-delivery"]) for d in daemons}
@@ -225,7 +246,6 @@ def main():
         Path(a.out).write_text(report.markdown(res))
         log(f"wrote {a.out} and {a.json} ({res['wall_s']:.0f} s)")
         if not a.workdir:
-            import shutil
             shutil.rmtree(work, ignore_errors=True)
 
 

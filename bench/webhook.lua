@@ -7,19 +7,24 @@
 --   P.keys       issue keys;  P.emails[i] = the assignee email for P.keys[i]
 --   P.threads    wrk's -t
 --   P.base_ts    first timestamp (ms);  P.base_cl  first changelog id
+--   P.phase[i]   0 or 1: deliveries key i received in earlier runs, mod 2
+--                (so each key goes on alternating across runs)
 --   P.assign / P.unassign = { parts = {...}, fields = {...} }: body template,
 --                parts[1] .. value(fields[1]) .. parts[2] .. ... .. parts[#parts]
 -- Usage: wrk -t T -c C -d D -s webhook.lua URL -- PARAMS_FILE
 -- Prints one line "BENCHJSON {...}" with the counts and latency percentiles.
 
 local thread_count = 0
+local threads = {}
 
 function setup(thread)
   thread:set("tid", thread_count)
   thread_count = thread_count + 1
+  threads[#threads + 1] = thread
 end
 
-local n = 0
+-- Requests made by this thread (a global, so done() can read it).
+req_n = 0
 local mine = {}
 
 function init(args)
@@ -45,8 +50,10 @@ end
 local headers = { ["Content-Type"] = "application/json" }
 
 function request()
+  local n = req_n
   local idx = mine[(n % #mine) + 1]
-  local round = math.floor(n / #mine)
+  local round = math.floor(n / #mine) + P.phase[idx]
+  req_n = n + 1
   n = n + 1
   local vals = {
     ts = string.format("%.0f", P.base_ts + n),
@@ -61,12 +68,17 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  local made = {}
+  for i, t in ipairs(threads) do
+    made[i] = string.format("%d", t:get("req_n"))
+  end
   io.write(string.format(
     'BENCHJSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
     '"errors_connect":%d,"errors_read":%d,"errors_write":%d,"errors_status":%d,"errors_timeout":%d,' ..
-    '"lat_mean_us":%.1f,"lat_p50_us":%d,"lat_p90_us":%d,"lat_p99_us":%d,"lat_p999_us":%d,"lat_max_us":%d}\n',
+    '"lat_mean_us":%.1f,"lat_p50_us":%d,"lat_p90_us":%d,"lat_p99_us":%d,"lat_p999_us":%d,"lat_max_us":%d,' ..
+    '"made":[%s]}\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency:percentile(99.9), latency.max))
+    latency:percentile(99.9), latency.max, table.concat(made, ",")))
 end

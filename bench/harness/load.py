@@ -106,6 +106,18 @@ class Workload:
         self.name = name
         self.assign, self.unassign = body_templates()
         self.runs = 0
+        # Deliveries each key has had, mod 2: the next run goes on alternating.
+        self.phase = [0] * len(keys)
+
+    def advance(self, threads, made):
+        """Account for a run whose thread t made made[t] requests (key i of
+        thread t's share gets floor(n/m) or one more)."""
+        for t, n in enumerate(made):
+            share = list(range(t, len(self.keys), threads))
+            m = len(share)
+            for j, i in enumerate(share):
+                count = n // m + (1 if j < n % m else 0)
+                self.phase[i] = (self.phase[i] + count) % 2
 
     def params_file(self, threads, base_ts, base_cl):
         p = self.workdir / f"params-{self.name}-{self.runs}.lua"
@@ -115,6 +127,7 @@ class Workload:
             f"P.threads = {threads}",
             f"P.base_ts = {base_ts}",
             f"P.base_cl = {base_cl}",
+            "P.phase = { " + ", ".join(map(str, self.phase)) + " }",
             "P.keys = { " + ", ".join(_lua_str(k) for k in self.keys) + " }",
             "P.emails = { " + ", ".join(_lua_str(e) for e in self.emails) + " }",
             f"P.assign = {_lua_table(self.assign)}",
@@ -154,6 +167,7 @@ class Runner:
         if line is None:
             raise RuntimeError(f"wrk gave no result: {out.stdout[-500:]} {out.stderr[-500:]}")
         r = json.loads(line[len("BENCHJSON "):])
+        workload.advance(threads, r.pop("made"))
         secs = r["duration_us"] / 1e6
         r.update({
             "label": label,

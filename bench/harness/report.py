@@ -48,17 +48,35 @@ def machine(root):
             "wrk": ver(["wrk", "-v"]), "python": platform.python_version()}
 
 
+_NOISE = ("inlined", "catch_unwind", "call_once", "spawn_unchecked", "backtrace", "clone3",
+          "start_thread", "thread_start", "[k] ")
+
+
 def perf_summary(data, txt):
-    """Top of `perf report` (self time, no children) into txt; returns the first lines."""
+    """`perf report` with children (inclusive time) by symbol into txt; returns
+    the user-space lines >= 2%, without the thread-start and inlining noise."""
     try:
-        out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children",
-                              "--percent-limit", "1", "--sort", "dso,symbol", "-g", "none"],
-                             capture_output=True, text=True, timeout=300)
+        out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--children", "--percent-limit", "2",
+                              "--sort", "symbol", "-g", "none"], capture_output=True, text=True, timeout=400)
         Path(txt).write_text(out.stdout)
-        lines = [ln for ln in out.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
-        return lines[:40]
+        lines = [ln.rstrip()[:150] for ln in out.stdout.splitlines()
+                 if ln.strip() and not ln.startswith("#") and not any(n in ln for n in _NOISE)]
+        return lines[:45]
     except (OSError, subprocess.TimeoutExpired) as e:
         return [f"perf report failed: {e}"]
+
+
+def strace_summary(path):
+    """{syscall: calls} from `strace -c` output."""
+    out = {}
+    try:
+        for line in Path(path).read_text().splitlines():
+            f = line.split()
+            if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+                out[f[-1]] = int(f[3])
+    except (OSError, ValueError):
+        pass
+    return out
 
 
 def _by_c(runs):
@@ -172,7 +190,7 @@ def markdown(res):
     L.append(f"| daemon peak RSS (VmHWM) with 1M links, after the webhook runs | ≤ {T['rss_mib']:.0f} MiB | "
              f"{_fmt(rss, '.1f')} MiB | {verdict(None if rss is None else rss <= T['rss_mib'], 'sync-1m')} |")
     st = h.get("startup_s_1m")
-    L.append(f"| start-up with 1M links (spawn → `/readyz` 200, worst start after seeding, warm page cache) | ≤ {T['startup_s']} s | {_fmt(st, '.3f')} s | "
+    L.append(f"| start-up with 1M links (spawn → `/readyz` 200; worst of: first start after bulk seeding, two restarts; warm page cache) | ≤ {T['startup_s']} s | {_fmt(st, '.3f')} s | "
              f"{_verdict(None if st is None else st <= T['startup_s'])} |")
     av = h.get("async_vs_bare_peak")
     L.append(f"| `async` durability throughput vs bare (peak vs peak) | (reported) | {_fmt(av and av * 100, '.1f')}% | - |")
@@ -181,12 +199,10 @@ def markdown(res):
     L += _large_section(res, h)
     L += _admin_section(res)
     L += _validity(res)
-    if res.get("perf_report"):
-        L.append("## perf profile of synclinkd (`sync`, 1M links, peak concurrency)\n")
-        L.append("Self time by shared object and symbol, ≥ 1% (full report: `bench/results/perf-sync.txt`).\n")
-        L.append("```")
-        L += res["perf_report"]
-        L.append("```\n")
+    L += _diagnostics(res)
+    analysis = Path(__file__).resolve().parent.parent / "ANALYSIS.md"
+    if analysis.exists():
+        L.append(analysis.read_text().rstrip() + "\n")
     L.append("## How to rerun\n")
     L.append("`bench/run.sh` (see `bench/README.md`); raw numbers of this run: `bench/results/latest.json`.\n")
     return "\n".join(L) + "\n"
@@ -197,8 +213,8 @@ def _webhook_tables(res, h):
     bare, sync, asyn = (_by_c(runs.get(k)) for k in ("bare", "sync-1k", "async-1k"))
     L = ["## (a, b) Webhook deliveries: synclinkd vs a bare actix-web handler (1k links)\n",
          f"Each delivery is a {res.get('body_bytes', '?')}-byte Jira `issue_updated` body (from the shared fixtures) "
-         "changing the assignee, alternating assign / unassign per issue key over 1,000 keys, each linked to one "
-         "group, with unique increasing `changelog.id` and `timestamp`. "
+         "changing the assignee, alternating assign / unassign per issue key over 1,000 keys, each linked to its "
+         "own group (so every delivery flips one group), with unique increasing `changelog.id` and `timestamp`. "
          f"wrk, {res['params']['duration']} s per run after {res['params']['warmup']} s of warm-up; "
          "ratios are synclink ÷ bare at the same concurrency.\n",
          "| c | bare req/s | sync req/s | sync/bare | async req/s | async/bare | bare p50/p99 ms | sync p50/p99 ms | async p50/p99 ms | sync CPU ms/delivery | sync deliveries/flush |",
@@ -235,7 +251,8 @@ def _large_section(res, h):
          f"{(seed.get('groups') or 0) * (seed.get('links_per_group') or 0):,} links, seeded via {seed.get('via')} "
          f"in {seed.get('seconds')} s, then checked through the admin API "
          f"({'ok' if not seed.get('verify_problems') else seed.get('verify_problems')}; status counts {seed.get('counts')}). "
-         "Both daemons are driven over 1,000 issue keys spread evenly over their key space, back to back.\n",
+         "Both daemons are driven over 1,000 issue keys spread evenly over their key space, back to back "
+         "(each driven key is the only driven key of its group, so a delivery flips one group in both).\n",
          "| c | 1k req/s | 1M req/s | cost 1M/1k (throughput) | CPU ms/delivery 1k | 1M | cost 1M/1k (CPU) | 1k p50/p99 ms | 1M p50/p99 ms |",
          "|---|---|---|---|---|---|---|---|---|"]
     for c in sorted(set(small) & set(large)):
@@ -281,6 +298,31 @@ def _admin_section(res):
     else:
         L.append(f"- snowflake burst: not measured ({i.get('why', 'not run')}).")
     L.append("")
+    return L
+
+
+def _diagnostics(res):
+    d = res.get("diagnostics")
+    if not d:
+        return []
+    L = ["## Profile of synclinkd (`sync`, 1k links, c=32; extra runs, not in the tables)\n"]
+    st, sr = d.get("strace") or {}, d.get("strace_run") or {}
+    if st and sr.get("requests"):
+        n = sr["requests"]  # strace covered ~5 of the run's 6 s
+        L.append(f"`strace -f -c` for 5 s of a 6 s run ({n} deliveries answered; strace slows everything, "
+                 "so only the proportions mean something). Calls per answered delivery (× 6/5 for the 5 s window):\n")
+        L.append("| syscall | calls | per delivery |")
+        L.append("|---|---|---|")
+        for k, v in sorted(st.items(), key=lambda kv: -kv[1])[:10]:
+            L.append(f"| {k} | {v} | {v / (n * 5 / 6):.2f} |")
+        L.append("")
+    if d.get("perf"):
+        pr = d.get("perf_run") or {}
+        L.append(f"`perf record --call-graph dwarf` for 5 s ({pr.get('rps', 0):.0f} req/s under perf): inclusive "
+                 "time by symbol, ≥ 2% (full report: `bench/results/perf-report.txt`).\n")
+        L.append("```")
+        L += d["perf"]
+        L.append("```\n")
     return L
 
 
