@@ -1,12 +1,55 @@
-//! `IdActor` (stub: filled in by its issue).
+//! `IdActor`: the in-process snowflake ID generator (one thread).
+//!
+//! Decoding an ID is pure (`crate::domain::snowflake::decode`): no message.
 
 use super::supervisor::Deps;
-use super::Ping;
+use super::{guarded, ActorPanic, Ping};
+use crate::domain::snowflake::{Generator, Layout, SnowflakeError, SystemClock};
+use crate::domain::Id;
+use crate::store::StoreError;
 use actix::prelude::*;
 
+#[derive(Debug, thiserror::Error)]
+pub enum IdError {
+    #[error("cannot persist the snowflake high-water mark: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Snowflake(#[from] SnowflakeError),
+    #[error("the ID generator is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Panic(#[from] ActorPanic),
+}
+
+/// Ask for the next snowflake ID.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<Id, IdError>")]
+pub struct NextId;
+
 pub struct IdActor {
-    #[allow(dead_code)]
     deps: Deps,
+    /// `Err` when the persisted mark could not be read at start.
+    gen: Result<Generator<SystemClock>, String>,
+}
+
+impl IdActor {
+    fn new(deps: Deps) -> IdActor {
+        let ids = &deps.config.ids;
+        let layout = Layout {
+            version: ids.version_id,
+            region: ids.region_id,
+            epoch_secs: ids.epoch_secs(),
+        };
+        let gen = deps
+            .store
+            .snowflake_mark()
+            .map_err(|e| e.to_string())
+            .and_then(|mark| Generator::new(layout, SystemClock, mark).map_err(|e| e.to_string()));
+        if let Err(e) = &gen {
+            slog::error!(deps.log, "id-generator-unavailable"; "error" => %e);
+        }
+        IdActor { deps, gen }
+    }
 }
 
 impl Actor for IdActor {
@@ -18,7 +61,98 @@ impl Handler<Ping> for IdActor {
     fn handle(&mut self, _: Ping, _: &mut SyncContext<Self>) {}
 }
 
+impl Handler<NextId> for IdActor {
+    type Result = Result<Id, IdError>;
+    fn handle(&mut self, _: NextId, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let IdActor { deps, gen } = self;
+        let (log, metrics) = (deps.log.clone(), deps.metrics.clone());
+        guarded("ids", ctx, &log, &metrics, || {
+            let gen = gen.as_mut().map_err(|e| IdError::Unavailable(e.clone()))?;
+            let store = &deps.store;
+            let id = gen.next_id(|mark| store.set_snowflake_mark(mark).map_err(IdError::from))?;
+            deps.metrics.ids_issued.inc();
+            Ok(id)
+        })?
+    }
+}
+
 pub fn start(deps: &Deps) -> Addr<IdActor> {
     let deps = deps.clone();
-    SyncArbiter::start(1, move || IdActor { deps: deps.clone() })
+    SyncArbiter::start(1, move || IdActor::new(deps.clone()))
+}
+
+/// Wait for a future on the current (non-async) thread: for sync actors that
+/// ask another actor (`block_on(addr.send(msg))`). Never call it on an async
+/// worker.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let mut f = std::pin::pin!(f);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::metrics::Metrics;
+    use crate::store::Store;
+    use std::sync::Arc;
+
+    pub(crate) fn deps(config: Config, store: Store) -> Deps {
+        Deps {
+            config: Arc::new(config),
+            store,
+            metrics: Metrics::new(),
+            log: slog::Logger::root(slog::Discard, slog::o!()),
+        }
+    }
+
+    #[test]
+    fn block_on_waits_for_another_thread() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            tx.send(42).unwrap();
+        });
+        assert_eq!(block_on(rx).unwrap(), 42);
+    }
+
+    #[test]
+    fn actor_issues_increasing_ids_and_counts_them() {
+        let store = Store::temporary().unwrap();
+        let d = deps(Config::default(), store.clone());
+        let metrics = d.metrics.clone();
+        let ids = actix::System::new().block_on(async move {
+            let addr = start(&d);
+            let mut out = Vec::new();
+            for _ in 0..50 {
+                out.push(addr.send(NextId).await.unwrap().unwrap());
+            }
+            out
+        });
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(metrics.ids_issued.get(), 50);
+        let p = crate::domain::snowflake::decode(ids[0]).unwrap();
+        assert_eq!((p.version, p.region), (1, 0));
+        assert!(store.snowflake_mark().unwrap() > p.seconds);
+    }
 }

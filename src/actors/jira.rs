@@ -1,12 +1,43 @@
-//! `JiraActor` (stub: filled in by the Jira connect issue).
+//! `JiraActor`: the Jira OAuth 1.0a handshake and the webhook registration.
+//!
+//! An async `Context` actor under actix's `Supervisor`. Each request runs as
+//! its own future (a slow Jira never holds up another handshake); store calls
+//! run on the blocking pool, never on the async thread. Secrets (private key,
+//! request token secret, access token and secret, webhook secret) go only to
+//! sled: they are never returned and never logged.
 
 use super::supervisor::Deps;
 use super::Ping;
+use crate::domain::{Id, Integration};
+use crate::jira::connect::ConnectRequest;
+use crate::jira::handshake::{self, InFlight};
+pub use crate::jira::handshake::{Connected, Handshake, JiraActorError, JiraResult};
 use actix::prelude::*;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+
+/// Start a handshake: create (or restart) the pending integration.
+#[derive(Message)]
+#[rtype(result = "JiraResult<Connected>")]
+pub struct Connect(pub ConnectRequest);
+
+/// Exchange the request token for an access token, then register the webhook.
+#[derive(Message)]
+#[rtype(result = "JiraResult<Integration>")]
+pub struct FinishHandshake {
+    pub handshake: Handshake,
+    pub verifier: Option<String>,
+}
+
+/// Register (again) the issue webhook in Jira.
+#[derive(Message)]
+#[rtype(result = "JiraResult<Integration>")]
+pub struct RegisterWebhook(pub Id);
 
 pub struct JiraActor {
-    #[allow(dead_code)]
     deps: Deps,
+    /// Integrations with a handshake step or registration in flight.
+    busy: InFlight,
 }
 
 impl Actor for JiraActor {
@@ -22,5 +53,74 @@ impl Handler<Ping> for JiraActor {
 
 pub fn start(deps: &Deps) -> Addr<JiraActor> {
     let deps = deps.clone();
-    actix::Supervisor::start(move |_| JiraActor { deps })
+    actix::Supervisor::start(move |_| JiraActor {
+        deps,
+        busy: InFlight::default(),
+    })
+}
+
+impl JiraActor {
+    /// Run a request as its own future; a panic inside it is caught, logged
+    /// as `"actor-panic"`, counted, answered with an error, and the actor is
+    /// stopped (its `Supervisor` restarts it).
+    fn run<T: 'static>(
+        &self,
+        fut: impl std::future::Future<Output = JiraResult<T>> + 'static,
+    ) -> ResponseActFuture<Self, JiraResult<T>> {
+        let fut = AssertUnwindSafe(fut).catch_unwind();
+        Box::pin(fut.into_actor(self).map(|res, act, ctx| match res {
+            Ok(r) => r,
+            Err(payload) => {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                slog::crit!(act.deps.log, "actor-panic"; "actor" => "jira", "panic" => what);
+                act.deps
+                    .metrics
+                    .actor_restarts
+                    .with_label_values(&["jira"])
+                    .inc();
+                ctx.stop();
+                Err(JiraActorError::Internal(
+                    "internal error in jira: the actor was restarted".into(),
+                ))
+            }
+        }))
+    }
+}
+
+impl Handler<Connect> for JiraActor {
+    type Result = ResponseActFuture<Self, JiraResult<Connected>>;
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> Self::Result {
+        self.run(handshake::connect(
+            self.deps.clone(),
+            self.busy.clone(),
+            msg.0,
+        ))
+    }
+}
+
+impl Handler<FinishHandshake> for JiraActor {
+    type Result = ResponseActFuture<Self, JiraResult<Integration>>;
+    fn handle(&mut self, msg: FinishHandshake, _: &mut Context<Self>) -> Self::Result {
+        self.run(handshake::finish(
+            self.deps.clone(),
+            self.busy.clone(),
+            msg.handshake,
+            msg.verifier,
+        ))
+    }
+}
+
+impl Handler<RegisterWebhook> for JiraActor {
+    type Result = ResponseActFuture<Self, JiraResult<Integration>>;
+    fn handle(&mut self, msg: RegisterWebhook, _: &mut Context<Self>) -> Self::Result {
+        self.run(handshake::register_again(
+            self.deps.clone(),
+            self.busy.clone(),
+            msg.0,
+        ))
+    }
 }

@@ -5,6 +5,7 @@
 //! receives. No actor is found through a global registry.
 
 pub mod cache;
+pub mod flusher;
 pub mod id;
 pub mod jira;
 pub mod project;
@@ -25,6 +26,8 @@ pub struct Actors {
     pub sync: Addr<sync::SyncActor>,
     pub webhook: Addr<webhook::WebhookActor>,
     pub jira: Addr<jira::JiraActor>,
+    /// Group commit: tickets from the SyncActor, awaited by HTTP handlers.
+    pub commit: flusher::Commit,
 }
 
 /// Liveness probe every actor answers; the watchdog and `/v1/status` use it.

@@ -1,7 +1,7 @@
 //! `Supervisor`: starts the actors in order, watches their health, and
 //! drives graceful shutdown.
 
-use super::{cache, id, jira, project, sync, webhook, Actors, Ping};
+use super::{cache, flusher, id, jira, project, sync, webhook, Actors, Ping};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -37,7 +37,14 @@ pub fn start_all(deps: &Deps) -> Actors {
     let ids = id::start(deps);
     let cache = cache::start(deps);
     let projects = project::start(deps, ids.clone(), cache.clone());
-    let sync = sync::start(deps, cache.clone());
+    let commit = flusher::Commit::start(
+        deps.store.clone(),
+        deps.metrics.clone(),
+        deps.log.new(slog::o!("actor" => "flusher")),
+        deps.config.storage.durability,
+        Duration::from_millis(deps.config.storage.flush_interval_ms),
+    );
+    let sync = sync::start(deps, cache.clone(), commit.clone());
     let webhook = webhook::start(deps);
     let jira = jira::start(deps);
     let supervisor = Supervisor {
@@ -53,6 +60,7 @@ pub fn start_all(deps: &Deps) -> Actors {
         sync,
         webhook,
         jira,
+        commit,
     }
 }
 

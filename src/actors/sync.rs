@@ -1,12 +1,124 @@
-//! `SyncActor` (stub: filled in by its issue).
+//! `SyncActor`: the only writer of assignees, activity, delivery state and
+//! the delivery log (one `SyncArbiter` thread).
+//!
+//! Every write is one sled transaction (`Store::apply_sync`); after it the
+//! actor invalidates the ownership cache (a blocking send, so a read after
+//! the answer never sees the old assignee) and hands the caller a group
+//! commit [`Ticket`] to await before answering. The inbound rules
+//! (`sync_group_assignee_inbound`) live in [`inbound`].
 
+mod inbound;
+
+use super::cache::{CacheActor, InvalidateGroups};
+use super::flusher::{Commit, Ticket};
 use super::supervisor::Deps;
-use super::Ping;
+use super::{guarded, Ping};
+use crate::domain::{ActivityType, Delivery, DeliveryOutcome, DeliveryState, Id};
+use crate::store::sync::{Op, SyncWrite};
+use crate::store::{StoreError, StoreResult};
 use actix::prelude::*;
+use slog::info;
+
+/// What an inbound assignee delivery asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Assign(String),
+    Unassign,
+}
+
+/// `sync_group_assignee_inbound(integration, email, key, assign)` plus the
+/// delivery facts needed for ordering and the delivery log.
+#[derive(Debug, Clone)]
+pub struct SyncCommand {
+    pub received: i64,
+    pub integration: Id,
+    pub key: String,
+    pub changelog_id: Option<String>,
+    pub timestamp: Option<i64>,
+    pub change: Change,
+}
+
+/// Apply an inbound assignee change.
+#[derive(Message)]
+#[rtype(result = "Result<SyncReply, SyncError>")]
+pub struct SyncInbound {
+    pub cmd: SyncCommand,
+    /// The request's logger (carries its request id).
+    pub log: slog::Logger,
+}
+
+/// Record a delivery that changes nothing (bad token, missing changelog...).
+#[derive(Message)]
+#[rtype(result = "Result<SyncReply, SyncError>")]
+pub struct RecordDelivery {
+    pub delivery: Delivery,
+}
+
+/// Manual assign (`user: Some`) or deassign (`None`) from the admin API.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<SyncReply, SyncError>")]
+pub struct ManualAssign {
+    pub group: Id,
+    pub user: Option<Id>,
+}
+
+/// Result of a write: what happened and the ticket to await.
+#[derive(Debug, Clone)]
+pub struct SyncReply {
+    pub outcome: DeliveryOutcome,
+    pub groups: Vec<Id>,
+    pub reason: String,
+    pub delivery: Option<Id>,
+    pub ticket: Ticket,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SyncError {
+    /// A referenced entity does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A reference that exists but cannot be used this way.
+    #[error("{0}")]
+    BadReference(String),
+    /// Storage failure or a crashed actor: try again later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(w) => SyncError::NotFound(w),
+            StoreError::Invalid(m) | StoreError::Conflict(m) => SyncError::BadReference(m),
+            other => SyncError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<super::ActorPanic> for SyncError {
+    fn from(e: super::ActorPanic) -> Self {
+        SyncError::Unavailable(e.to_string())
+    }
+}
+
+impl From<SyncError> for crate::http::error::ApiError {
+    fn from(e: SyncError) -> Self {
+        use crate::http::error::ApiError;
+        match e {
+            SyncError::NotFound(w) => ApiError::NotFound(format!("{w} not found")),
+            SyncError::BadReference(m) => ApiError::BadRequest(m),
+            SyncError::Unavailable(m) => ApiError::Unavailable(m),
+        }
+    }
+}
 
 pub struct SyncActor {
-    #[allow(dead_code)]
     deps: Deps,
+    cache: Addr<CacheActor>,
+    commit: Commit,
+    log: slog::Logger,
+    /// Entries in the delivery log (counted once, then kept up to date).
+    delivery_count: Option<usize>,
 }
 
 impl Actor for SyncActor {
@@ -18,7 +130,217 @@ impl Handler<Ping> for SyncActor {
     fn handle(&mut self, _: Ping, _: &mut SyncContext<Self>) {}
 }
 
-pub fn start(deps: &Deps, _cache: Addr<super::cache::CacheActor>) -> Addr<SyncActor> {
+impl Handler<SyncInbound> for SyncActor {
+    type Result = Result<SyncReply, SyncError>;
+    fn handle(&mut self, msg: SyncInbound, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let (log, metrics) = (self.log.clone(), self.deps.metrics.clone());
+        guarded("sync", ctx, &log, &metrics, || {
+            if crate::failpoint::hit("sync-slow") {
+                info!(msg.log, "failpoint"; "name" => "sync-slow");
+                std::thread::sleep(std::time::Duration::from_secs(3));
+            }
+            if crate::failpoint::hit("sync-panic") {
+                panic!("failpoint sync-panic");
+            }
+            self.inbound(&msg.cmd, &msg.log)
+        })?
+    }
+}
+
+impl Handler<RecordDelivery> for SyncActor {
+    type Result = Result<SyncReply, SyncError>;
+    fn handle(&mut self, msg: RecordDelivery, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let (log, metrics) = (self.log.clone(), self.deps.metrics.clone());
+        guarded("sync", ctx, &log, &metrics, || {
+            let d = msg.delivery;
+            let id = self.deps.store.record_delivery(&d)?;
+            self.delivery_written(d.outcome)?;
+            Ok(SyncReply {
+                outcome: d.outcome,
+                groups: d.groups,
+                reason: d.reason,
+                delivery: Some(id),
+                ticket: self.commit.ticket(),
+            })
+        })?
+    }
+}
+
+impl Handler<ManualAssign> for SyncActor {
+    type Result = Result<SyncReply, SyncError>;
+    fn handle(&mut self, msg: ManualAssign, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let (log, metrics) = (self.log.clone(), self.deps.metrics.clone());
+        guarded("sync", ctx, &log, &metrics, || self.manual(msg))?
+    }
+}
+
+impl SyncActor {
+    /// Count a written delivery-log entry and prune the oldest beyond the bound.
+    fn delivery_written(&mut self, outcome: DeliveryOutcome) -> StoreResult<()> {
+        self.deps.metrics.delivery(outcome);
+        let store = &self.deps.store;
+        let count = match self.delivery_count {
+            Some(n) => n + 1,
+            None => store.delivery_count(),
+        };
+        let max = self.deps.config.storage.delivery_log_max;
+        let removed = if count > max {
+            store.prune_deliveries(max, count)?
+        } else {
+            0
+        };
+        self.delivery_count = Some(count - removed);
+        Ok(())
+    }
+
+    /// One atomic write, then metrics, cache invalidation and a ticket.
+    /// An assign/unassign delivery that changed nothing becomes `unchanged`.
+    fn write(
+        &mut self,
+        ops: Vec<Op>,
+        actor: Option<Id>,
+        state: Option<(Id, String, DeliveryState)>,
+        mut delivery: Delivery,
+    ) -> Result<SyncReply, SyncError> {
+        let now = crate::domain::now_ms();
+        // The outcome depends on what will change; the single writer can
+        // read it before the transaction without a race on assignees.
+        let store = &self.deps.store;
+        let mut will_change = false;
+        for op in &ops {
+            let cur = store.get_assignee(op.group())?;
+            will_change |= crate::store::sync::changes(cur.as_ref(), op);
+        }
+        if !will_change
+            && matches!(
+                delivery.outcome,
+                DeliveryOutcome::Assigned | DeliveryOutcome::Unassigned
+            )
+        {
+            delivery.outcome = DeliveryOutcome::Unchanged;
+            delivery.reason = format!("{}; the groups already matched", delivery.reason);
+        }
+        let applied = store.apply_sync(&SyncWrite {
+            ops,
+            actor,
+            state,
+            delivery: Some(delivery.clone()),
+            now,
+        })?;
+        self.after_write(&applied.changed);
+        self.delivery_written(delivery.outcome)?;
+        Ok(SyncReply {
+            outcome: delivery.outcome,
+            groups: delivery.groups,
+            reason: delivery.reason,
+            delivery: applied.delivery_id,
+            ticket: self.commit.ticket(),
+        })
+    }
+
+    fn after_write(&self, changed: &[(Id, ActivityType)]) {
+        for (_, kind) in changed {
+            match kind {
+                ActivityType::Assigned => self.deps.metrics.assignments.inc(),
+                ActivityType::Unassigned => self.deps.metrics.deassignments.inc(),
+            }
+        }
+        if !changed.is_empty() {
+            let groups = changed.iter().map(|(g, _)| *g).collect();
+            if let Err(e) = block_on(self.cache.send(InvalidateGroups(groups))) {
+                slog::error!(self.log, "cache-invalidation-failed"; "error" => %e);
+            }
+        }
+    }
+
+    /// Manual assign / deassign with the same rules as sync: the user must
+    /// exist and have access to the group's project (be a member of one of
+    /// its teams). Assigning the current assignee again records nothing.
+    fn manual(&mut self, m: ManualAssign) -> Result<SyncReply, SyncError> {
+        let store = self.deps.store.clone();
+        let g = store.require_group(m.group)?;
+        let p = store
+            .get_project(g.project)?
+            .ok_or_else(|| SyncError::NotFound(format!("project {}", g.project)))?;
+        let op = match m.user {
+            Some(uid) => {
+                let u = store
+                    .get_user(uid)?
+                    .ok_or_else(|| SyncError::NotFound(format!("user {uid}")))?;
+                if !store.user_in_any_team(uid, &p.teams)? {
+                    return Err(SyncError::BadReference(format!(
+                        "user {uid} has no access to project {} (not a member of any of its teams)",
+                        p.id
+                    )));
+                }
+                let email = u
+                    .emails
+                    .iter()
+                    .find(|e| e.verified)
+                    .or(u.emails.first())
+                    .map(|e| e.email.clone())
+                    .unwrap_or_default();
+                Op::Assign {
+                    group: g.id,
+                    project: p.id,
+                    user: uid,
+                    email,
+                }
+            }
+            None => Op::Deassign {
+                group: g.id,
+                project: p.id,
+            },
+        };
+        let applied = store.apply_sync(&SyncWrite {
+            ops: vec![op],
+            now: crate::domain::now_ms(),
+            ..Default::default()
+        })?;
+        self.after_write(&applied.changed);
+        let outcome = match applied.changed.first() {
+            Some((_, ActivityType::Assigned)) => DeliveryOutcome::Assigned,
+            Some((_, ActivityType::Unassigned)) => DeliveryOutcome::Unassigned,
+            None => DeliveryOutcome::Unchanged,
+        };
+        Ok(SyncReply {
+            outcome,
+            groups: vec![g.id],
+            reason: String::new(),
+            delivery: None,
+            ticket: self.commit.ticket(),
+        })
+    }
+}
+
+/// Drive a future to completion on this (non-async) thread.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+pub fn start(deps: &Deps, cache: Addr<CacheActor>, commit: Commit) -> Addr<SyncActor> {
     let deps = deps.clone();
-    SyncArbiter::start(1, move || SyncActor { deps: deps.clone() })
+    SyncArbiter::start(1, move || SyncActor {
+        log: deps.log.new(slog::o!("actor" => "sync")),
+        deps: deps.clone(),
+        cache: cache.clone(),
+        commit: commit.clone(),
+        delivery_count: None,
+    })
 }

@@ -1,11 +1,17 @@
-//! `WebhookActor` (stub: filled in by its issue).
+//! `WebhookActor`: a pool (one per core) that validates Jira webhook
+//! deliveries and turns them into sync commands (SPEC section 4, steps 2-5).
+//! It only reads; writes go to the single `SyncActor`.
 
 use super::supervisor::Deps;
-use super::Ping;
+use super::sync::{Change, SyncCommand};
+use super::{guarded, Ping};
+use crate::domain::payload::{self, Action};
+use crate::domain::{DeliveryOutcome, Id, IntegrationStatus, PROVIDER_JIRA_SERVER};
+use crate::jira::jwt;
 use actix::prelude::*;
+use slog::{info, warn};
 
 pub struct WebhookActor {
-    #[allow(dead_code)]
     deps: Deps,
 }
 
@@ -16,6 +22,214 @@ impl Actor for WebhookActor {
 impl Handler<Ping> for WebhookActor {
     type Result = ();
     fn handle(&mut self, _: Ping, _: &mut SyncContext<Self>) {}
+}
+
+/// The request body as the HTTP layer read it.
+#[derive(Debug)]
+pub enum Body {
+    Bytes(actix_web::web::Bytes),
+    /// Larger than `http.max_body_bytes` (the limit).
+    TooLarge(usize),
+    /// The body could not be read (connection error, bad chunking).
+    Unreadable(String),
+}
+
+/// Validate one delivery.
+#[derive(Message)]
+#[rtype(result = "Result<Verdict, super::ActorPanic>")]
+pub struct Inspect {
+    pub token: String,
+    pub body: Body,
+    pub received: i64,
+    pub log: slog::Logger,
+}
+
+/// A delivery that ends before sync: its HTTP status and delivery-log facts.
+#[derive(Debug, Clone)]
+pub struct Early {
+    pub status: u16,
+    pub outcome: DeliveryOutcome,
+    pub integration: Option<Id>,
+    pub key: Option<String>,
+    pub changelog_id: Option<String>,
+    pub timestamp: Option<i64>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Early(Early),
+    Sync(SyncCommand),
+}
+
+impl Handler<Inspect> for WebhookActor {
+    type Result = Result<Verdict, super::ActorPanic>;
+    fn handle(&mut self, msg: Inspect, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let deps = self.deps.clone();
+        guarded("webhook", ctx, &deps.log, &deps.metrics, || {
+            inspect(&deps, msg)
+        })
+    }
+}
+
+fn early(
+    status: u16,
+    outcome: DeliveryOutcome,
+    integration: Option<Id>,
+    reason: String,
+    body: Option<&serde_json::Value>,
+) -> Verdict {
+    let (key, changelog_id, timestamp) = body.map(payload::facts).unwrap_or_default();
+    Verdict::Early(Early {
+        status,
+        outcome,
+        integration,
+        key,
+        changelog_id,
+        timestamp,
+        reason,
+    })
+}
+
+/// Resolve the integration from the token: unverified `id` claim, lookup by
+/// external id (provider `jira_server`), then the HS256 signature.
+fn resolve(deps: &Deps, token: &str) -> Result<Id, (Option<Id>, String)> {
+    let ext = jwt::unverified_id(token).map_err(|e| (None, e.to_string()))?;
+    let integration = deps
+        .store
+        .integration_by_external_id(&ext)
+        .map_err(|e| (None, format!("cannot look up the integration: {e}")))?
+        .filter(|i| i.provider == PROVIDER_JIRA_SERVER)
+        .ok_or_else(|| {
+            (
+                None,
+                format!("no jira_server integration with external id `{ext}`"),
+            )
+        })?;
+    jwt::verify(token, &integration.webhook_secret)
+        .map_err(|e| (Some(integration.id), e.to_string()))?;
+    if integration.status == IntegrationStatus::Disabled {
+        return Err((Some(integration.id), "the integration is disabled".into()));
+    }
+    Ok(integration.id)
+}
+
+fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
+    let log = &msg.log;
+    let integration = match resolve(deps, &msg.token) {
+        Ok(id) => id,
+        Err((id, reason)) => {
+            warn!(log, "token-validation-error"; "reason" => reason.as_str(),
+                  "integration" => id, "token_length" => msg.token.len());
+            // The issue the refused delivery was about, when its body says so.
+            let json = match &msg.body {
+                Body::Bytes(b) => serde_json::from_slice::<serde_json::Value>(b).ok(),
+                _ => None,
+            };
+            return early(
+                400,
+                DeliveryOutcome::BadToken,
+                id,
+                format!("invalid token: {reason}"),
+                json.as_ref(),
+            );
+        }
+    };
+    let bytes = match msg.body {
+        Body::Bytes(b) => b,
+        Body::TooLarge(limit) => {
+            let reason = format!("the body is larger than {limit} bytes");
+            info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
+            return early(
+                413,
+                DeliveryOutcome::BadRequest,
+                Some(integration),
+                reason,
+                None,
+            );
+        }
+        Body::Unreadable(e) => {
+            let reason = format!("cannot read the body: {e}");
+            info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
+            return early(
+                400,
+                DeliveryOutcome::BadRequest,
+                Some(integration),
+                reason,
+                None,
+            );
+        }
+    };
+    let json: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            let reason = format!("the body is not JSON: {e}");
+            info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
+            return early(
+                400,
+                DeliveryOutcome::BadRequest,
+                Some(integration),
+                reason,
+                None,
+            );
+        }
+    };
+    let p = match payload::parse(&json) {
+        Ok(p) => p,
+        Err(e) => {
+            info!(log, "bad-request"; "integration" => integration, "reason" => %e);
+            return early(
+                400,
+                DeliveryOutcome::BadRequest,
+                Some(integration),
+                e.0,
+                Some(&json),
+            );
+        }
+    };
+    let done = |outcome: DeliveryOutcome, reason: String| {
+        Verdict::Early(Early {
+            status: 200,
+            outcome,
+            integration: Some(integration),
+            key: p.key.clone(),
+            changelog_id: p.changelog_id.clone(),
+            timestamp: p.timestamp,
+            reason,
+        })
+    };
+    let change = match &p.action {
+        Action::MissingChangelog => {
+            info!(log, "missing-changelog"; "integration" => integration, "key" => p.key.as_deref());
+            return done(
+                DeliveryOutcome::MissingChangelog,
+                "the delivery carries no changelog".into(),
+            );
+        }
+        Action::NotAnAssigneeChange => {
+            return done(
+                DeliveryOutcome::NotAnAssigneeChange,
+                "the changelog holds no assignee change".into(),
+            );
+        }
+        Action::MissingAssigneeEmail => {
+            info!(log, "missing-assignee-email"; "integration" => integration, "key" => p.key.as_deref());
+            return done(
+                DeliveryOutcome::MissingAssigneeEmail,
+                "the new assignee has no visible email address in Jira".into(),
+            );
+        }
+        Action::Unassign => Change::Unassign,
+        Action::Assign(email) => Change::Assign(email.clone()),
+    };
+    Verdict::Sync(SyncCommand {
+        received: msg.received,
+        integration,
+        key: p.key.unwrap_or_default(),
+        changelog_id: p.changelog_id,
+        timestamp: p.timestamp,
+        change,
+    })
 }
 
 pub fn start(deps: &Deps) -> Addr<WebhookActor> {

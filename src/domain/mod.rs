@@ -1,5 +1,6 @@
 //! Plain types and pure rules: no I/O here.
 
+pub mod integration;
 pub mod payload;
 pub mod slug;
 pub mod snowflake;

@@ -5,7 +5,9 @@
 
 pub mod admin;
 pub mod error;
+pub mod oauth_callback;
 pub mod public;
+pub mod webhook;
 
 use crate::actors::Actors;
 use crate::config::Config;

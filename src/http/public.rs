@@ -9,6 +9,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
+    super::oauth_callback::configure(cfg);
+    super::webhook::configure(cfg);
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {

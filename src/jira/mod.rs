@@ -2,5 +2,8 @@
 //! and the HTTP client.
 
 pub mod client;
+pub mod connect;
+pub mod handshake;
 pub mod jwt;
 pub mod oauth;
+pub mod response;

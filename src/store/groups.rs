@@ -23,6 +23,16 @@ impl Store {
             pg.insert(&keys::pair(project, id), &[])?;
             Ok(())
         })?;
+        // A project delete accepted meanwhile must not leave this group
+        // orphaned: it either saw the group or the project is gone by now.
+        if self.get_project(project)?.is_none() {
+            (&self.t.groups, &self.t.project_groups).transaction(|(groups, pg)| {
+                groups.remove(&keys::id(id))?;
+                pg.remove(&keys::pair(project, id))?;
+                Ok(())
+            })?;
+            return Err(StoreError::NotFound(format!("project {project}")));
+        }
         Ok(g)
     }
 

@@ -9,7 +9,9 @@ pub mod error;
 pub mod groups;
 pub mod ids;
 pub mod integrations;
+pub mod jira_connect;
 pub mod keys;
+pub mod project_delete;
 pub mod projects;
 pub mod sync;
 
@@ -222,6 +224,9 @@ impl Store {
             ("groups", self.t.groups.len()),
             ("links", self.t.links.len()),
             ("assignees", self.t.assignees.len()),
+            ("activities", self.t.activities.len()),
+            ("notification_settings", self.t.notification_settings.len()),
+            ("pending_project_deletes", self.t.project_deletes.len()),
             ("integrations", self.t.integrations.len()),
             ("installations", self.t.installations.len()),
         ]

@@ -45,6 +45,12 @@ impl Store {
         Ok(())
     }
 
+    /// True when a project record with this id exists, even one being deleted
+    /// (an ID is used until its delete has finished).
+    pub fn project_id_used(&self, id: Id) -> StoreResult<bool> {
+        Ok(self.t.projects.contains_key(keys::id(id))?)
+    }
+
     /// A project, unless it does not exist or its delete has been accepted.
     pub fn get_project(&self, id: Id) -> StoreResult<Option<Project>> {
         if self.t.project_deletes.contains_key(keys::id(id))? {
@@ -78,11 +84,25 @@ impl Store {
         Ok(out)
     }
 
+    /// Create or replace the setting `(project, user, type)`. NotFound when
+    /// the project (or a project being deleted) or the user does not exist.
     pub fn put_notification_setting(&self, s: &NotificationSetting) -> StoreResult<()> {
+        if self.get_project(s.project)?.is_none() {
+            return Err(StoreError::NotFound(format!("project {}", s.project)));
+        }
+        if self.get_user(s.user)?.is_none() {
+            return Err(StoreError::NotFound(format!("user {}", s.user)));
+        }
         let k = Key::new().u64(s.project).u64(s.user).str(&s.kind).build();
         self.t
             .notification_settings
-            .insert(k, encode("notification setting", s)?)?;
+            .insert(k.as_slice(), encode("notification setting", s)?)?;
+        // A delete accepted meanwhile must not leave this setting orphaned:
+        // it either saw the setting or the project is gone by now.
+        if self.get_project(s.project)?.is_none() {
+            self.t.notification_settings.remove(k)?;
+            return Err(StoreError::NotFound(format!("project {}", s.project)));
+        }
         Ok(())
     }
 

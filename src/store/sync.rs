@@ -1,2 +1,426 @@
-//! Sync writes: assignee + activity + delivery state in one transaction, and
-//! the bounded delivery log. (Filled in by the sync work, issue 3.)
+//! Sync writes: assignee + activity + delivery state + delivery-log entry in
+//! one multi-tree transaction, and the bounded delivery log.
+
+use super::keys::{self, Key};
+use super::{decode, encode, get, Store, StoreError, StoreResult};
+use crate::domain::{
+    Activity, ActivityType, Assignee, Delivery, DeliveryOutcome, DeliveryState, Id,
+};
+use sled::Transactional;
+
+/// How many recent changelog ids each `(integration, key)` remembers for
+/// duplicate detection.
+pub const RECENT_CHANGELOG_IDS: usize = 32;
+
+/// One assignee change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Make `user` the group's assignee; `email` goes into the activity data.
+    Assign {
+        group: Id,
+        project: Id,
+        user: Id,
+        email: String,
+    },
+    /// Remove the group's assignee.
+    Deassign { group: Id, project: Id },
+}
+
+impl Op {
+    pub fn group(&self) -> Id {
+        match self {
+            Op::Assign { group, .. } | Op::Deassign { group, .. } => *group,
+        }
+    }
+}
+
+/// Everything one sync step writes, atomically.
+#[derive(Debug, Clone, Default)]
+pub struct SyncWrite {
+    pub ops: Vec<Op>,
+    /// Acting user recorded in the activities (None: the integration).
+    pub actor: Option<Id>,
+    /// New delivery state for `(integration, key)`.
+    pub state: Option<(Id, String, DeliveryState)>,
+    /// The delivery-log entry (its `id` is assigned here when 0).
+    pub delivery: Option<Delivery>,
+    pub now: i64,
+}
+
+/// What a [`SyncWrite`] changed: the groups whose assignee changed, with
+/// the kind of change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncApplied {
+    pub changed: Vec<(Id, ActivityType)>,
+    pub delivery_id: Option<Id>,
+}
+
+/// Filter of `GET /v1/deliveries`.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub integration: Option<Id>,
+    pub key: Option<String>,
+    pub outcome: Option<DeliveryOutcome>,
+}
+
+impl DeliveryFilter {
+    fn matches(&self, d: &Delivery) -> bool {
+        self.integration.is_none_or(|i| d.integration == Some(i))
+            && self
+                .key
+                .as_ref()
+                .is_none_or(|k| d.key.as_deref() == Some(k.as_str()))
+            && self.outcome.is_none_or(|o| d.outcome == o)
+    }
+}
+
+/// Key of the `delivery_state` tree: `(integration, issue key)`.
+pub fn delivery_state_key(integration: Id, key: &str) -> Vec<u8> {
+    Key::new().u64(integration).str(key).build()
+}
+
+/// Would this (assignee, change) pair change anything? Used to plan.
+pub fn changes(current: Option<&Assignee>, op: &Op) -> bool {
+    match op {
+        Op::Assign { user, .. } => current.is_none_or(|a| a.user != *user),
+        Op::Deassign { .. } => current.is_some(),
+    }
+}
+
+impl Store {
+    /// Newest applied delivery for `(integration, key)`.
+    pub fn delivery_state(&self, integration: Id, key: &str) -> StoreResult<Option<DeliveryState>> {
+        get(
+            &self.t.delivery_state,
+            "delivery state",
+            delivery_state_key(integration, key),
+        )
+    }
+
+    /// Apply a [`SyncWrite`] in one transaction over assignees, activities,
+    /// delivery state and the delivery log. An op whose group is gone (or
+    /// whose project is being deleted) is skipped; an op that changes
+    /// nothing records nothing.
+    pub fn apply_sync(&self, w: &SyncWrite) -> StoreResult<SyncApplied> {
+        // Ids come from sled's generator, outside the transaction (it may retry).
+        let mut activity_ids = Vec::with_capacity(w.ops.len());
+        for _ in &w.ops {
+            activity_ids.push(self.unique_id()?);
+        }
+        let mut delivery = w.delivery.clone();
+        if let Some(d) = delivery.as_mut() {
+            if d.id == 0 {
+                d.id = self.unique_id()?;
+            }
+        }
+        let delivery_val = match &delivery {
+            Some(d) => Some((keys::id(d.id), encode("delivery", d)?)),
+            None => None,
+        };
+        let state_val = match &w.state {
+            Some((i, k, st)) => Some((delivery_state_key(*i, k), encode("delivery state", st)?)),
+            None => None,
+        };
+        let changed = (
+            &self.t.assignees,
+            &self.t.activities,
+            &self.t.delivery_state,
+            &self.t.deliveries,
+            &self.t.groups,
+            &self.t.project_deletes,
+        )
+            .transaction(
+                |(assignees, activities, dstate, deliveries, groups, pdel)| {
+                    let mut changed = Vec::new();
+                    for (op, act_id) in w.ops.iter().zip(&activity_ids) {
+                        let group = op.group();
+                        let project = match op {
+                            Op::Assign { project, .. } | Op::Deassign { project, .. } => *project,
+                        };
+                        if groups.get(keys::id(group))?.is_none()
+                            || pdel.get(keys::id(project))?.is_some()
+                        {
+                            continue;
+                        }
+                        let current: Option<Assignee> = match assignees.get(keys::id(group))? {
+                            Some(v) => Some(decode("assignee", &v)?),
+                            None => None,
+                        };
+                        if !changes(current.as_ref(), op) {
+                            continue;
+                        }
+                        let (kind, data) = match op {
+                            Op::Assign { user, email, .. } => {
+                                let a = Assignee {
+                                    group,
+                                    project,
+                                    user: *user,
+                                    date_added: w.now,
+                                };
+                                assignees.insert(&keys::id(group), encode("assignee", &a)?)?;
+                                let data = serde_json::json!({
+                                    "assignee": user.to_string(),
+                                    "assigneeEmail": email,
+                                    "assigneeType": "user",
+                                });
+                                (ActivityType::Assigned, data.to_string())
+                            }
+                            Op::Deassign { .. } => {
+                                assignees.remove(&keys::id(group))?;
+                                (ActivityType::Unassigned, "{}".to_string())
+                            }
+                        };
+                        let act = Activity {
+                            id: *act_id,
+                            group,
+                            project,
+                            kind,
+                            user: w.actor,
+                            data,
+                            date_added: w.now,
+                        };
+                        activities.insert(
+                            keys::pair(group, *act_id).to_vec(),
+                            encode("activity", &act)?,
+                        )?;
+                        changed.push((group, kind));
+                    }
+                    if let Some((k, v)) = &state_val {
+                        dstate.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    if let Some((k, v)) = &delivery_val {
+                        deliveries.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    Ok(changed)
+                },
+            )?;
+        Ok(SyncApplied {
+            changed,
+            delivery_id: delivery.map(|d| d.id),
+        })
+    }
+
+    /// Record one delivery-log entry on its own (deliveries that change
+    /// nothing: bad token, bad request, missing changelog, ...). Returns its id.
+    pub fn record_delivery(&self, d: &Delivery) -> StoreResult<Id> {
+        let mut d = d.clone();
+        if d.id == 0 {
+            d.id = self.unique_id()?;
+        }
+        self.t
+            .deliveries
+            .insert(keys::id(d.id), encode("delivery", &d)?)?;
+        Ok(d.id)
+    }
+
+    /// Entries in the delivery log. O(n): call it once at start, then count.
+    pub fn delivery_count(&self) -> usize {
+        self.t.deliveries.len()
+    }
+
+    /// Remove the oldest entries until at most `keep` remain, given that
+    /// `count` are stored now. Returns how many were removed.
+    pub fn prune_deliveries(&self, keep: usize, count: usize) -> StoreResult<usize> {
+        let mut removed = 0;
+        while count - removed > keep {
+            match self.t.deliveries.pop_min()? {
+                Some(_) => removed += 1,
+                None => break,
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Delivery-log entries matching `f`, newest first, at most `limit`.
+    pub fn list_deliveries(&self, f: &DeliveryFilter, limit: usize) -> StoreResult<Vec<Delivery>> {
+        let mut out = Vec::new();
+        for r in self.t.deliveries.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = r?;
+            let d: Delivery = decode("delivery", &v)?;
+            if f.matches(&d) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The assignee of a group together with the email shown for the user.
+    pub fn assignee_with_email(
+        &self,
+        group: Id,
+    ) -> StoreResult<Option<(Assignee, Option<String>)>> {
+        let Some(a) = self.get_assignee(group)? else {
+            return Ok(None);
+        };
+        let email = self.get_user(a.user)?.and_then(|u| {
+            u.emails
+                .iter()
+                .find(|e| e.verified)
+                .or(u.emails.first())
+                .map(|e| e.email.clone())
+        });
+        Ok(Some((a, email)))
+    }
+
+    /// Fail with NotFound unless the group exists.
+    pub fn require_group(&self, id: Id) -> StoreResult<crate::domain::Group> {
+        self.get_group(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("group {id}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Project;
+
+    fn setup() -> (Store, Id) {
+        let s = Store::temporary().unwrap();
+        s.insert_project(&Project {
+            id: 1,
+            org: 1,
+            slug: "p".into(),
+            name: "P".into(),
+            teams: vec![],
+            date_added: 0,
+        })
+        .unwrap();
+        let g = s.create_group(1, "g", 0).unwrap();
+        (s, g.id)
+    }
+
+    fn delivery(outcome: DeliveryOutcome) -> Delivery {
+        Delivery {
+            id: 0,
+            received: 1,
+            integration: Some(3),
+            key: Some("APP-1".into()),
+            changelog_id: Some("9".into()),
+            timestamp: Some(5),
+            outcome,
+            groups: vec![],
+            reason: "r".into(),
+        }
+    }
+
+    #[test]
+    fn assign_twice_records_once_and_deassign_once() {
+        let (s, g) = setup();
+        let assign = |u: Id| SyncWrite {
+            ops: vec![Op::Assign {
+                group: g,
+                project: 1,
+                user: u,
+                email: "a@b".into(),
+            }],
+            now: 10,
+            ..Default::default()
+        };
+        assert_eq!(s.apply_sync(&assign(7)).unwrap().changed.len(), 1);
+        assert_eq!(s.apply_sync(&assign(7)).unwrap().changed.len(), 0);
+        assert_eq!(s.get_assignee(g).unwrap().unwrap().user, 7);
+        let un = SyncWrite {
+            ops: vec![Op::Deassign {
+                group: g,
+                project: 1,
+            }],
+            now: 11,
+            ..Default::default()
+        };
+        assert_eq!(
+            s.apply_sync(&un).unwrap().changed,
+            vec![(g, ActivityType::Unassigned)]
+        );
+        assert_eq!(s.apply_sync(&un).unwrap().changed.len(), 0);
+        let acts = s.list_activity(g).unwrap();
+        assert_eq!(acts.len(), 2);
+        assert_eq!(acts[0].kind, ActivityType::Assigned);
+        let data: serde_json::Value = serde_json::from_str(&acts[0].data).unwrap();
+        assert_eq!(data["assignee"], "7");
+        assert_eq!(data["assigneeType"], "user");
+        assert_eq!(acts[1].kind, ActivityType::Unassigned);
+    }
+
+    #[test]
+    fn state_and_delivery_written_with_the_change() {
+        let (s, g) = setup();
+        let st = DeliveryState {
+            timestamp: Some(5),
+            changelog_id: Some("9".into()),
+            recent_changelog_ids: vec!["9".into()],
+        };
+        let applied = s
+            .apply_sync(&SyncWrite {
+                ops: vec![Op::Assign {
+                    group: g,
+                    project: 1,
+                    user: 2,
+                    email: "x".into(),
+                }],
+                state: Some((3, "APP-1".into(), st.clone())),
+                delivery: Some(delivery(DeliveryOutcome::Assigned)),
+                now: 1,
+                actor: None,
+            })
+            .unwrap();
+        assert!(applied.delivery_id.is_some());
+        assert_eq!(s.delivery_state(3, "APP-1").unwrap(), Some(st));
+        assert_eq!(s.delivery_state(3, "APP-2").unwrap(), None);
+        let list = s.list_deliveries(&DeliveryFilter::default(), 10).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].outcome, DeliveryOutcome::Assigned);
+    }
+
+    #[test]
+    fn missing_group_is_skipped() {
+        let (s, _) = setup();
+        let r = s
+            .apply_sync(&SyncWrite {
+                ops: vec![Op::Deassign {
+                    group: 999,
+                    project: 1,
+                }],
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(r.changed.is_empty());
+    }
+
+    #[test]
+    fn delivery_log_is_pruned_oldest_first_and_filtered() {
+        let (s, _) = setup();
+        for i in 0..10 {
+            let mut d = delivery(if i % 2 == 0 {
+                DeliveryOutcome::Stale
+            } else {
+                DeliveryOutcome::BadToken
+            });
+            d.received = i;
+            s.record_delivery(&d).unwrap();
+        }
+        assert_eq!(s.delivery_count(), 10);
+        assert_eq!(s.prune_deliveries(4, 10).unwrap(), 6);
+        let all = s.list_deliveries(&DeliveryFilter::default(), 100).unwrap();
+        assert_eq!(
+            all.iter().map(|d| d.received).collect::<Vec<_>>(),
+            vec![9, 8, 7, 6]
+        );
+        let f = DeliveryFilter {
+            outcome: Some(DeliveryOutcome::Stale),
+            ..Default::default()
+        };
+        assert_eq!(s.list_deliveries(&f, 100).unwrap().len(), 2);
+        let f = DeliveryFilter {
+            integration: Some(4),
+            ..Default::default()
+        };
+        assert!(s.list_deliveries(&f, 100).unwrap().is_empty());
+        assert_eq!(
+            s.list_deliveries(&DeliveryFilter::default(), 1).unwrap()[0].received,
+            9
+        );
+    }
+}

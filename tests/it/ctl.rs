@@ -98,3 +98,121 @@ fn unreachable_socket_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// The README tour, through synclinkctl, with a fixture delivery.
+#[test]
+fn the_readme_tour_works() {
+    let d = Daemon::start();
+    let json = |args: &[&str]| -> Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let o = ctl(&d, &a);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap_or(Value::Null)
+    };
+    let org = json(&["org", "create", "--slug", "acme", "Acme"]);
+    let org_id = org["id"].to_string();
+    let user = json(&["user", "create", "Bob", "--email", "bob@example.org"]);
+    let user_id = user["id"].to_string();
+    let team = json(&[
+        "team", "create", "--org", &org_id, "--slug", "backend", "Backend",
+    ]);
+    let team_id = team["id"].to_string();
+    json(&["team", "add-member", &team_id, &user_id]);
+    let project = json(&[
+        "project",
+        "create",
+        "--org",
+        &org_id,
+        "--team",
+        &team_id,
+        "Billing Service",
+    ]);
+    assert_eq!(project["slug"], "billing-service");
+    let project_id = project["id"].to_string();
+    let group = json(&[
+        "group",
+        "create",
+        "--project",
+        &project_id,
+        "ZeroDivisionError",
+    ]);
+    let group_id = group["id"].to_string();
+    let integ = json(&[
+        "integration",
+        "import",
+        "--base-url",
+        "https://jira.example.org/",
+        "--consumer-key",
+        "synclink",
+        "--webhook-secret",
+        "tour-secret-0123456789abcdef",
+    ]);
+    assert_eq!(integ["base_url"], "https://jira.example.org");
+    let integ_id = integ["id"].to_string();
+    json(&[
+        "integration",
+        "install",
+        &integ_id,
+        "--org",
+        &org_id,
+        "--sync-inbound-assignee",
+        "true",
+    ]);
+    json(&[
+        "link",
+        "create",
+        "--group",
+        &group_id,
+        "--integration",
+        &integ_id,
+        "APP-1",
+    ]);
+    let url = json(&["integration", "webhook-url", &integ_id])["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = url.splitn(4, '/').nth(3).unwrap();
+    let r = d
+        .http()
+        .post(d.url(&format!("/{path}")))
+        .header("content-type", "application/json")
+        .body(std::fs::read_to_string(fixture("issue_assigned.json")).unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let g = json(&["group", "get", &group_id]);
+    assert_eq!(g["assignee"]["user"].to_string(), user_id);
+    assert_eq!(g["assignee"]["email"], "bob@example.org");
+
+    // Human tables for the activity and the delivery log.
+    let o = ctl(&d, &["group", "activity", &group_id]);
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("assigned") && l.contains("bob@example.org")),
+        "{out}"
+    );
+    let o = ctl(&d, &["deliveries", "--key", "APP-1"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("OUTCOME") && out.contains("assigned") && out.contains("APP-1"),
+        "{out}"
+    );
+    let o = ctl(&d, &["deliveries", "--outcome", "nonsense"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+
+    // Manual deassign, cache, ids, project delete.
+    json(&["group", "deassign", &group_id]);
+    assert_eq!(json(&["group", "get", &group_id])["assignee"], Value::Null);
+    let c = json(&["cache", "group", &group_id]);
+    assert_eq!(c["assignee"], Value::Null);
+    let id = json(&["id", "new"])["id"].as_u64().unwrap();
+    let dec = json(&["id", "decode", &id.to_string()]);
+    assert_eq!(dec["id"].as_u64(), Some(id));
+    let del = json(&["project", "delete", &project_id]);
+    assert_eq!(del["deleted"]["groups"], 1);
+    let o = ctl(&d, &["group", "get", &group_id]);
+    assert_eq!(o.status.code(), Some(1));
+}

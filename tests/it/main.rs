@@ -1,5 +1,19 @@
 //! Integration tests: the real daemon, a real socket, real HTTP.
 
+mod cache;
 mod common;
 mod ctl;
+mod daemon_config;
+mod deliveries;
+mod directory;
+mod fake_jira;
+mod ids;
+mod import_links;
+mod jira_connect;
+mod jira_connect_failures;
+mod project_delete;
+mod projects;
 mod smoke;
+mod sync;
+mod webhook;
+mod world;

@@ -1,5 +1,89 @@
-//! (stub: filled in by its issue)
+//! The delivery log: `GET /v1/deliveries?integration=&key=&outcome=&limit=`,
+//! newest first. Never holds a token or a secret.
 
-use actix_web::web;
+use crate::domain::{Delivery, DeliveryOutcome};
+use crate::http::error::{blocking, ApiError};
+use crate::http::{ts, AppState};
+use crate::store::sync::DeliveryFilter;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+use std::collections::HashMap;
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+/// Entries returned when `limit` is not given, and the most one may ask for.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 10_000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/deliveries", web::get().to(list));
+}
+
+pub fn view(d: &Delivery) -> serde_json::Value {
+    json!({
+        "id": d.id,
+        "received": ts(d.received),
+        "integration": d.integration,
+        "key": d.key,
+        "changelog_id": d.changelog_id,
+        "timestamp": d.timestamp.map(ts),
+        "outcome": d.outcome.as_str(),
+        "groups": d.groups,
+        "reason": d.reason,
+    })
+}
+
+/// Parse the query; every bad value is a 400 naming the parameter.
+fn filter(q: &HashMap<String, String>) -> Result<(DeliveryFilter, usize), ApiError> {
+    let mut f = DeliveryFilter::default();
+    let mut limit = DEFAULT_LIMIT;
+    for (k, v) in q {
+        // An empty value means "no filter" (`?integration=&key=` is allowed).
+        if v.is_empty() {
+            continue;
+        }
+        match k.as_str() {
+            "integration" => {
+                f.integration = Some(v.parse().map_err(|_| {
+                    ApiError::bad(format!(
+                        "`integration` must be an integration id, not `{v}`"
+                    ))
+                })?)
+            }
+            "key" => f.key = Some(v.clone()),
+            "outcome" => {
+                f.outcome = Some(DeliveryOutcome::parse(v).ok_or_else(|| {
+                    let all: Vec<&str> = DeliveryOutcome::ALL.iter().map(|o| o.as_str()).collect();
+                    ApiError::bad(format!(
+                        "`outcome` must be one of {}, not `{v}`",
+                        all.join(", ")
+                    ))
+                })?)
+            }
+            "limit" => {
+                limit = match v.parse::<usize>() {
+                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                    _ => {
+                        return Err(ApiError::bad(format!(
+                            "`limit` must be a number from 1 to {MAX_LIMIT}, not `{v}`"
+                        )))
+                    }
+                }
+            }
+            other => {
+                return Err(ApiError::bad(format!(
+                    "unknown query parameter `{other}` (expected integration, key, outcome, limit)"
+                )))
+            }
+        }
+    }
+    Ok((f, limit))
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    q: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let (f, limit) = filter(&q)?;
+    let store = state.store.clone();
+    let list = blocking(move || store.list_deliveries(&f, limit)).await?;
+    Ok(HttpResponse::Ok().json(list.iter().map(view).collect::<Vec<_>>()))
+}

@@ -1,6 +1,7 @@
 //! Organizations, users, teams and team members.
 
 use crate::domain::{Email, Id};
+use crate::http::admin::durable_write;
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
 use actix_web::{web, HttpResponse};
@@ -66,8 +67,7 @@ async fn create_org(
     let NewOrg { slug, name } = body.into_inner();
     check_slug("slug", &slug)?;
     check_text("name", &name, 200)?;
-    let store = state.store.clone();
-    let org = blocking(move || store.create_org(&slug, &name)).await?;
+    let org = durable_write(&state, move |store| store.create_org(&slug, &name)).await?;
     Ok(HttpResponse::Created().json(org))
 }
 
@@ -107,8 +107,7 @@ async fn create_user(
             )));
         }
     }
-    let store = state.store.clone();
-    let user = blocking(move || store.create_user(&name, &emails)).await?;
+    let user = durable_write(&state, move |store| store.create_user(&name, &emails)).await?;
     Ok(HttpResponse::Created().json(user))
 }
 
@@ -135,8 +134,7 @@ async fn create_team(
     let NewTeam { org, slug, name } = body.into_inner();
     check_slug("slug", &slug)?;
     check_text("name", &name, 200)?;
-    let store = state.store.clone();
-    let team = blocking(move || store.create_team(org, &slug, &name)).await?;
+    let team = durable_write(&state, move |store| store.create_team(org, &slug, &name)).await?;
     Ok(HttpResponse::Created().json(team))
 }
 
@@ -160,8 +158,7 @@ async fn add_member(
     body: web::Json<NewMember>,
 ) -> Result<HttpResponse, ApiError> {
     let (team, user) = (id.into_inner(), body.user);
-    let store = state.store.clone();
-    blocking(move || store.add_team_member(team, user)).await?;
+    durable_write(&state, move |store| store.add_team_member(team, user)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -186,7 +183,6 @@ async fn remove_member(
     path: web::Path<(Id, Id)>,
 ) -> Result<HttpResponse, ApiError> {
     let (team, user) = path.into_inner();
-    let store = state.store.clone();
-    blocking(move || store.remove_team_member(team, user)).await?;
+    durable_write(&state, move |store| store.remove_team_member(team, user)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,5 +1,4 @@
-//! Groups: create, get (with assignee), activity. (Manual assign/deassign is
-//! added by the sync work.)
+//! Groups: create, get (with assignee), activity, manual assign/deassign.
 
 use crate::domain::Id;
 use crate::http::admin::directory::check_text;
@@ -13,7 +12,9 @@ use serde_json::json;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/groups", web::post().to(create))
         .route("/v1/groups/{id}", web::get().to(get))
-        .route("/v1/groups/{id}/activity", web::get().to(activity));
+        .route("/v1/groups/{id}/activity", web::get().to(activity))
+        .route("/v1/groups/{id}/assignee", web::put().to(assign))
+        .route("/v1/groups/{id}/assignee", web::delete().to(deassign));
 }
 
 #[derive(Deserialize)]
@@ -28,8 +29,11 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let NewGroup { project, title } = body.into_inner();
     check_text("title", &title, 1000)?;
-    let store = state.store.clone();
-    let g = blocking(move || store.create_group(project, &title, crate::domain::now_ms())).await?;
+    let g = crate::http::admin::durable_write(&state, move |store| {
+        let g = store.create_group(project, &title, crate::domain::now_ms())?;
+        group_view(store, g.id)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(g))
 }
 
@@ -91,4 +95,41 @@ async fn activity(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpR
         })
         .collect();
     Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Deserialize)]
+struct AssignBody {
+    user: Id,
+}
+
+/// `PUT /v1/groups/{id}/assignee {user}` and `DELETE`: manual assign and
+/// deassign through the `SyncActor`, with the same rules as sync (the user
+/// must exist and be a member of one of the project's teams). Answers the
+/// group view once the write is durable.
+async fn manual(state: &AppState, group: Id, user: Option<Id>) -> Result<HttpResponse, ApiError> {
+    let r = state
+        .actors
+        .sync
+        .send(crate::actors::sync::ManualAssign { group, user })
+        .await??;
+    state
+        .actors
+        .commit
+        .wait(r.ticket)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let store = state.store.clone();
+    Ok(HttpResponse::Ok().json(blocking(move || group_view(&store, group)).await?))
+}
+
+async fn assign(
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+    body: web::Json<AssignBody>,
+) -> Result<HttpResponse, ApiError> {
+    manual(&state, id.into_inner(), Some(body.user)).await
+}
+
+async fn deassign(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+    manual(&state, id.into_inner(), None).await
 }

@@ -1,11 +1,32 @@
 //! Integrations: import, list, get (never with secrets), webhook URL,
 //! installations. (The OAuth connect routes live in `jira_connect.rs`.)
 
-use crate::domain::Integration;
-use actix_web::web;
+use crate::domain::integration as rules;
+use crate::domain::{Id, Installation, Integration, IntegrationStatus, PROVIDER_JIRA_SERVER};
+use crate::http::error::{blocking, ApiError};
+use crate::http::AppState;
+use crate::store::StoreError;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
 use serde_json::json;
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/integrations/import", web::post().to(import))
+        .route("/v1/integrations", web::get().to(list))
+        .route("/v1/integrations/{id}", web::get().to(get))
+        .route(
+            "/v1/integrations/{id}/webhook-url",
+            web::get().to(webhook_url),
+        )
+        .route(
+            "/v1/integrations/{id}/installations",
+            web::post().to(install),
+        )
+        .route(
+            "/v1/integrations/{id}/installations",
+            web::get().to(installations),
+        );
+}
 
 /// The API view of an integration: every field but the secrets
 /// (`private_key`, `access_token`, `access_token_secret`, `webhook_secret`).
@@ -29,4 +50,171 @@ pub fn view(i: &Integration) -> serde_json::Value {
         })),
         "date_added": crate::http::ts(i.date_added),
     })
+}
+
+#[derive(Deserialize)]
+struct Import {
+    base_url: String,
+    consumer_key: String,
+    webhook_secret: String,
+    external_id: Option<String>,
+    name: Option<String>,
+    verify_ssl: Option<bool>,
+    private_key_pem: Option<String>,
+    access_token: Option<String>,
+    access_token_secret: Option<String>,
+}
+
+/// Validate a PEM RSA private key (PKCS#1 or PKCS#8) without keeping it parsed.
+fn check_private_key(pem: &str) -> Result<(), ApiError> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    let pem = pem.trim();
+    if rsa::RsaPrivateKey::from_pkcs1_pem(pem).is_ok()
+        || rsa::RsaPrivateKey::from_pkcs8_pem(pem).is_ok()
+    {
+        Ok(())
+    } else {
+        Err(ApiError::bad(
+            "`private_key_pem` is not a PEM RSA private key (PKCS#1 or PKCS#8)",
+        ))
+    }
+}
+
+fn check_secretish(field: &str, v: &Option<String>) -> Result<(), ApiError> {
+    if let Some(v) = v {
+        if v.trim().is_empty() || v.len() > 4096 {
+            return Err(ApiError::bad(format!(
+                "`{field}` must be 1 to 4096 characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn import(
+    state: web::Data<AppState>,
+    body: web::Json<Import>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let base_url = rules::normalize_base_url(&b.base_url).map_err(ApiError::BadRequest)?;
+    let consumer_key = b.consumer_key.trim().to_string();
+    rules::check_consumer_key(&consumer_key).map_err(ApiError::BadRequest)?;
+    rules::check_webhook_secret(&b.webhook_secret).map_err(ApiError::BadRequest)?;
+    let external_id = match b.external_id {
+        Some(e) => {
+            rules::check_external_id(&e).map_err(ApiError::BadRequest)?;
+            e
+        }
+        None => rules::external_id(&base_url, &consumer_key),
+    };
+    if let Some(n) = &b.name {
+        crate::http::admin::directory::check_text("name", n, 200)?;
+    }
+    if let Some(pem) = &b.private_key_pem {
+        check_private_key(pem)?;
+    }
+    check_secretish("access_token", &b.access_token)?;
+    check_secretish("access_token_secret", &b.access_token_secret)?;
+    let name = b
+        .name
+        .unwrap_or_else(|| rules::hostname(&base_url).unwrap_or_else(|| base_url.clone()));
+    let i = Integration {
+        id: 0,
+        provider: PROVIDER_JIRA_SERVER.into(),
+        external_id,
+        name,
+        base_url,
+        verify_ssl: b.verify_ssl.unwrap_or(true),
+        consumer_key,
+        private_key: b.private_key_pem.unwrap_or_default(),
+        access_token: b.access_token.unwrap_or_default(),
+        access_token_secret: b.access_token_secret.unwrap_or_default(),
+        webhook_secret: b.webhook_secret,
+        status: IntegrationStatus::Active,
+        last_error: None,
+        webhook: None,
+        date_added: crate::domain::now_ms(),
+    };
+    let store = state.store.clone();
+    let i = blocking(move || store.create_integration(i)).await?;
+    super::settle(&state).await?;
+    slog::info!(state.log, "integration-imported"; "integration" => i.id,
+                "external_id" => i.external_id.as_str());
+    Ok(HttpResponse::Created().json(view(&i)))
+}
+
+async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let all = blocking(move || store.list_integrations()).await?;
+    Ok(HttpResponse::Ok().json(all.iter().map(view).collect::<Vec<_>>()))
+}
+
+async fn load(state: &AppState, id: Id) -> Result<Integration, ApiError> {
+    let store = state.store.clone();
+    blocking(move || {
+        store
+            .get_integration(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("integration {id}")))
+    })
+    .await
+}
+
+async fn get(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+    let i = load(&state, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view(&i)))
+}
+
+/// The webhook URL for manual setup in Jira (it holds the token).
+pub fn webhook_url_for(public_url: &str, i: &Integration) -> Result<String, ApiError> {
+    let token = crate::jira::jwt::mint(&i.external_id, &i.webhook_secret)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(format!(
+        "{}{}/{}",
+        public_url.trim_end_matches('/'),
+        crate::http::webhook::PATH,
+        token
+    ))
+}
+
+async fn webhook_url(
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
+    let i = load(&state, id.into_inner()).await?;
+    let url = webhook_url_for(&state.config.http.public_url, &i)?;
+    Ok(HttpResponse::Ok().json(json!({ "url": url })))
+}
+
+#[derive(Deserialize)]
+struct NewInstallation {
+    org: Id,
+    sync_inbound_assignee: bool,
+}
+
+async fn install(
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+    body: web::Json<NewInstallation>,
+) -> Result<HttpResponse, ApiError> {
+    let inst = Installation {
+        org: body.org,
+        integration: id.into_inner(),
+        sync_inbound_assignee: body.sync_inbound_assignee,
+    };
+    let store = state.store.clone();
+    let i2 = inst.clone();
+    blocking(move || store.put_installation(&i2)).await?;
+    super::settle(&state).await?;
+    Ok(HttpResponse::Created().json(inst))
+}
+
+async fn installations(
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    load(&state, id).await?;
+    let store = state.store.clone();
+    Ok(HttpResponse::Ok().json(blocking(move || store.installations(id)).await?))
 }

@@ -1,5 +1,90 @@
-//! (stub: filled in by its issue)
+//! Links between groups and external issues `(integration, key)`.
 
-use actix_web::web;
+use crate::domain::{Id, Link};
+use crate::http::error::{blocking, ApiError};
+use crate::http::AppState;
+use crate::store::StoreError;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/links", web::post().to(create))
+        .route("/v1/groups/{id}/links", web::get().to(list))
+        .route(
+            "/v1/groups/{id}/links/{integration}/{key}",
+            web::delete().to(delete),
+        );
+}
+
+/// An issue key: 1 to 255 characters, no whitespace or `/`.
+pub fn check_key(key: &str) -> Result<(), ApiError> {
+    if key.is_empty() || key.len() > 255 {
+        return Err(ApiError::bad("`key` must be 1 to 255 characters"));
+    }
+    if key
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return Err(ApiError::bad(
+            "`key` must not hold whitespace, control characters or `/`",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct NewLink {
+    group: Id,
+    integration: Id,
+    key: String,
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<NewLink>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    check_key(&b.key)?;
+    let link = Link {
+        group: b.group,
+        integration: b.integration,
+        key: b.key,
+    };
+    let store = state.store.clone();
+    let l2 = link.clone();
+    blocking(move || {
+        store.require_group(l2.group)?;
+        if store.get_integration(l2.integration)?.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "integration {}",
+                l2.integration
+            )));
+        }
+        store.create_link(&l2)
+    })
+    .await?;
+    super::settle(&state).await?;
+    Ok(HttpResponse::Created().json(link))
+}
+
+async fn list(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let store = state.store.clone();
+    let links = blocking(move || {
+        store.require_group(id)?;
+        store.group_links(id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(links))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<(Id, Id, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (group, integration, key) = path.into_inner();
+    let store = state.store.clone();
+    blocking(move || store.delete_link(group, integration, &key)).await?;
+    super::settle(&state).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

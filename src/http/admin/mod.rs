@@ -7,10 +7,14 @@ pub mod directory;
 pub mod groups;
 pub mod ids;
 pub mod integrations;
+pub mod jira_connect;
 pub mod links;
 pub mod projects;
 pub mod status;
 
+use crate::http::error::{blocking, ApiError};
+use crate::http::AppState;
+use crate::store::{Store, StoreError};
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -19,8 +23,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     projects::configure(cfg);
     groups::configure(cfg);
     integrations::configure(cfg);
+    jira_connect::configure(cfg);
     links::configure(cfg);
     cache::configure(cfg);
     deliveries::configure(cfg);
     ids::configure(cfg);
+}
+
+/// Wait until every write made so far is durable: the group commit of
+/// `storage.durability` (`sync`: on disk; `async`: at the next periodic flush).
+pub async fn settle(state: &AppState) -> Result<(), ApiError> {
+    state
+        .actors
+        .commit
+        .settle()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+/// Run an admin write off the async workers, then [`settle`] it, so an
+/// acknowledged admin write survives a crash (kill -9, power loss) and shares
+/// the flush with concurrent webhook writes instead of forcing its own.
+pub async fn durable_write<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    let store = state.store.clone();
+    let v = blocking(move || f(&store)).await?;
+    settle(state).await?;
+    Ok(v)
 }

@@ -1,24 +1,77 @@
-//! Projects. (Minimal placeholder: the foundation work replaces creation with
-//! the ProjectActor path: slug rules, snowflake IDs, cascading delete.)
+//! Projects: save and delete go through the `ProjectActor` (slug rules,
+//! snowflake IDs, cascading delete); reads go to the store directly.
 
-use crate::domain::{Id, Project};
+use crate::actors::id::IdError;
+use crate::actors::project::{CreateProject, DeleteProject, ProjectError};
+use crate::domain::{Id, NotificationSetting, Project};
+use crate::http::admin::directory::check_text;
+use crate::http::admin::durable_write;
 use crate::http::error::{blocking, ApiError};
-use crate::http::AppState;
+use crate::http::{ts, AppState};
+use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use serde_json::json;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/projects", web::post().to(create))
-        .route("/v1/projects/{id}", web::get().to(get));
+        .route("/v1/projects", web::get().to(list))
+        .route("/v1/projects/{id}", web::get().to(get))
+        .route("/v1/projects/{id}", web::delete().to(delete))
+        .route(
+            "/v1/projects/{id}/notification-settings",
+            web::get().to(list_settings),
+        )
+        .route(
+            "/v1/projects/{id}/notification-settings/{user}",
+            web::put().to(put_setting),
+        );
+}
+
+impl From<ProjectError> for ApiError {
+    fn from(e: ProjectError) -> Self {
+        match e {
+            ProjectError::NotFound(w) => ApiError::not_found(w),
+            ProjectError::Invalid(m) => ApiError::BadRequest(m),
+            ProjectError::Conflict(m) => ApiError::Conflict(m),
+            ProjectError::Store(e) => e.into(),
+            ProjectError::Ids(e) => e.into(),
+            ProjectError::Unavailable(m) => ApiError::Unavailable(m),
+            ProjectError::Panic(p) => p.into(),
+        }
+    }
+}
+
+impl From<IdError> for ApiError {
+    fn from(e: IdError) -> Self {
+        match e {
+            IdError::Panic(p) => p.into(),
+            IdError::Snowflake(e) => ApiError::Internal(e.to_string()),
+            e => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// `{id, org, slug, name, teams, date_added}` with an RFC 3339 date.
+pub fn view(p: &Project) -> serde_json::Value {
+    json!({
+        "id": p.id,
+        "org": p.org,
+        "slug": p.slug,
+        "name": p.name,
+        "teams": p.teams,
+        "date_added": ts(p.date_added),
+    })
 }
 
 #[derive(Deserialize)]
 struct NewProject {
     org: Id,
     name: String,
+    #[serde(default)]
     slug: Option<String>,
     #[serde(default)]
-    teams: Vec<Id>,
+    teams: Option<Vec<Id>>,
 }
 
 async fn create(
@@ -26,29 +79,96 @@ async fn create(
     body: web::Json<NewProject>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
+    check_text("name", &b.name, 200)?;
+    let msg = CreateProject {
+        org: b.org,
+        name: b.name,
+        slug: b.slug,
+        teams: b.teams.unwrap_or_default(),
+    };
+    let p = state.actors.projects.send(msg).await??;
+    Ok(HttpResponse::Created().json(view(&p)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    org: Option<Id>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = q.org;
     let store = state.store.clone();
-    let p = blocking(move || {
-        let id = store.next_seq("projects")?;
-        let p = Project {
-            id,
-            org: b.org,
-            slug: b.slug.unwrap_or_else(|| format!("p{id}")),
-            name: b.name,
-            teams: b.teams,
-            date_added: crate::domain::now_ms(),
-        };
-        store.insert_project(&p)?;
-        Ok(p)
+    let list = blocking(move || {
+        if let Some(org) = org {
+            if store.get_org(org)?.is_none() {
+                return Err(StoreError::NotFound(format!("organization {org}")));
+            }
+        }
+        store.list_projects(org)
     })
     .await?;
-    Ok(HttpResponse::Created().json(p))
+    Ok(HttpResponse::Ok().json(list.iter().map(view).collect::<Vec<_>>()))
 }
 
 async fn get(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let store = state.store.clone();
     match blocking(move || store.get_project(id)).await? {
-        Some(p) => Ok(HttpResponse::Ok().json(p)),
+        Some(p) => Ok(HttpResponse::Ok().json(view(&p))),
         None => Err(ApiError::not_found(format!("project {id}"))),
     }
+}
+
+async fn delete(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+    let counts = state
+        .actors
+        .projects
+        .send(DeleteProject(id.into_inner()))
+        .await??;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": counts })))
+}
+
+#[derive(Deserialize)]
+struct SettingBody {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+async fn put_setting(
+    state: web::Data<AppState>,
+    path: web::Path<(Id, Id)>,
+    body: web::Json<SettingBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, user) = path.into_inner();
+    let SettingBody { kind, value } = body.into_inner();
+    check_text("type", &kind, 100)?;
+    check_text("value", &value, 200)?;
+    let s = NotificationSetting {
+        project,
+        user,
+        kind,
+        value,
+    };
+    durable_write(&state, move |store| store.put_notification_setting(&s)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_settings(
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
+    let project = id.into_inner();
+    let store = state.store.clone();
+    let list = blocking(move || {
+        if store.get_project(project)?.is_none() {
+            return Err(StoreError::NotFound(format!("project {project}")));
+        }
+        store.list_notification_settings(project)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(list))
 }

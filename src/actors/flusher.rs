@@ -1,0 +1,182 @@
+//! Group commit (SPEC section 9).
+//!
+//! With `storage.durability = "sync"` the `SyncActor` applies a change
+//! without flushing and takes a *ticket* ([`Commit::ticket`]). One flusher
+//! thread runs one `store.flush()` at a time, started as soon as the previous
+//! one ends; a flush settles every ticket issued before it began (it
+//! publishes the highest such ticket on a `watch` channel that request
+//! handlers await with [`Commit::wait`]). Under load, many requests share one
+//! fsync; never one fsync per request.
+//!
+//! With `async` the thread flushes every `storage.flush_interval_ms` (when
+//! something was written) and nobody waits.
+
+use crate::config::Durability;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How long a request waits for its flush before answering 503.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
+
+/// A write's place in the flush order.
+pub type Ticket = u64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("the write was not flushed to disk within {0:?}")]
+    Timeout(Duration),
+    #[error("the flusher stopped")]
+    Stopped,
+}
+
+struct Inner {
+    mode: Durability,
+    issued: AtomicU64,
+    lock: Mutex<()>,
+    wake: Condvar,
+    flushed: watch::Sender<Ticket>,
+}
+
+/// Handle shared by the `SyncActor` (issues tickets) and the HTTP handlers
+/// (wait for them).
+#[derive(Clone)]
+pub struct Commit {
+    inner: Arc<Inner>,
+}
+
+impl Commit {
+    /// Start the flusher thread.
+    pub fn start(
+        store: Store,
+        metrics: Metrics,
+        log: slog::Logger,
+        mode: Durability,
+        interval: Duration,
+    ) -> Commit {
+        let (tx, _rx) = watch::channel(0);
+        let inner = Arc::new(Inner {
+            mode,
+            issued: AtomicU64::new(0),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+            flushed: tx,
+        });
+        let c = Commit { inner };
+        let c2 = c.clone();
+        std::thread::Builder::new()
+            .name("synclink-flusher".into())
+            .spawn(move || c2.run(store, metrics, log, interval))
+            .expect("spawn the flusher thread");
+        c
+    }
+
+    /// Take a ticket for writes that just landed in the store (in memory).
+    pub fn ticket(&self) -> Ticket {
+        let t = self.inner.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.inner.mode == Durability::Sync {
+            let _g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.inner.wake.notify_one();
+        }
+        t
+    }
+
+    /// Make writes that already landed in the store durable like a sync
+    /// write: take a ticket and wait for it. For admin writes made outside
+    /// the `SyncActor` (they share the group commit).
+    pub async fn settle(&self) -> Result<(), CommitError> {
+        let t = self.ticket();
+        self.wait(t).await
+    }
+
+    /// Highest ticket known to be on disk.
+    pub fn flushed(&self) -> Ticket {
+        *self.inner.flushed.borrow()
+    }
+
+    /// Wait until `ticket` is on disk (`sync`), or return at once (`async`).
+    pub async fn wait(&self, ticket: Ticket) -> Result<(), CommitError> {
+        if self.inner.mode == Durability::Async {
+            return Ok(());
+        }
+        let mut rx = self.inner.flushed.subscribe();
+        let r = tokio::time::timeout(WAIT_LIMIT, rx.wait_for(|f| *f >= ticket))
+            .await
+            .map(|r| r.map(|_| ()));
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(CommitError::Stopped),
+            Err(_) => Err(CommitError::Timeout(WAIT_LIMIT)),
+        }
+    }
+
+    fn run(&self, store: Store, metrics: Metrics, log: slog::Logger, interval: Duration) {
+        let mut done: Ticket = 0;
+        loop {
+            let target = match self.inner.mode {
+                Durability::Sync => {
+                    let mut g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+                    while self.inner.issued.load(Ordering::SeqCst) <= done {
+                        g = self.inner.wake.wait(g).unwrap_or_else(|e| e.into_inner());
+                    }
+                    self.inner.issued.load(Ordering::SeqCst)
+                }
+                Durability::Async => {
+                    std::thread::sleep(interval);
+                    let t = self.inner.issued.load(Ordering::SeqCst);
+                    if t <= done {
+                        continue;
+                    }
+                    t
+                }
+            };
+            let t0 = Instant::now();
+            if crate::failpoint::hit("flush-slow") {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            match store.flush() {
+                Ok(_) => {
+                    metrics.flush_seconds.observe(t0.elapsed().as_secs_f64());
+                    done = target;
+                    self.inner.flushed.send_replace(target);
+                }
+                Err(e) => {
+                    slog::error!(log, "flush-failed"; "error" => %e);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_settle_after_a_flush() {
+        let store = Store::temporary().unwrap();
+        let c = Commit::start(
+            store,
+            Metrics::new(),
+            crate::logging::discard(),
+            Durability::Sync,
+            Duration::from_millis(10),
+        );
+        let t1 = c.ticket();
+        let t2 = c.ticket();
+        assert!(t2 > t1);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            c.wait(t2).await.unwrap();
+            c.wait(t1).await.unwrap();
+        });
+        assert!(c.flushed() >= t2);
+    }
+}

@@ -1,0 +1,190 @@
+//! `sync_group_assignee_inbound` (SPEC section 4): ordering and duplicate
+//! checks per `(integration, key)`, the affected groups, and who is assigned.
+
+use super::{Change, SyncActor, SyncCommand, SyncError, SyncReply};
+use crate::domain::{Delivery, DeliveryOutcome, Group, Id, Project};
+use crate::store::sync::{Op, RECENT_CHANGELOG_IDS};
+use crate::store::StoreResult;
+use slog::info;
+use std::collections::BTreeSet;
+
+impl SyncActor {
+    /// Groups of the organizations where the integration is installed with
+    /// `sync_inbound_assignee`, linked to `(integration, key)`.
+    fn affected(&self, integration: Id, key: &str) -> StoreResult<Vec<(Group, Project)>> {
+        let store = &self.deps.store;
+        let orgs: BTreeSet<Id> = store
+            .installations(integration)?
+            .into_iter()
+            .filter(|i| i.sync_inbound_assignee)
+            .map(|i| i.org)
+            .collect();
+        let mut out = Vec::new();
+        if orgs.is_empty() {
+            return Ok(out);
+        }
+        for gid in store.linked_groups(integration, key)? {
+            let Some(g) = store.get_group(gid)? else {
+                continue;
+            };
+            let Some(p) = store.get_project(g.project)? else {
+                continue;
+            };
+            if orgs.contains(&p.org) {
+                out.push((g, p));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn inbound(
+        &mut self,
+        cmd: &SyncCommand,
+        log: &slog::Logger,
+    ) -> Result<SyncReply, SyncError> {
+        let store = self.deps.store.clone();
+        if store.get_integration(cmd.integration)?.is_none() {
+            return Err(SyncError::BadReference(format!(
+                "integration {} no longer exists",
+                cmd.integration
+            )));
+        }
+        let key = cmd.key.as_str();
+        let prev = store.delivery_state(cmd.integration, key)?;
+        let mut delivery = Delivery {
+            id: 0,
+            received: cmd.received,
+            integration: Some(cmd.integration),
+            key: Some(cmd.key.clone()),
+            changelog_id: cmd.changelog_id.clone(),
+            timestamp: cmd.timestamp,
+            outcome: DeliveryOutcome::Failed,
+            groups: vec![],
+            reason: String::new(),
+        };
+
+        // Ordering and duplicates.
+        if let Some(st) = &prev {
+            if let Some(id) = &cmd.changelog_id {
+                if st.changelog_id.as_ref() == Some(id) || st.recent_changelog_ids.contains(id) {
+                    info!(log, "duplicate-delivery"; "integration" => cmd.integration,
+                          "key" => key, "changelog_id" => id.as_str());
+                    delivery.outcome = DeliveryOutcome::Duplicate;
+                    delivery.reason =
+                        format!("changelog {id} was already applied for {key}; ignored");
+                    return self.write(vec![], None, None, delivery);
+                }
+            }
+            if let (Some(ts), Some(newest)) = (cmd.timestamp, st.timestamp) {
+                if ts < newest {
+                    info!(log, "stale-delivery"; "integration" => cmd.integration,
+                          "key" => key, "timestamp" => ts, "newest" => newest);
+                    delivery.outcome = DeliveryOutcome::Stale;
+                    delivery.reason = format!(
+                        "older (timestamp {ts}) than the newest delivery applied for {key} \
+                         (timestamp {newest}); ignored"
+                    );
+                    return self.write(vec![], None, None, delivery);
+                }
+            }
+        }
+        let mut state = prev.unwrap_or_default();
+        if let Some(ts) = cmd.timestamp {
+            state.timestamp = Some(state.timestamp.map_or(ts, |t| t.max(ts)));
+        }
+        if let Some(id) = &cmd.changelog_id {
+            state.changelog_id = Some(id.clone());
+            state.recent_changelog_ids.push(id.clone());
+            let n = state.recent_changelog_ids.len();
+            if n > RECENT_CHANGELOG_IDS {
+                state.recent_changelog_ids.drain(..n - RECENT_CHANGELOG_IDS);
+            }
+        }
+        let state = Some((cmd.integration, cmd.key.clone(), state));
+
+        let affected = self.affected(cmd.integration, key)?;
+        if affected.is_empty() {
+            info!(log, "no-affected-groups"; "integration" => cmd.integration, "key" => key);
+            delivery.outcome = DeliveryOutcome::NoAffectedGroups;
+            delivery.reason = format!(
+                "no group linked to {key} in an organization where integration {} is \
+                 installed with sync_inbound_assignee",
+                cmd.integration
+            );
+            return self.write(vec![], None, state, delivery);
+        }
+        match &cmd.change {
+            Change::Unassign => {
+                let ops: Vec<Op> = affected
+                    .iter()
+                    .map(|(g, p)| Op::Deassign {
+                        group: g.id,
+                        project: p.id,
+                    })
+                    .collect();
+                delivery.groups = affected.iter().map(|(g, _)| g.id).collect();
+                delivery.outcome = DeliveryOutcome::Unassigned;
+                delivery.reason = format!("{key} was unassigned in Jira");
+                self.write(ops, None, state, delivery)
+            }
+            Change::Assign(email) => {
+                let candidates = store.users_with_verified_email(email)?;
+                let mut ops = Vec::new();
+                let mut missing = Vec::new();
+                for (g, p) in &affected {
+                    let mut found = None;
+                    for u in &candidates {
+                        if store.user_in_any_team(*u, &p.teams)? {
+                            found = Some(*u);
+                            break;
+                        }
+                    }
+                    match found {
+                        Some(user) => {
+                            let email = store
+                                .get_user(user)?
+                                .and_then(|u| {
+                                    u.emails
+                                        .into_iter()
+                                        .find(|e| e.verified && e.email.eq_ignore_ascii_case(email))
+                                        .map(|e| e.email)
+                                })
+                                .unwrap_or_else(|| email.clone());
+                            ops.push(Op::Assign {
+                                group: g.id,
+                                project: p.id,
+                                user,
+                                email,
+                            });
+                        }
+                        None => {
+                            info!(log, "assignee-not-found-inbound";
+                                  "integration" => cmd.integration, "email" => email.as_str(),
+                                  "key" => key, "group" => g.id);
+                            missing.push(g.id);
+                        }
+                    }
+                }
+                delivery.groups = ops.iter().map(Op::group).collect();
+                if ops.is_empty() {
+                    delivery.outcome = DeliveryOutcome::AssigneeNotFound;
+                    delivery.reason = format!(
+                        "no user with the verified email {email} has access to the project \
+                         of the linked groups {missing:?}"
+                    );
+                } else {
+                    delivery.outcome = DeliveryOutcome::Assigned;
+                    delivery.reason = if missing.is_empty() {
+                        format!("{key} was assigned in Jira to {email}")
+                    } else {
+                        format!(
+                            "{key} was assigned in Jira to {email}; no user with that verified \
+                             email has access to the project of groups {missing:?}"
+                        )
+                    };
+                }
+                self.write(ops, None, state, delivery)
+            }
+        }
+    }
+}

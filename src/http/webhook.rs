@@ -1,0 +1,259 @@
+//! `POST /extensions/jira-server/issue-updated/{token}`: the Jira webhook
+//! (SPEC section 4). The handler stays thin: it bounds the work in flight,
+//! reads the body (bounded), asks a `WebhookActor` for a verdict, has the
+//! `SyncActor` write it, and waits for the group commit before answering.
+
+use super::AppState;
+use crate::actors::sync::{RecordDelivery, SyncError, SyncInbound, SyncReply};
+use crate::actors::webhook::{Body, Early, Inspect, Verdict};
+use crate::domain::{Delivery, DeliveryOutcome};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::json;
+use slog::{error, o, warn};
+use std::time::{Duration, Instant};
+
+/// Path prefix kept from the reference system.
+pub const PATH: &str = "/extensions/jira-server/issue-updated";
+
+/// How long the handler waits for an actor before answering 503.
+const ACTOR_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(&format!("{PATH}/{{token}}"), web::post().to(issue_updated))
+        // An empty token segment still deserves a 400 and a delivery-log entry.
+        .route(&format!("{PATH}/"), web::post().to(issue_updated))
+        .route(PATH, web::post().to(issue_updated));
+}
+
+fn reply(status: u16, code: &str, message: &str) -> HttpResponse {
+    let mut r = HttpResponse::build(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    if status == 503 {
+        r.insert_header(("Retry-After", "1"));
+    }
+    r.json(json!({"error": {"code": code, "message": message}}))
+}
+
+fn ok(r: &SyncReply) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "outcome": r.outcome.as_str(),
+        "groups": r.groups,
+        "delivery": r.delivery,
+    }))
+}
+
+/// Read the body up to `limit` bytes; beyond it keep draining (bounded) so
+/// the client reads our 413 instead of a reset connection.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Body {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<usize>().ok());
+    let drain_cap = limit.saturating_mul(8).max(8 << 20);
+    let mut too_large = declared.is_some_and(|n| n > limit);
+    let mut seen = 0usize;
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        match chunk {
+            Ok(c) => {
+                seen = seen.saturating_add(c.len());
+                if seen > limit {
+                    too_large = true;
+                    buf.clear();
+                }
+                if too_large {
+                    if seen > drain_cap {
+                        break;
+                    }
+                    continue;
+                }
+                buf.extend_from_slice(&c);
+            }
+            Err(e) => {
+                if too_large {
+                    break;
+                }
+                return Body::Unreadable(e.to_string());
+            }
+        }
+    }
+    if too_large {
+        Body::TooLarge(limit)
+    } else {
+        Body::Bytes(buf.freeze())
+    }
+}
+
+async fn issue_updated(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let log = state.log.new(o!("request_id" => crate::http::request_id()));
+    let Ok(_permit) = state.inflight.try_acquire() else {
+        state.metrics.overloaded.inc();
+        warn!(log, "overloaded"; "max_inflight" => state.config.http.max_inflight);
+        return reply(
+            503,
+            "unavailable",
+            "too many webhook deliveries in flight; retry later",
+        );
+    };
+    let started = Instant::now();
+    let received = crate::domain::now_ms();
+    let token = req.match_info().get("token").unwrap_or("").to_string();
+    let body = read_body(&req, payload, state.config.http.max_body_bytes).await;
+    let resp = handle(&state, &log, token, body, received).await;
+    state
+        .metrics
+        .webhook_seconds
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn handle(
+    state: &AppState,
+    log: &slog::Logger,
+    token: String,
+    body: Body,
+    received: i64,
+) -> HttpResponse {
+    let verdict = state
+        .actors
+        .webhook
+        .send(Inspect {
+            token,
+            body,
+            received,
+            log: log.clone(),
+        })
+        .timeout(ACTOR_TIMEOUT)
+        .await;
+    let verdict = match verdict {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            error!(log, "sync-failed"; "error" => %e);
+            return reply(503, "unavailable", &e.to_string());
+        }
+        Err(e) => {
+            error!(log, "sync-failed"; "error" => %e);
+            return reply(
+                503,
+                "unavailable",
+                &format!("webhook validation unavailable: {e}"),
+            );
+        }
+    };
+    match verdict {
+        Verdict::Early(e) => early(state, log, e, received).await,
+        Verdict::Sync(cmd) => {
+            let facts = (
+                cmd.integration,
+                cmd.key.clone(),
+                cmd.changelog_id.clone(),
+                cmd.timestamp,
+            );
+            let r = state
+                .actors
+                .sync
+                .send(SyncInbound {
+                    cmd,
+                    log: log.clone(),
+                })
+                .timeout(ACTOR_TIMEOUT)
+                .await;
+            let err = match r {
+                Ok(Ok(r)) => {
+                    return match state.actors.commit.wait(r.ticket).await {
+                        Ok(()) => ok(&r),
+                        Err(e) => {
+                            error!(log, "sync-failed"; "error" => %e);
+                            reply(503, "unavailable", &e.to_string())
+                        }
+                    };
+                }
+                Ok(Err(e)) => e,
+                Err(e) => SyncError::Unavailable(format!("sync unavailable: {e}")),
+            };
+            let (integration, key, changelog_id, timestamp) = facts;
+            warn!(log, "sync-failed"; "integration" => integration, "key" => key.as_str(),
+                  "error" => %err);
+            let (status, code) = match &err {
+                SyncError::NotFound(_) | SyncError::BadReference(_) => (400, "bad_request"),
+                SyncError::Unavailable(_) => (503, "unavailable"),
+            };
+            // Best effort: the failure itself goes to the delivery log.
+            let d = Delivery {
+                id: 0,
+                received,
+                integration: Some(integration),
+                key: Some(key),
+                changelog_id,
+                timestamp,
+                outcome: DeliveryOutcome::Failed,
+                groups: vec![],
+                reason: format!("sync failed: {err}"),
+            };
+            if let Ok(Ok(r)) = state
+                .actors
+                .sync
+                .send(RecordDelivery { delivery: d })
+                .timeout(ACTOR_TIMEOUT)
+                .await
+            {
+                let _ = state.actors.commit.wait(r.ticket).await;
+            }
+            reply(status, code, &format!("sync failed: {err}"))
+        }
+    }
+}
+
+/// Record an early outcome in the delivery log, then answer it.
+async fn early(state: &AppState, log: &slog::Logger, e: Early, received: i64) -> HttpResponse {
+    let d = Delivery {
+        id: 0,
+        received,
+        integration: e.integration,
+        key: e.key.clone(),
+        changelog_id: e.changelog_id.clone(),
+        timestamp: e.timestamp,
+        outcome: e.outcome,
+        groups: vec![],
+        reason: e.reason.clone(),
+    };
+    let recorded = state
+        .actors
+        .sync
+        .send(RecordDelivery { delivery: d })
+        .timeout(ACTOR_TIMEOUT)
+        .await;
+    let r = match recorded {
+        Ok(Ok(r)) => {
+            if let Err(err) = state.actors.commit.wait(r.ticket).await {
+                error!(log, "delivery-log-failed"; "error" => %err);
+            }
+            Some(r)
+        }
+        Ok(Err(err)) => {
+            error!(log, "delivery-log-failed"; "error" => %err);
+            None
+        }
+        Err(err) => {
+            error!(log, "delivery-log-failed"; "error" => %err);
+            None
+        }
+    };
+    match e.status {
+        200 => HttpResponse::Ok().json(json!({
+            "outcome": e.outcome.as_str(),
+            "groups": [],
+            "delivery": r.and_then(|r| r.delivery),
+        })),
+        413 => reply(413, "payload_too_large", &e.reason),
+        s => reply(s, "bad_request", &e.reason),
+    }
+}

@@ -1,0 +1,113 @@
+//! `synclinkd --check-config` and starting on the embedded defaults.
+
+use crate::common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn check(config: Option<&str>) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir.path()).arg("--check-config");
+    if let Some(text) = config {
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, text).unwrap();
+        cmd.arg("--config").arg(&p);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn check_config_accepts_good_files_and_names_bad_keys() {
+    let (code, out) = check(None);
+    assert_eq!(code, 0, "{out}");
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml.example"),
+    )
+    .unwrap();
+    let (code, out) = check(Some(&example));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = check(Some("[ids]\nregion_id = 12\nuse_snowflake = false\n"));
+    assert_eq!(code, 0, "{out}");
+
+    for (text, named) in [
+        (
+            "[http]\nlisten = \"127.0.0.1:1\"\nbogus_key = 1\n",
+            "bogus_key",
+        ),
+        ("[nonsense]\n", "nonsense"),
+        ("[ids]\nregion_id = 4096\n", "ids.region_id"),
+        ("[ids]\nversion_id = 32\n", "ids.version_id"),
+        ("[ids]\nepoch = \"not a date\"\n", "ids.epoch"),
+        ("[storage]\ndurability = \"maybe\"\n", "durability"),
+        ("[log]\nlevel = \"loud\"\n", "level"),
+        ("[ids]\nmax_retries = \"five\"\n", "max_retries"),
+    ] {
+        let (code, out) = check(Some(text));
+        assert_eq!(code, 1, "{text}: {out}");
+        assert!(out.contains(named), "{text}: expected {named} in {out}");
+    }
+    let out = Command::new(BIN)
+        .args(["--check-config", "--config", "/nonexistent/synclink.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/synclink.toml"));
+}
+
+/// With no arguments the daemon runs on the embedded defaults in the current
+/// directory. Port 8080 may be taken on a shared machine: then it must fail
+/// naming that address, having used the default data directory.
+#[test]
+fn starts_with_no_arguments_on_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                let msg = v["msg"].as_str().unwrap_or("").to_string();
+                if msg == "ready" || msg == "startup-failed" {
+                    let _ = tx.send((msg, line.clone()));
+                }
+            }
+        }
+    });
+    let outcome = rx.recv_timeout(Duration::from_secs(30));
+    let data = dir.path().join("synclink-data");
+    match outcome {
+        Ok((msg, _)) if msg == "ready" => {
+            assert!(data.is_dir());
+            let sock = dir.path().join("synclink.sock");
+            let st = Admin::new(&sock).must_get("/v1/status");
+            assert_eq!(st["version"], env!("CARGO_PKG_VERSION"));
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            assert!(child.wait().unwrap().success());
+        }
+        Ok((_, line)) => {
+            let _ = child.wait();
+            assert!(line.contains("127.0.0.1:8080"), "{line}");
+            assert!(data.is_dir(), "the default data dir was used");
+        }
+        Err(_) => {
+            let _ = child.kill();
+            panic!("synclinkd neither got ready nor failed");
+        }
+    }
+}

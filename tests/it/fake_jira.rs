@@ -1,0 +1,449 @@
+//! A fake Jira Server on loopback, served over real HTTP by actix-web on its
+//! own thread and actix System.
+//!
+//! It VERIFIES the RSA-SHA1 signature of every request with the consumer's
+//! public key, rebuilding the RFC 5849 base string here, independently of
+//! synclink's signing code (its own percent-encoding, URL normalisation and
+//! parameter sorting, `rsa`'s PKCS#1 v1.5 verifying key). A bad signature,
+//! consumer key, token or verifier, or a replayed nonce, gets 401.
+//!
+//! It issues request tokens and verifiers, access tokens, answers serverInfo,
+//! records webhook registrations, and can be told to fail.
+
+#![allow(dead_code)]
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::pkcs8::DecodePublicKey;
+use rsa::signature::Verifier;
+use rsa::RsaPublicKey;
+use serde_json::{json, Value};
+use sha1::Sha1;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub const CONSUMER_KEY: &str = "synclink-test-consumer";
+
+/// Path of a key in tests/data/.
+pub fn data(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .expect("test key")
+}
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    /// The signature verified.
+    pub signed_ok: bool,
+    pub oauth: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestToken {
+    pub secret: String,
+    pub callback: String,
+    pub verifier: String,
+}
+
+/// What the fake knows and how it misbehaves. Tests change it through
+/// [`FakeJira::state`].
+pub struct State {
+    pub consumer_key: String,
+    pub public_key: RsaPublicKey,
+    pub requests: Vec<Seen>,
+    pub request_tokens: HashMap<String, RequestToken>,
+    pub access_tokens: HashMap<String, String>,
+    /// (endpoint path, JSON body) of each webhook registered.
+    pub webhooks: Vec<(String, Value)>,
+    nonces: HashSet<String>,
+    counter: u64,
+    /// Answer the request token with 503.
+    pub fail_request_token: bool,
+    /// Sleep this long before answering the request token.
+    pub request_token_delay: Option<Duration>,
+    /// Sleep this long before answering the access token.
+    pub access_token_delay: Option<Duration>,
+    /// Answer the access token with 500.
+    pub fail_access_token: bool,
+    /// Answer the access token with 401 `oauth_problem=<this>`.
+    pub access_token_problem: Option<String>,
+    /// Answer the webhook registration with 403.
+    pub fail_webhook: bool,
+    /// `versionNumbers` of serverInfo.
+    pub version: Vec<u64>,
+}
+
+pub struct FakeJira {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeJira {
+    /// Start a fake Jira that trusts `public_key_pem` (SPKI PEM) for
+    /// [`CONSUMER_KEY`].
+    pub fn start(public_key_pem: &str) -> FakeJira {
+        let public_key = RsaPublicKey::from_public_key_pem(public_key_pem).expect("public key");
+        let state = Arc::new(Mutex::new(State {
+            consumer_key: CONSUMER_KEY.into(),
+            public_key,
+            requests: Vec::new(),
+            request_tokens: HashMap::new(),
+            access_tokens: HashMap::new(),
+            webhooks: Vec::new(),
+            nonces: HashSet::new(),
+            counter: 0,
+            fail_request_token: false,
+            request_token_delay: None,
+            access_token_delay: None,
+            fail_access_token: false,
+            access_token_problem: None,
+            fail_webhook: false,
+            version: vec![9, 12, 2],
+        }));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let st = state.clone();
+        let thread = std::thread::spawn(move || {
+            let sys = actix_web::rt::System::new();
+            sys.block_on(async move {
+                let data = web::Data::new(st);
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .default_service(web::to(handle))
+                })
+                .workers(2)
+                .disable_signals()
+                .shutdown_timeout(0)
+                .bind("127.0.0.1:0")
+                .expect("bind fake jira");
+                let addr = server.addrs()[0];
+                let server = server.run();
+                tx.send((addr, server.handle())).unwrap();
+                let _ = server.await;
+            });
+        });
+        let (addr, handle) = rx.recv().expect("fake jira started");
+        FakeJira {
+            addr,
+            state,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    /// Requests seen so far.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.state().requests.clone()
+    }
+
+    /// Requests to `path` so far.
+    pub fn count(&self, path: &str) -> usize {
+        self.state()
+            .requests
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
+    }
+
+    /// The verifier Jira shows (or sends to the callback) once the admin
+    /// authorises `request_token`.
+    pub fn authorize(&self, request_token: &str) -> RequestToken {
+        self.state()
+            .request_tokens
+            .get(request_token)
+            .cloned()
+            .expect("known request token")
+    }
+}
+
+impl Drop for FakeJira {
+    fn drop(&mut self) {
+        let h = self.handle.clone();
+        let _ = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(h.stop(false));
+        })
+        .join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---- RFC 5849, written again for the test side ---------------------------
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.as_bytes() {
+        let c = *b as char;
+        if c.is_ascii_alphanumeric() || "-._~".contains(c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("%{:02X}", b));
+        }
+    }
+    out
+}
+
+fn dec(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Parse `OAuth k="v", k2="v2"` into a map (values percent-decoded).
+fn parse_authorization(h: &str) -> Option<BTreeMap<String, String>> {
+    let rest = h.strip_prefix("OAuth ")?;
+    let mut map = BTreeMap::new();
+    for part in rest.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let (k, v) = part.split_once('=')?;
+        let v = v.strip_prefix('"')?.strip_suffix('"')?;
+        map.insert(dec(k), dec(v));
+    }
+    Some(map)
+}
+
+fn form_pairs(s: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(s.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Check the request's signature; returns its oauth parameters or why not.
+fn verify(
+    st: &mut State,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<BTreeMap<String, String>, String> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .ok_or("no Authorization header")?;
+    let oauth = parse_authorization(header).ok_or("malformed OAuth header")?;
+    if oauth.get("oauth_signature_method").map(String::as_str) != Some("RSA-SHA1") {
+        return Err("signature method is not RSA-SHA1".into());
+    }
+    if oauth.get("oauth_consumer_key") != Some(&st.consumer_key) {
+        return Err("unknown consumer key".into());
+    }
+    if let Some(v) = oauth.get("oauth_version") {
+        if v != "1.0" {
+            return Err("bad oauth_version".into());
+        }
+    }
+    let ts: i64 = oauth
+        .get("oauth_timestamp")
+        .and_then(|t| t.parse().ok())
+        .ok_or("no timestamp")?;
+    if (chrono::Utc::now().timestamp() - ts).abs() > 300 {
+        return Err("timestamp too far off".into());
+    }
+    let nonce = oauth.get("oauth_nonce").ok_or("no nonce")?.clone();
+    let sig_b64 = oauth.get("oauth_signature").ok_or("no signature")?.clone();
+    let mut params: Vec<(String, String)> = oauth
+        .iter()
+        .filter(|(k, _)| k.as_str() != "oauth_signature" && k.as_str() != "realm")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    params.extend(form_pairs(req.query_string()));
+    let is_form = req
+        .headers()
+        .get("content-type")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        params.extend(form_pairs(&String::from_utf8_lossy(body)));
+    }
+    let mut encoded: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect();
+    encoded.sort();
+    let host = req.connection_info().host().to_ascii_lowercase();
+    let url = format!("http://{}{}", host, req.path());
+    let base = format!(
+        "{}&{}&{}",
+        req.method().as_str().to_ascii_uppercase(),
+        enc(&url),
+        enc(&encoded.join("&"))
+    );
+    use base64::Engine;
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(sig_b64.as_bytes())
+        .map_err(|_| "signature is not base64")?;
+    let sig = Signature::try_from(sig.as_slice()).map_err(|_| "bad signature bytes")?;
+    VerifyingKey::<Sha1>::new(st.public_key.clone())
+        .verify(base.as_bytes(), &sig)
+        .map_err(|_| format!("signature_invalid for base string {base}"))?;
+    if !st.nonces.insert(format!("{ts}:{nonce}")) {
+        return Err("nonce_used".into());
+    }
+    Ok(oauth)
+}
+
+fn form_reply(status: u16, body: String) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+        .content_type("application/x-www-form-urlencoded")
+        .body(body)
+}
+
+async fn handle(
+    data: web::Data<Arc<Mutex<State>>>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let path = req.path().to_string();
+    let delay = {
+        let st = data.lock().unwrap();
+        if path.ends_with("/oauth/request-token") {
+            st.request_token_delay
+        } else if path.ends_with("/oauth/access-token") {
+            st.access_token_delay
+        } else {
+            None
+        }
+    };
+    if let Some(d) = delay {
+        actix_web::rt::time::sleep(d).await;
+    }
+    let mut st = data.lock().unwrap();
+    let verified = verify(&mut st, &req, &body);
+    st.requests.push(Seen {
+        method: req.method().to_string(),
+        path: path.clone(),
+        signed_ok: verified.is_ok(),
+        oauth: verified.clone().unwrap_or_default(),
+    });
+    let oauth = match verified {
+        Ok(o) => o,
+        Err(why) => {
+            return form_reply(
+                401,
+                format!(
+                    "oauth_problem=signature_invalid&oauth_problem_advice={}",
+                    enc(&why)
+                ),
+            )
+        }
+    };
+    let token = oauth.get("oauth_token").cloned();
+    match (req.method().as_str(), path.as_str()) {
+        ("POST", "/plugins/servlet/oauth/request-token") => {
+            if st.fail_request_token {
+                return HttpResponse::ServiceUnavailable()
+                    .content_type("text/html")
+                    .body("<html><body><h1>Jira is starting up</h1></body></html>");
+            }
+            let Some(callback) = oauth.get("oauth_callback").cloned() else {
+                return form_reply(400, "oauth_problem=parameter_absent".into());
+            };
+            st.counter += 1;
+            let n = st.counter;
+            let t = format!("rt-{n}");
+            let secret = format!("rts-{n}-{:016x}", rand::random::<u64>());
+            st.request_tokens.insert(
+                t.clone(),
+                RequestToken {
+                    secret: secret.clone(),
+                    callback,
+                    verifier: format!("ver-{n}"),
+                },
+            );
+            form_reply(
+                200,
+                format!(
+                    "oauth_token={t}&oauth_token_secret={secret}&oauth_callback_confirmed=true"
+                ),
+            )
+        }
+        ("POST", "/plugins/servlet/oauth/access-token") => {
+            let Some(rt) = token.and_then(|t| st.request_tokens.get(&t).cloned().map(|r| (t, r)))
+            else {
+                return form_reply(401, "oauth_problem=token_rejected".into());
+            };
+            if oauth.get("oauth_verifier") != Some(&rt.1.verifier) {
+                return form_reply(401, "oauth_problem=verifier_invalid".into());
+            }
+            if st.fail_access_token {
+                return HttpResponse::InternalServerError()
+                    .content_type("text/plain")
+                    .body("Internal server error: database unavailable");
+            }
+            if let Some(p) = st.access_token_problem.clone() {
+                return form_reply(401, format!("oauth_problem={p}"));
+            }
+            st.request_tokens.remove(&rt.0);
+            st.counter += 1;
+            let n = st.counter;
+            let at = format!("at-{n}-{:016x}", rand::random::<u64>());
+            let secret = format!("ats-{n}-{:016x}", rand::random::<u64>());
+            st.access_tokens.insert(at.clone(), secret.clone());
+            form_reply(
+                200,
+                format!("oauth_token={at}&oauth_token_secret={secret}&oauth_expires_in=157680000"),
+            )
+        }
+        (method, p) => {
+            if !token.is_some_and(|t| st.access_tokens.contains_key(&t)) {
+                return form_reply(401, "oauth_problem=token_rejected".into());
+            }
+            let jira10 = st.version.first().copied().unwrap_or(0) >= 10;
+            match (method, p) {
+                ("GET", "/rest/api/2/serverInfo") => HttpResponse::Ok().json(json!({
+                    "baseUrl": format!("http://{}", req.connection_info().host()),
+                    "version": st.version.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("."),
+                    "versionNumbers": st.version,
+                    "deploymentType": "Server",
+                })),
+                ("POST", "/rest/webhooks/1.0/webhook") if !jira10 => register(&mut st, p, &body),
+                ("POST", "/rest/jira-webhook/1.0/webhooks") if jira10 => {
+                    register(&mut st, p, &body)
+                }
+                _ => HttpResponse::NotFound().json(json!({"errorMessages": ["Not found"]})),
+            }
+        }
+    }
+}
+
+fn register(st: &mut State, path: &str, body: &[u8]) -> HttpResponse {
+    if st.fail_webhook {
+        return HttpResponse::Forbidden().json(json!({
+            "errorMessages": ["You do not have the permission to register webhooks."],
+            "errors": {}
+        }));
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return HttpResponse::BadRequest().json(json!({"errorMessages": ["Invalid JSON"]}));
+    };
+    st.webhooks.push((path.to_string(), v.clone()));
+    let n = st.webhooks.len();
+    HttpResponse::Created().json(json!({
+        "self": format!("http://jira.test{path}/{n}"),
+        "name": v["name"],
+        "url": v["url"],
+        "events": v["events"],
+        "enabled": true,
+    }))
+}
