@@ -141,3 +141,22 @@ def outcome_counts(delta):
     """{outcome: n} from a metrics delta."""
     pre = 'synclink_webhook_deliveries_total{outcome="'
     return {k[len(pre):-2]: int(v) for k, v in delta.items() if k.startswith(pre)}
+
+
+def hist_summary(delta, name):
+    """Mean (exact, from _sum/_count) and p50/p99 upper bucket bounds of a
+    Prometheus histogram over a run, from a metrics delta; None when empty."""
+    total = delta.get(name + "_count", 0)
+    if not total:
+        return None
+    pre = name + '_bucket{le="'
+    buckets = []
+    for k, v in delta.items():
+        if k.startswith(pre):
+            le = k[len(pre):-2]
+            buckets.append((float("inf") if le == "+Inf" else float(le), v))
+    buckets.sort()
+    out = {"count": int(total), "mean_s": delta.get(name + "_sum", 0.0) / total}
+    for q in (0.5, 0.99):
+        out[f"p{int(q * 100)}_le_s"] = next((le for le, v in buckets if v >= q * total), None)
+    return out

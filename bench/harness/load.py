@@ -147,7 +147,7 @@ class Runner:
         self.t0 = int(time.time() * 1000)
 
     def run(self, port, workload, conc, duration, pid=None, metrics=True, label=""):
-        from .admin import metrics_delta, metrics_snapshot, outcome_counts
+        from .admin import hist_summary, metrics_delta, metrics_snapshot, outcome_counts
 
         self.seq += 1
         threads = max(1, min(2, conc))
@@ -184,4 +184,6 @@ class Runner:
             r["outcomes"] = outcome_counts(d)
             r["flushes"] = int(d.get("synclink_flush_duration_seconds_count", 0))
             r["overloaded"] = int(d.get("synclink_webhook_overloaded_total", 0))
+            r["server"] = hist_summary(d, "synclink_webhook_duration_seconds")
+            r["flush"] = hist_summary(d, "synclink_flush_duration_seconds")
         return r

@@ -93,6 +93,25 @@ def cpu_seconds(pid):
         return 0.0
 
 
+def thread_cpu(pid):
+    """{tid: (comm, CPU seconds)} for every thread of a process."""
+    out = {}
+    tck = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tids:
+        try:
+            st = Path(f"/proc/{pid}/task/{t}/stat").read_text()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        f = st.rsplit(")", 1)[1].split()
+        out[int(t)] = (comm, (int(f[11]) + int(f[12])) / tck)
+    return out
+
+
 def dir_bytes(path):
     total = 0
     for root, _dirs, files in os.walk(path):

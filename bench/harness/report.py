@@ -2,6 +2,7 @@
 
 import os
 import platform
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -129,6 +130,7 @@ def headline(res):
         h["sync_vs_bare_same_c"] = _ratio(peak["rps"], bare.get(peak["concurrency"], {}).get("rps"))
         h["p99_ms_at_peak"] = peak["lat_p99_us"] / 1000
         h["p50_ms_at_peak"] = peak["lat_p50_us"] / 1000
+        h["server_at_peak"] = peak.get("server")
     if asyn and bare:
         ap = max(asyn.values(), key=lambda r: r["rps"])
         h["async_vs_bare_peak"] = ap["rps"] / max(r["rps"] for r in bare.values())
@@ -143,7 +145,7 @@ def headline(res):
         h["cpu_cost_ratio_at_peak"] = h["cpu_cost_ratio_by_c"].get(pk)
     rss = res.get("rss_1m_kib", {}).get("VmHWM")
     h["rss_mib_1m"] = rss / 1024 if rss else None
-    s1m = _startups(res.get("startup_1m"))
+    s1m = _startups(res.get("startup_1m")) + _startups([res["startup_1m_after_runs"]] if res.get("startup_1m_after_runs") else [])
     h["startup_s_1m"] = max(s1m) if s1m else None
     return h
 
@@ -180,8 +182,10 @@ def markdown(res):
              f"{_fmt(h.get('sync_vs_bare_same_c') and h['sync_vs_bare_same_c'] * 100, '.1f')}%) | "
              f"{verdict(None if sv is None else sv >= T['sync_vs_bare'], 'sync-1k')} |")
     p99 = h.get("p99_ms_at_peak")
+    srv = h.get("server_at_peak") or {}
     L.append(f"| p99 latency at the concurrency where `sync` throughput peaks (c={h.get('peak_c')}) | ≤ {T['p99_ms']} ms | "
-             f"{_fmt(p99)} ms (p50 {_fmt(h.get('p50_ms_at_peak'))} ms) | {verdict(None if p99 is None else p99 <= T['p99_ms'], 'sync-1k')} |")
+             f"{_fmt(p99)} ms (p50 {_fmt(h.get('p50_ms_at_peak'))} ms; inside the daemon: mean "
+             f"{_fmt(srv.get('mean_s') and srv['mean_s'] * 1000)} ms, p99 ≤ {_fmt(srv.get('p99_le_s') and srv['p99_le_s'] * 1000, 'g')} ms) | {verdict(None if p99 is None else p99 <= T['p99_ms'], 'sync-1k')} |")
     cr = h.get("cost_ratio_at_peak")
     L.append(f"| per-delivery cost, 1M links vs 1k (1/throughput at c={h.get('peak_c')}) | ≤ {T['cost_1m_vs_1k']}× | "
              f"{_fmt(cr)}× (CPU time per delivery: {_fmt(h.get('cpu_cost_ratio_at_peak'))}×) | "
@@ -190,7 +194,7 @@ def markdown(res):
     L.append(f"| daemon peak RSS (VmHWM) with 1M links, after the webhook runs | ≤ {T['rss_mib']:.0f} MiB | "
              f"{_fmt(rss, '.1f')} MiB | {verdict(None if rss is None else rss <= T['rss_mib'], 'sync-1m')} |")
     st = h.get("startup_s_1m")
-    L.append(f"| start-up with 1M links (spawn → `/readyz` 200; worst of: first start after bulk seeding, two restarts; warm page cache) | ≤ {T['startup_s']} s | {_fmt(st, '.3f')} s | "
+    L.append(f"| start-up with 1M links (spawn → `/readyz` 200; worst of: first start after bulk seeding, two restarts, a restart after the webhook runs; warm page cache) | ≤ {T['startup_s']} s | {_fmt(st, '.3f')} s | "
              f"{_verdict(None if st is None else st <= T['startup_s'])} |")
     av = h.get("async_vs_bare_peak")
     L.append(f"| `async` durability throughput vs bare (peak vs peak) | (reported) | {_fmt(av and av * 100, '.1f')}% | - |")
@@ -208,6 +212,20 @@ def markdown(res):
     return "\n".join(L) + "\n"
 
 
+def _server(r):
+    """In-daemon handler time (synclink_webhook_duration_seconds): exact mean, p99 bucket bound."""
+    sv = (r or {}).get("server")
+    if not sv:
+        return "-"
+    p99 = sv.get("p99_le_s")
+    return f"{sv['mean_s'] * 1000:.2f} ({'-' if p99 is None else f'{p99 * 1000:g}'})"
+
+
+def _flush_ms(r):
+    f = (r or {}).get("flush")
+    return f" ({f['mean_s'] * 1000:.2f})" if f else ""
+
+
 def _webhook_tables(res, h):
     runs = res.get("runs", {})
     bare, sync, asyn = (_by_c(runs.get(k)) for k in ("bare", "sync-1k", "async-1k"))
@@ -215,10 +233,12 @@ def _webhook_tables(res, h):
          f"Each delivery is a {res.get('body_bytes', '?')}-byte Jira `issue_updated` body (from the shared fixtures) "
          "changing the assignee, alternating assign / unassign per issue key over 1,000 keys, each linked to its "
          "own group (so every delivery flips one group), with unique increasing `changelog.id` and `timestamp`. "
-         f"wrk, {res['params']['duration']} s per run after {res['params']['warmup']} s of warm-up; "
+         f"wrk, {res['params']['duration']} s per run after {res['params']['warmup']} s of warm-up, "
+         f"{res['params'].get('repeat', 1)} round(s) over the levels, the best round per level shown (all rounds are in "
+         "`results/latest.json`); "
          "ratios are synclink ÷ bare at the same concurrency.\n",
-         "| c | bare req/s | sync req/s | sync/bare | async req/s | async/bare | bare p50/p99 ms | sync p50/p99 ms | async p50/p99 ms | sync CPU ms/delivery | sync deliveries/flush |",
-         "|---|---|---|---|---|---|---|---|---|---|---|"]
+         "| c | bare req/s | sync req/s | sync/bare | async req/s | async/bare | bare p50/p99 ms | sync p50/p99 ms | async p50/p99 ms | sync in-daemon mean ms (p99 ≤) | sync CPU ms/delivery | sync deliveries/flush (mean flush ms) |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in sorted(set(bare) | set(sync) | set(asyn)):
         b, s, a = bare.get(c), sync.get(c), asyn.get(c)
 
@@ -230,7 +250,8 @@ def _webhook_tables(res, h):
         per_flush = (s["requests"] / s["flushes"]) if s and s.get("flushes") else None
         L.append(f"| {c} | {rps(b)} | {rps(s)} | {_fmt(_ratio(s and s['rps'], b and b['rps']))} | {rps(a)} | "
                  f"{_fmt(_ratio(a and a['rps'], b and b['rps']))} | {lat(b)} | {lat(s)} | {lat(a)} | "
-                 f"{_fmt(s and s['cpu_ms_per_req'], '.3f')} | {_fmt(per_flush, '.1f')} |")
+                 f"{_server(s)} | {_fmt(s and s['cpu_ms_per_req'], '.3f')} | {_fmt(per_flush, '.1f')}"
+                 f"{_flush_ms(s)} |")
     L.append("\nOutcomes counted by synclinkd (`synclink_webhook_deliveries_total` deltas), per run:\n")
     for name, rs in (("sync-1k", sync), ("async-1k", asyn)):
         for c, r in sorted(rs.items()):
@@ -266,8 +287,14 @@ def _large_section(res, h):
     L.append("")
     L.append("| | 1k links | 1M links |")
     L.append("|---|---|---|")
-    L.append(f"| peak RSS (VmHWM) | {_fmt(r1k.get('VmHWM') and r1k['VmHWM'] / 1024, '.1f')} MiB | "
+    s1k_, s1m_ = res.get("rss_1k_start_kib", {}), res.get("rss_1m_start_kib", {})
+    L.append(f"| RSS right after start (VmRSS) | {_fmt(s1k_.get('VmRSS') and s1k_['VmRSS'] / 1024, '.1f')} MiB | "
+             f"{_fmt(s1m_.get('VmRSS') and s1m_['VmRSS'] / 1024, '.1f')} MiB |")
+    L.append(f"| peak RSS (VmHWM) after all its webhook runs | {_fmt(r1k.get('VmHWM') and r1k['VmHWM'] / 1024, '.1f')} MiB | "
              f"{_fmt(r1m.get('VmHWM') and r1m['VmHWM'] / 1024, '.1f')} MiB |")
+    n1k = sum(r["requests"] for k in ("sync-1k", "sync-1k-b") for r in res.get("all_runs", {}).get(k, []))
+    n1m = sum(r["requests"] for r in res.get("all_runs", {}).get("sync-1m", []))
+    L.append(f"| deliveries it had applied by then (measured runs) | {n1k:,} | {n1m:,} |")
     L.append(f"| data directory after the runs | {_fmt(res.get('data_bytes_1k') and res['data_bytes_1k'] / mib, '.1f')} MiB | "
              f"{_fmt(res.get('data_bytes_1m') and res['data_bytes_1m'] / mib, '.1f')} MiB (after seeding: "
              f"{_fmt(res.get('data_bytes_1m_before') and res['data_bytes_1m_before'] / mib, '.1f')} MiB) |")
@@ -275,6 +302,9 @@ def _large_section(res, h):
     logged = [s.get("ready_log_ms") for s in res.get("startup_1m") or []]
     L.append(f"| start-up, spawn → `/readyz` 200 (each start) | {', '.join(f'{x:.3f}' for x in s1k)} s | "
              f"{', '.join(f'{x:.3f}' for x in s1m)} s (`ready` record `startup_ms`: {logged}) |")
+    a1k, a1m = res.get("startup_1k_after_runs") or {}, res.get("startup_1m_after_runs") or {}
+    L.append(f"| start-up again after all its webhook runs | {_fmt(a1k.get('readyz_s'), '.3f')} s | "
+             f"{_fmt(a1m.get('readyz_s'), '.3f')} s |")
     L.append("")
     return L
 
@@ -306,15 +336,39 @@ def _diagnostics(res):
     if not d:
         return []
     L = ["## Profile of synclinkd (`sync`, 1k links, c=32; extra runs, not in the tables)\n"]
+    th, tr = d.get("threads") or [], d.get("threads_run") or {}
+    if th and tr.get("requests"):
+        total = sum(x["cpu_s"] for x in th)
+        n = tr["requests"]
+        L.append(f"CPU time by thread over a plain 6 s run ({tr['rps']:.0f} req/s, {n} deliveries, "
+                 f"{total * 1000 / n:.3f} ms of CPU per delivery in all; threads named `synclinkd` are the "
+                 "main thread and the SyncArbiter actors, which actix leaves unnamed):\n")
+        groups = {}
+        for x in th:
+            g = groups.setdefault(re.sub(r"-\d+$", "-N", x["comm"]), [0, 0.0])
+            g[0] += 1
+            g[1] += x["cpu_s"]
+        L.append("| thread name | threads | CPU s | share of the daemon's CPU | µs per delivery |")
+        L.append("|---|---|---|---|---|")
+        for comm, (k, cpu) in sorted(groups.items(), key=lambda kv: -kv[1][1]):
+            L.append(f"| `{comm.replace('|', '&#124;')}` | {k} | {cpu:.2f} | {cpu / total:.0%} | {cpu * 1e6 / n:.0f} |")
+        top = th[0]
+        L.append(f"\nBusiest single thread: `{top['comm']}` (tid {top['tid']}{', main' if top['main'] else ''}), "
+                 f"on CPU {top['busy']:.0%} of the run, {top['cpu_s'] * 1e6 / n:.0f} µs per delivery.\n")
     st, sr = d.get("strace") or {}, d.get("strace_run") or {}
+    sa, sar = d.get("strace_async") or {}, d.get("strace_async_run") or {}
     if st and sr.get("requests"):
-        n = sr["requests"]  # strace covered ~5 of the run's 6 s
-        L.append(f"`strace -f -c` for 5 s of a 6 s run ({n} deliveries answered; strace slows everything, "
-                 "so only the proportions mean something). Calls per answered delivery (× 6/5 for the 5 s window):\n")
-        L.append("| syscall | calls | per delivery |")
-        L.append("|---|---|---|")
+        n, na = sr["requests"], sar.get("requests") or 0  # strace covered ~5 of each run's 6 s
+        L.append(f"`strace -f -c` for 5 s of a 6 s run at c=32, for `sync` ({n} deliveries answered, "
+                 f"{sr.get('flushes', '?')} flushes) and `async` ({na} answered, {sar.get('flushes', '?')} flushes); "
+                 "strace slows everything, so only the proportions mean something. Calls per answered delivery "
+                 "(deliveries × 5/6 for the 5 s window):\n")
+        L.append("| syscall | `sync` calls | per delivery | `async` calls | per delivery |")
+        L.append("|---|---|---|---|---|")
         for k, v in sorted(st.items(), key=lambda kv: -kv[1])[:10]:
-            L.append(f"| {k} | {v} | {v / (n * 5 / 6):.2f} |")
+            va = sa.get(k)
+            pa = f"{va / (na * 5 / 6):.2f}" if va is not None and na else "-"
+            L.append(f"| {k} | {v} | {v / (n * 5 / 6):.2f} | {va if va is not None else '-'} | {pa} |")
         L.append("")
     if d.get("perf"):
         pr = d.get("perf_run") or {}
