@@ -246,7 +246,8 @@ def main():
             res["rss_1m_start_kib"] = procs.proc_status(dl.pid)
             res["data_bytes_1m_before"] = procs.dir_bytes(dl.data)
             k2, e2 = spread_keys(sl, a.driven_keys)
-            wl_l = load.Workload(seeding.webhook_path(dl, sl)[0], k2, e2, work, "sync1m")
+            path_l, res["seed_sync_1m"]["webhook_path_via"] = seeding.webhook_path(dl, sl)
+            wl_l = load.Workload(path_l, k2, e2, work, "sync1m")
             k1, e1 = spread_keys(ss, a.driven_keys)
             wl_s2 = load.Workload(wl_s.path, k1, e1, work, "sync1k-b")
             targets = [Target("sync-1k-b", ds.port, ds.pid, wl_s2, True),

@@ -167,6 +167,10 @@ def markdown(res):
     L.append(f"Machine: {m['nproc']} cores ({m['cpu']}), {m['memory']}, Linux {m['kernel']}; {m['rustc']}; "
              f"{m['wrk']}. Load average at start {tuple(round(x, 2) for x in m['loadavg_start'])}, at end "
              f"{tuple(round(x, 2) for x in m.get('loadavg_end', (0, 0, 0)))}.")
+    pa = res.get("params", {})
+    L.append(f"Options: levels {pa.get('levels')}, {pa.get('duration')} s per run, {pa.get('repeat', 1)} round(s), "
+             f"profile {bool(pa.get('profile'))}, large database {pa.get('large_groups')} groups × "
+             f"{pa.get('large_links_per_group')} links{' (skipped)' if pa.get('skip_large') else ''}.")
     L.append("\n**The 2 cores are shared** with other engineers compiling, and the load generator (wrk) runs on "
              "the same 2 cores as the server under test, so absolute numbers move from run to run: read the "
              "**ratios** (measured back to back, bare vs synclink at each concurrency level) as the result. "
