@@ -209,6 +209,11 @@ impl Default for LogConfig {
 impl Config {
     /// Parse TOML text and validate it.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        if let Some(key) = first_unknown_key(text) {
+            return Err(ConfigError::Parse(format!(
+                "unknown key `{key}` (see config.toml.example for every key)"
+            )));
+        }
         let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
@@ -298,6 +303,30 @@ impl Config {
     }
 }
 
+/// The first key of `text` (dotted, e.g. `ids.use_snowflak`) that the
+/// configuration does not know; `None` when all are known or the text is not
+/// TOML (the typed parse reports that).
+fn first_unknown_key(text: &str) -> Option<String> {
+    fn walk(given: &toml::Table, known: &toml::Table, prefix: &str) -> Option<String> {
+        for (k, v) in given {
+            let path = format!("{prefix}{k}");
+            match (known.get(k), v) {
+                (None, _) => return Some(path),
+                (Some(toml::Value::Table(kt)), toml::Value::Table(gt)) => {
+                    if let Some(p) = walk(gt, kt, &format!("{path}.")) {
+                        return Some(p);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+    let given: toml::Table = toml::from_str(text).ok()?;
+    let known = toml::Table::try_from(Config::default()).ok()?;
+    walk(&given, &known, "")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,8 +344,11 @@ mod tests {
     fn unknown_key_is_named() {
         let err = Config::from_toml("[http]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
+        assert!(err.to_string().contains("`http.bogus`"), "{err}");
         let err = Config::from_toml("[nope]\n").unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
+        let err = Config::from_toml("[ids]\nuse_snowflak = true\n").unwrap_err();
+        assert!(err.to_string().contains("`ids.use_snowflak`"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use crate::actors::supervisor::{self, Deps};
 use crate::config::Config;
+use crate::http::request_log::RequestLog;
 use crate::http::{self, AppState, Lifecycle, Phase};
+use crate::lifecycle;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use actix_web::{middleware, web, App, HttpServer};
@@ -44,7 +46,9 @@ pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
     if let Err(e) = store.flush() {
         error!(log, "flush-failed"; "error" => %e);
     }
-    info!(log, "stopped");
+    if result.is_ok() {
+        info!(log, "shutdown-complete"; "uptime_secs" => started.elapsed().as_secs());
+    }
     result
 }
 
@@ -56,6 +60,8 @@ async fn serve(
     started: Instant,
 ) -> Result<(), DaemonError> {
     let lifecycle = Lifecycle::default();
+    // Before anything else, so that a signal during start-up is not lost.
+    let signals = lifecycle::Signals::install()?;
     let deps = Deps {
         config: config.clone(),
         store: store.clone(),
@@ -88,10 +94,13 @@ async fn serve(
             .app_data(http::error::path_config())
             .app_data(http::error::query_config())
             .wrap(middleware::NormalizePath::trim())
+            .wrap(RequestLog::new("admin"))
             .configure(http::admin::configure)
             .default_service(web::to(http::error::no_route))
     })
     .workers(1)
+    .disable_signals()
+    .shutdown_timeout(config.http.shutdown_timeout_secs)
     .bind_uds(&socket)
     .map_err(|source| DaemonError::Bind {
         what: "admin socket",
@@ -113,8 +122,11 @@ async fn serve(
         App::new()
             .app_data(public_state.clone())
             .app_data(web::PayloadConfig::new(body_limit))
+            .wrap(RequestLog::new("public"))
             .configure(http::public::configure)
     })
+    .disable_signals()
+    .shutdown_timeout(config.http.shutdown_timeout_secs)
     .bind(&config.http.listen)
     .map_err(|source| DaemonError::Bind {
         what: "http listener",
@@ -127,8 +139,40 @@ async fn serve(
 
     let admin = admin.run();
     let public = public.run();
+    // Store open, both listeners bound: ready (READY=1 under systemd).
     lifecycle.set(Phase::Ready);
     info!(log, "ready"; "startup_ms" => started.elapsed().as_millis() as u64);
+    lifecycle::notify_ready(
+        &log,
+        &format!(
+            "ready: http {}, admin {}",
+            config.http.listen,
+            socket.display()
+        ),
+    );
+    actix_web::rt::spawn(lifecycle::handle_signals(
+        signals,
+        vec![admin.handle(), public.handle()],
+        lifecycle.clone(),
+        config.http.shutdown_timeout_secs,
+        log.clone(),
+    ));
+    if let Some(period) = lifecycle::watchdog_period() {
+        let actors = state.actors.clone();
+        actix_web::rt::spawn(lifecycle::watchdog(
+            period,
+            lifecycle.clone(),
+            log.clone(),
+            move |t| {
+                let actors = actors.clone();
+                async move { actors.all_alive(t).await }
+            },
+            {
+                let log = log.clone();
+                move || lifecycle::notify(&log, &[sd_notify::NotifyState::Watchdog])
+            },
+        ));
+    }
     let log2 = log.new(o!());
     let (a, p) = futures_util::future::join(admin, public).await;
     lifecycle.set(Phase::ShuttingDown);
@@ -136,5 +180,6 @@ async fn serve(
     a?;
     p?;
     info!(log2, "listeners-closed");
+    lifecycle::failpoint_slow_shutdown(&log2).await;
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod failpoint;
 pub mod http;
 pub mod jira;
+pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod store;

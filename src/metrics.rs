@@ -2,9 +2,20 @@
 //! every component that counts something (no global registry).
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
+
+/// Actor names as `/v1/status` reports them (the `actor` label).
+pub const ACTORS: [&str; 7] = [
+    "supervisor",
+    "ids",
+    "cache",
+    "project",
+    "sync",
+    "webhook",
+    "jira",
+];
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -25,6 +36,10 @@ pub struct Metrics {
     pub ids_issued: IntCounter,
     /// Actor restarts after a panic, by actor.
     pub actor_restarts: IntCounterVec,
+    /// HTTP requests answered, by listener (`public`, `admin`) and status code.
+    pub http_requests: IntCounterVec,
+    /// Time to answer an HTTP request, by listener.
+    pub http_seconds: HistogramVec,
 }
 
 impl Default for Metrics {
@@ -96,7 +111,7 @@ impl Metrics {
             flush_seconds: histogram(
                 "synclink_flush_duration_seconds",
                 "Duration of storage flushes",
-                fast,
+                fast.clone(),
             ),
             ids_issued: counter("synclink_ids_issued_total", "Snowflake IDs issued"),
             actor_restarts: counter_vec(
@@ -104,8 +119,46 @@ impl Metrics {
                 "Actor restarts after a panic",
                 "actor",
             ),
+            http_requests: {
+                let c = IntCounterVec::new(
+                    Opts::new(
+                        "synclink_http_requests_total",
+                        "HTTP requests answered, by listener and status code",
+                    ),
+                    &["listener", "status"],
+                )
+                .expect("metric");
+                registry.register(Box::new(c.clone())).expect("register");
+                c
+            },
+            http_seconds: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "synclink_http_request_duration_seconds",
+                        "Time to answer an HTTP request, by listener",
+                    )
+                    .buckets(fast),
+                    &["listener"],
+                )
+                .expect("metric");
+                registry.register(Box::new(h.clone())).expect("register");
+                h
+            },
             registry,
         }
+        .with_actors_at_zero()
+    }
+
+    /// Show every actor's restart count from the start, at 0 (a counter
+    /// family without samples would be missing from `/metrics`).
+    fn with_actors_at_zero(self) -> Metrics {
+        for actor in ACTORS {
+            self.actor_restarts.with_label_values(&[actor]);
+        }
+        for listener in ["public", "admin"] {
+            self.http_seconds.with_label_values(&[listener]);
+        }
+        self
     }
 
     pub fn delivery(&self, outcome: crate::domain::DeliveryOutcome) {

@@ -74,7 +74,7 @@ pub fn create_project<R: Rng + ?Sized>(
             continue;
         }
         match store.get_team(t)? {
-            None => return Err(ProjectError::Invalid(format!("team {t} does not exist"))),
+            None => return Err(ProjectError::NotFound(format!("team {t}"))),
             Some(team) if team.org != org => {
                 return Err(ProjectError::Invalid(format!(
                     "team {t} does not belong to organization {org}"

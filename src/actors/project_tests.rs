@@ -95,7 +95,7 @@ fn teams_must_exist_and_belong_to_the_org() {
     let mut n = 0;
     assert!(matches!(
         create(&w, req(w.org, "x", None, vec![w.team, 999]), &mut n),
-        Err(ProjectError::Invalid(m)) if m.contains("999")
+        Err(ProjectError::NotFound(m)) if m.contains("999")
     ));
     assert!(matches!(
         create(&w, req(w.org, "x", None, vec![w.foreign_team]), &mut n),

@@ -27,8 +27,15 @@ impl Actor for Supervisor {
 }
 
 impl Handler<Ping> for Supervisor {
-    type Result = ();
-    fn handle(&mut self, _: Ping, _: &mut Context<Self>) {}
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> Self::Result {
+        // Test-only: a supervisor that never answers (a hung actor), so tests
+        // can see the watchdog withhold its pings and /healthz fail.
+        if crate::failpoint::hit("hang-supervisor") {
+            return Box::pin(std::future::pending());
+        }
+        Box::pin(async {})
+    }
 }
 
 /// Start every actor in order (ids, cache, project, sync, webhook, jira) and

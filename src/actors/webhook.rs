@@ -187,12 +187,15 @@ fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
             );
         }
     };
+    // A key that is only recorded (not used for sync) is kept when it is of
+    // a sane size: a hostile megabyte key must not fill the log.
+    let shown_key = p.key.clone().filter(|k| k.len() <= payload::MAX_KEY_LEN);
     let done = |outcome: DeliveryOutcome, reason: String| {
         Verdict::Early(Early {
             status: 200,
             outcome,
             integration: Some(integration),
-            key: p.key.clone(),
+            key: shown_key.clone(),
             changelog_id: p.changelog_id.clone(),
             timestamp: p.timestamp,
             reason,
@@ -200,7 +203,7 @@ fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
     };
     let change = match &p.action {
         Action::MissingChangelog => {
-            info!(log, "missing-changelog"; "integration" => integration, "key" => p.key.as_deref());
+            info!(log, "missing-changelog"; "integration" => integration, "key" => shown_key.as_deref());
             return done(
                 DeliveryOutcome::MissingChangelog,
                 "the delivery carries no changelog".into(),

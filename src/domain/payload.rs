@@ -52,6 +52,28 @@ fn bad(msg: impl Into<String>) -> PayloadError {
     PayloadError(msg.into())
 }
 
+/// Longest issue key and changelog id accepted (Jira's are far shorter);
+/// anything longer is refused rather than cut.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// Longest assignee email accepted (RFC 5321 allows 254).
+pub const MAX_EMAIL_LEN: usize = 320;
+
+/// An issue key: 1 to 255 bytes, no whitespace, control characters or `/`
+/// (the rule of `POST /v1/links`, so every key that can be linked passes).
+pub fn check_issue_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(format!("must be 1 to {MAX_KEY_LEN} characters"));
+    }
+    if key
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return Err("must not hold whitespace, control characters or `/`".into());
+    }
+    Ok(())
+}
+
 /// Best-effort facts of any JSON body for the delivery log (key, changelog
 /// id, timestamp), ignoring whatever is malformed. Used when a delivery is
 /// refused (bad token, bad request) so operators still see which issue it was about.
@@ -111,6 +133,11 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
     let changelog_id = match changelog.get("id") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) if s.len() > MAX_KEY_LEN => {
+            return Err(bad(format!(
+                "`changelog.id` is longer than {MAX_KEY_LEN} characters"
+            )))
+        }
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(_) => return Err(bad("`changelog.id` must be a string or a number")),
@@ -138,10 +165,13 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
     if !assignee_change {
         return Ok(p);
     }
-    if p.key.is_none() {
-        return Err(bad(
-            "an assignee change needs `issue.key`, and the delivery has none",
-        ));
+    match &p.key {
+        None => {
+            return Err(bad(
+                "an assignee change needs `issue.key`, and the delivery has none",
+            ))
+        }
+        Some(k) => check_issue_key(k).map_err(|e| bad(format!("`issue.key` {e}")))?,
     }
     let assignee = body
         .get("issue")
@@ -150,6 +180,11 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
     p.action = match assignee {
         None | Some(Value::Null) => Action::Unassign,
         Some(Value::Object(a)) => match a.get("emailAddress") {
+            Some(Value::String(e)) if e.trim().len() > MAX_EMAIL_LEN => {
+                return Err(bad(format!(
+                    "`issue.fields.assignee.emailAddress` is longer than {MAX_EMAIL_LEN} characters"
+                )))
+            }
             Some(Value::String(e)) if !e.trim().is_empty() => Action::Assign(e.trim().to_string()),
             _ => Action::MissingAssigneeEmail,
         },
@@ -262,6 +297,25 @@ mod tests {
         assert!(e.0.contains("timestamp"), "{e}");
         let e = parse(&assignee_delivery(json!("bob"))).unwrap_err();
         assert!(e.0.contains("issue.fields.assignee"), "{e}");
+    }
+
+    #[test]
+    fn oversized_or_odd_keys_ids_and_emails_are_refused_not_cut() {
+        let mut v = assignee_delivery(json!({"emailAddress": "a@b.org"}));
+        v["issue"]["key"] = json!("K".repeat(70_000));
+        assert!(parse(&v).unwrap_err().0.contains("issue.key"));
+        v["issue"]["key"] = json!("K".repeat(255));
+        assert!(parse(&v).is_ok());
+        for k in ["APP 1", "APP/1", "APP-1\n", "APP\u{0}1"] {
+            v["issue"]["key"] = json!(k);
+            assert!(parse(&v).unwrap_err().0.contains("issue.key"), "{k:?}");
+        }
+        v["issue"]["key"] = json!("APP-1");
+        v["changelog"]["id"] = json!("9".repeat(256));
+        assert!(parse(&v).unwrap_err().0.contains("changelog.id"));
+        v["changelog"]["id"] = json!("1");
+        v["issue"]["fields"]["assignee"]["emailAddress"] = json!("a".repeat(400));
+        assert!(parse(&v).unwrap_err().0.contains("emailAddress"));
     }
 
     #[test]

@@ -112,6 +112,16 @@ pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
         .limit(limit)
         .content_type_required(false)
         .error_handler(|err, _| {
+            if let actix_web::error::JsonPayloadError::Overflow { limit }
+            | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } = &err
+            {
+                let body = json!({"error": {
+                    "code": "payload_too_large",
+                    "message": format!("request body is larger than {limit} bytes (http.max_body_bytes)"),
+                }});
+                let resp = HttpResponse::PayloadTooLarge().json(body);
+                return actix_web::error::InternalError::from_response(err, resp).into();
+            }
             let msg = match &err {
                 actix_web::error::JsonPayloadError::Deserialize(e) if e.is_data() => {
                     format!("invalid request body: {e}")
@@ -135,7 +145,15 @@ pub fn query_config() -> actix_web::web::QueryConfig {
         .error_handler(|err, _| ApiError::BadRequest(format!("invalid query: {err}")).into())
 }
 
-/// Fallback for unknown admin routes.
-pub async fn no_route() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound("no such route".into()))
+/// Fallback for unmatched admin requests: 405 `method_not_allowed` (JSON) when
+/// the path exists under another method, else 404 `not_found`.
+pub async fn no_route(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let path = req.path().to_string();
+    if req.resource_map().has_resource(&path) {
+        return actix_web::HttpResponse::MethodNotAllowed().json(json!({"error": {
+            "code": "method_not_allowed",
+            "message": format!("method {} is not allowed on {path}", req.method()),
+        }}));
+    }
+    ApiError::NotFound(format!("no such route: {} {path}", req.method())).error_response()
 }

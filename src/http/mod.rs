@@ -7,6 +7,7 @@ pub mod admin;
 pub mod error;
 pub mod oauth_callback;
 pub mod public;
+pub mod request_log;
 pub mod webhook;
 
 use crate::actors::Actors;

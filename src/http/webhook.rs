@@ -3,6 +3,7 @@
 //! reads the body (bounded), asks a `WebhookActor` for a verdict, has the
 //! `SyncActor` write it, and waits for the group commit before answering.
 
+use super::request_log::RequestCtx;
 use super::AppState;
 use crate::actors::sync::{RecordDelivery, SyncError, SyncInbound, SyncReply};
 use crate::actors::webhook::{Body, Early, Inspect, Verdict};
@@ -11,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
-use slog::{error, o, warn};
+use slog::{error, warn};
 use std::time::{Duration, Instant};
 
 /// Path prefix kept from the reference system.
@@ -91,9 +92,11 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
 async fn issue_updated(
     req: HttpRequest,
     state: web::Data<AppState>,
+    ctx: RequestCtx,
     payload: web::Payload,
 ) -> HttpResponse {
-    let log = state.log.new(o!("request_id" => crate::http::request_id()));
+    // The request's own logger: its `request_id` matches `X-Request-Id`.
+    let log = ctx.log;
     let Ok(_permit) = state.inflight.try_acquire() else {
         state.metrics.overloaded.inc();
         warn!(log, "overloaded"; "max_inflight" => state.config.http.max_inflight);

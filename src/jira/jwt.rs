@@ -1,5 +1,6 @@
 //! The webhook token: an HS256 JWT whose claims hold `{"id": "<external_id>"}`,
-//! signed with the integration's `webhook_secret`. It has no `exp`.
+//! signed with the integration's `webhook_secret`. Minted tokens have no `exp`; a
+//! token that carries one is refused once it has passed.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,10 @@ pub enum JwtError {
     MissingId,
     #[error("token signature does not verify")]
     BadSignature,
+    #[error("token has expired (its `exp` claim is in the past)")]
+    Expired,
+    #[error("token is not valid yet (its `nbf` claim is in the future)")]
+    NotYetValid,
     #[error("cannot sign token: {0}")]
     Sign(String),
 }
@@ -67,21 +72,29 @@ pub fn unverified_id(token: &str) -> Result<String, JwtError> {
     }
 }
 
-/// Verify the token's HS256 signature with `secret`.
+/// Verify the token's HS256 signature with `secret`. No `exp` is required,
+/// but one that is present is honoured (as the reference system's PyJWT
+/// does): an expired token, or one whose `nbf` lies ahead, is refused
+/// (60 s leeway).
 pub fn verify(token: &str, secret: &str) -> Result<(), JwtError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Undecodable)?;
     if header.alg != Algorithm::HS256 {
         return Err(JwtError::WrongAlgorithm);
     }
+    let mut v = validation();
+    v.validate_exp = true;
+    v.validate_nbf = true;
     jsonwebtoken::decode::<serde_json::Value>(
         token,
         &DecodingKey::from_secret(secret.as_bytes()),
-        &validation(),
+        &v,
     )
     .map(|_| ())
     .map_err(|e| match e.kind() {
         jsonwebtoken::errors::ErrorKind::InvalidSignature => JwtError::BadSignature,
         jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => JwtError::WrongAlgorithm,
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
+        jsonwebtoken::errors::ErrorKind::ImmatureSignature => JwtError::NotYetValid,
         _ => JwtError::Undecodable,
     })
 }
@@ -101,6 +114,28 @@ mod tests {
         assert_eq!(unverified_id(&t).unwrap(), "jira.example.org:key");
         verify(&t, "s3cret").unwrap();
         assert_eq!(verify(&t, "other"), Err(JwtError::BadSignature));
+    }
+
+    #[test]
+    fn exp_is_optional_but_honoured() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let t = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(b"s"),
+            )
+            .unwrap()
+        };
+        verify(&t(serde_json::json!({"id": "x", "exp": now + 3600})), "s").unwrap();
+        let old = t(serde_json::json!({"id": "x", "exp": now - 3600}));
+        assert_eq!(unverified_id(&old).unwrap(), "x");
+        assert_eq!(verify(&old, "s"), Err(JwtError::Expired));
+        let later = t(serde_json::json!({"id": "x", "nbf": now + 3600}));
+        assert_eq!(verify(&later, "s"), Err(JwtError::NotYetValid));
     }
 
     #[test]

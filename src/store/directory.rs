@@ -1,5 +1,6 @@
 //! Organizations, users (with their email index), teams and memberships.
 
+use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
 use super::{encode, get, scan, Store, StoreError, StoreResult};
 use crate::domain::{Email, Id, Organization, Team, User};
@@ -25,6 +26,7 @@ impl Store {
             orgs.insert(&keys::id(id), val.clone())?;
             Ok(())
         })?;
+        self.count(Entity::Orgs, 1);
         Ok(org)
     }
 
@@ -52,6 +54,7 @@ impl Store {
             }
             Ok(())
         })?;
+        self.count(Entity::Users, 1);
         Ok(user)
     }
 
@@ -101,6 +104,7 @@ impl Store {
             teams.insert(&keys::id(id), val.clone())?;
             Ok(())
         })?;
+        self.count(Entity::Teams, 1);
         Ok(team)
     }
 

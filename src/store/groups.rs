@@ -1,5 +1,6 @@
 //! Groups, their assignee and activity, and links to external issues.
 
+use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
 use super::{encode, get, scan, Store, StoreError, StoreResult};
 use crate::domain::{Activity, Assignee, Group, Id, Link};
@@ -23,14 +24,18 @@ impl Store {
             pg.insert(&keys::pair(project, id), &[])?;
             Ok(())
         })?;
+        self.count(Entity::Groups, 1);
         // A project delete accepted meanwhile must not leave this group
         // orphaned: it either saw the group or the project is gone by now.
         if self.get_project(project)?.is_none() {
-            (&self.t.groups, &self.t.project_groups).transaction(|(groups, pg)| {
-                groups.remove(&keys::id(id))?;
+            let was = (&self.t.groups, &self.t.project_groups).transaction(|(groups, pg)| {
+                let was = groups.remove(&keys::id(id))?.is_some();
                 pg.remove(&keys::pair(project, id))?;
-                Ok(())
+                Ok(was)
             })?;
+            if was {
+                self.count(Entity::Groups, -1);
+            }
             return Err(StoreError::NotFound(format!("project {project}")));
         }
         Ok(g)
@@ -87,6 +92,7 @@ impl Store {
             gl.insert(rk.as_slice(), &[])?;
             Ok(())
         })?;
+        self.count(Entity::Links, 1);
         Ok(())
     }
 
@@ -118,6 +124,7 @@ impl Store {
             Ok(was)
         })?;
         if existed {
+            self.count(Entity::Links, -1);
             Ok(())
         } else {
             Err(StoreError::NotFound(format!(

@@ -4,6 +4,7 @@
 //! big-endian keys ([`keys`]). Every call here blocks: callers run it on a
 //! sync actor's thread or inside `web::block`, never on an async worker.
 
+pub mod counts;
 pub mod directory;
 pub mod error;
 pub mod groups;
@@ -134,6 +135,8 @@ impl Trees {
 pub struct Store {
     pub(crate) db: sled::Db,
     pub(crate) t: Trees,
+    /// Entity counts for `GET /v1/status` (see [`counts`]).
+    pub(crate) counts: std::sync::Arc<counts::Counts>,
 }
 
 impl Store {
@@ -147,8 +150,14 @@ impl Store {
             .flush_every_ms(None)
             .open()?;
         let t = Trees::open(&db)?;
-        let store = Store { db, t };
+        let mut store = Store {
+            db,
+            t,
+            counts: Default::default(),
+        };
         store.migrate()?;
+        // Counted once, after the migrations, before any writer runs.
+        store.counts = std::sync::Arc::new(counts::Counts::scan(&store.t));
         Ok(store)
     }
 
@@ -156,8 +165,14 @@ impl Store {
     pub fn temporary() -> StoreResult<Store> {
         let db = sled::Config::new().temporary(true).open()?;
         let t = Trees::open(&db)?;
-        let store = Store { db, t };
+        let mut store = Store {
+            db,
+            t,
+            counts: Default::default(),
+        };
         store.migrate()?;
+        // Counted once, after the migrations, before any writer runs.
+        store.counts = std::sync::Arc::new(counts::Counts::scan(&store.t));
         Ok(store)
     }
 
@@ -212,24 +227,6 @@ impl Store {
     /// restarts; not contiguous). Used for activities and deliveries.
     pub fn unique_id(&self) -> StoreResult<u64> {
         Ok(self.db.generate_id()? + 1)
-    }
-
-    /// Number of entries per entity tree, for `GET /v1/status`.
-    pub fn counts(&self) -> Vec<(&'static str, usize)> {
-        vec![
-            ("orgs", self.t.orgs.len()),
-            ("users", self.t.users.len()),
-            ("teams", self.t.teams.len()),
-            ("projects", self.t.projects.len()),
-            ("groups", self.t.groups.len()),
-            ("links", self.t.links.len()),
-            ("assignees", self.t.assignees.len()),
-            ("activities", self.t.activities.len()),
-            ("notification_settings", self.t.notification_settings.len()),
-            ("pending_project_deletes", self.t.project_deletes.len()),
-            ("integrations", self.t.integrations.len()),
-            ("installations", self.t.installations.len()),
-        ]
     }
 
     /// Size of the database on disk, bytes.

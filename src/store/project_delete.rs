@@ -8,6 +8,7 @@
 //! transaction. A crash part-way leaves the tombstone, and
 //! [`Store::pending_project_deletes`] lets start-up run the delete again.
 
+use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
 use super::{get, Store, StoreError, StoreResult};
 use crate::domain::{Id, Project};
@@ -101,6 +102,7 @@ impl Store {
             let (k, _) = r?;
             if self.t.notification_settings.remove(k)?.is_some() {
                 n += 1;
+                self.count(Entity::NotificationSettings, -1);
             }
         }
         Ok(n)
@@ -123,24 +125,30 @@ impl Store {
                 let lk = super::groups::link_key(integration, key, group);
                 if self.t.links.remove(lk)?.is_some() {
                     links += 1;
+                    self.count(Entity::Links, -1);
                 }
                 issue_keys.insert((integration, key.to_string()));
             }
             self.t.group_links.remove(k)?;
         }
         let assignees = usize::from(self.t.assignees.remove(keys::id(group))?.is_some());
+        self.count(Entity::Assignees, -(assignees as i64));
         let mut activities = 0;
         for r in self.t.activities.scan_prefix(keys::id(group)) {
             let (k, _) = r?;
             if self.t.activities.remove(k)?.is_some() {
                 activities += 1;
+                self.count(Entity::Activities, -1);
             }
         }
-        (&self.t.groups, &self.t.project_groups).transaction(|(groups, pg)| {
-            groups.remove(&keys::id(group))?;
+        let was = (&self.t.groups, &self.t.project_groups).transaction(|(groups, pg)| {
+            let was = groups.remove(&keys::id(group))?.is_some();
             pg.remove(&keys::pair(project, group))?;
-            Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
+            Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(was)
         })?;
+        if was {
+            self.count(Entity::Groups, -1);
+        }
         Ok((links, assignees, activities))
     }
 
@@ -150,7 +158,7 @@ impl Store {
         let slug_key = p
             .as_ref()
             .map(|p| Key::new().u64(p.org).str(&p.slug.to_lowercase()).build());
-        (
+        let was = (
             &self.t.projects,
             &self.t.project_slugs,
             &self.t.org_projects,
@@ -167,10 +175,13 @@ impl Store {
                     }
                     org_projects.remove(&keys::pair(p.org, id))?;
                 }
-                projects.remove(&keys::id(id))?;
+                let was = projects.remove(&keys::id(id))?.is_some();
                 deletes.remove(&keys::id(id))?;
-                Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
+                Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(was)
             })?;
+        if was {
+            self.count(Entity::Projects, -1);
+        }
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! Projects, their slug index, team links and notification settings.
 
+use super::counts::Entity;
 use super::keys::{self, Key};
 use super::{encode, get, scan, Store, StoreError, StoreResult};
 use crate::domain::{Id, NotificationSetting, Project};
@@ -42,6 +43,7 @@ impl Store {
                 }
                 Ok(())
             })?;
+        self.count(Entity::Projects, 1);
         Ok(())
     }
 
@@ -94,13 +96,19 @@ impl Store {
             return Err(StoreError::NotFound(format!("user {}", s.user)));
         }
         let k = Key::new().u64(s.project).u64(s.user).str(&s.kind).build();
-        self.t
+        let old = self
+            .t
             .notification_settings
             .insert(k.as_slice(), encode("notification setting", s)?)?;
+        if old.is_none() {
+            self.count(Entity::NotificationSettings, 1);
+        }
         // A delete accepted meanwhile must not leave this setting orphaned:
         // it either saw the setting or the project is gone by now.
         if self.get_project(s.project)?.is_none() {
-            self.t.notification_settings.remove(k)?;
+            if self.t.notification_settings.remove(k)?.is_some() {
+                self.count(Entity::NotificationSettings, -1);
+            }
             return Err(StoreError::NotFound(format!("project {}", s.project)));
         }
         Ok(())

@@ -121,7 +121,7 @@ impl Store {
             Some((i, k, st)) => Some((delivery_state_key(*i, k), encode("delivery state", st)?)),
             None => None,
         };
-        let changed = (
+        let (changed, new_assignees) = (
             &self.t.assignees,
             &self.t.activities,
             &self.t.delivery_state,
@@ -132,6 +132,7 @@ impl Store {
             .transaction(
                 |(assignees, activities, dstate, deliveries, groups, pdel)| {
                     let mut changed = Vec::new();
+                    let mut new_assignees = 0i64; // assignee count delta (status counts)
                     for (op, act_id) in w.ops.iter().zip(&activity_ids) {
                         let group = op.group();
                         let project = match op {
@@ -157,7 +158,9 @@ impl Store {
                                     user: *user,
                                     date_added: w.now,
                                 };
-                                assignees.insert(&keys::id(group), encode("assignee", &a)?)?;
+                                let old =
+                                    assignees.insert(&keys::id(group), encode("assignee", &a)?)?;
+                                new_assignees += i64::from(old.is_none());
                                 let data = serde_json::json!({
                                     "assignee": user.to_string(),
                                     "assigneeEmail": email,
@@ -166,7 +169,8 @@ impl Store {
                                 (ActivityType::Assigned, data.to_string())
                             }
                             Op::Deassign { .. } => {
-                                assignees.remove(&keys::id(group))?;
+                                let old = assignees.remove(&keys::id(group))?;
+                                new_assignees -= i64::from(old.is_some());
                                 (ActivityType::Unassigned, "{}".to_string())
                             }
                         };
@@ -191,9 +195,11 @@ impl Store {
                     if let Some((k, v)) = &delivery_val {
                         deliveries.insert(k.as_slice(), v.as_slice())?;
                     }
-                    Ok(changed)
+                    Ok((changed, new_assignees))
                 },
             )?;
+        self.count(super::counts::Entity::Assignees, new_assignees);
+        self.count(super::counts::Entity::Activities, changed.len() as i64);
         Ok(SyncApplied {
             changed,
             delivery_id: delivery.map(|d| d.id),

@@ -39,8 +39,9 @@ fn check_config_accepts_good_files_and_names_bad_keys() {
     for (text, named) in [
         (
             "[http]\nlisten = \"127.0.0.1:1\"\nbogus_key = 1\n",
-            "bogus_key",
+            "`http.bogus_key`",
         ),
+        ("[ids]\nuse_snowflak = true\n", "`ids.use_snowflak`"),
         ("[nonsense]\n", "nonsense"),
         ("[ids]\nregion_id = 4096\n", "ids.region_id"),
         ("[ids]\nversion_id = 32\n", "ids.version_id"),

@@ -1,5 +1,6 @@
 //! Integration tests: the real daemon, a real socket, real HTTP.
 
+mod admin_contract;
 mod cache;
 mod common;
 mod ctl;
@@ -9,8 +10,11 @@ mod directory;
 mod fake_jira;
 mod ids;
 mod import_links;
+mod inbound_audit;
+mod inbound_hostile;
 mod jira_connect;
 mod jira_connect_failures;
+mod ops;
 mod project_delete;
 mod projects;
 mod smoke;

@@ -184,7 +184,6 @@ fn project_errors_write_nothing() {
         json!({"org": s.org, "name": 7}),
         json!({"org": s.org, "name": ""}),
         json!({"org": s.org, "name": "x", "teams": "core"}),
-        json!({"org": s.org, "name": "x", "teams": [999]}),
         json!({"org": s.org, "name": "x", "teams": [foreign]}),
         json!({"org": s.org, "name": "x", "slug": "Upper"}),
         json!({"org": s.org, "name": "x", "slug": "has space"}),
@@ -196,11 +195,14 @@ fn project_errors_write_nothing() {
     ] {
         assert_error(&a.post("/v1/projects", bad.clone()), 400, "bad_request");
     }
-    assert_error(
-        &a.post("/v1/projects", json!({"org": 999, "name": "x"})),
-        404,
-        "not_found",
-    );
+    // An unknown referenced id is 404 whether it is the org or a team.
+    for unknown in [
+        json!({"org": 999, "name": "x"}),
+        json!({"org": s.org, "name": "x", "teams": [999]}),
+        json!({"org": s.org, "name": "x", "teams": [s.team, 999]}),
+    ] {
+        assert_error(&a.post("/v1/projects", unknown), 404, "not_found");
+    }
     assert_eq!(a.must_get("/v1/projects"), json!([]));
     assert_error(&a.get("/v1/projects?org=999"), 404, "not_found");
     assert_error(&a.get("/v1/projects?org=abc"), 400, "bad_request");
@@ -246,11 +248,28 @@ fn notification_settings() {
         404,
         "not_found",
     );
+    // Numbers and booleans (the reference system's enum values) keep their type.
+    let (s2, _) = a.put(&path, json!({"type": 40, "value": 20}));
+    assert_eq!(s2, 204);
+    assert_eq!(put_setting(&a, p, s.user, "alerts", "true"), 204);
+    let (s2, _) = a.put(&path, json!({"type": "email", "value": true}));
+    assert_eq!(s2, 204);
+    let list = a.must_get(&format!("/v1/projects/{p}/notification-settings"));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 5, "{list:?}");
+    assert!(list.contains(&json!({"project": p, "user": s.user, "type": 40, "value": 20})));
+    assert!(
+        list.contains(&json!({"project": p, "user": s.user, "type": "alerts", "value": "true"}))
+    );
+    assert!(list.contains(&json!({"project": p, "user": s.user, "type": "email", "value": true})));
     for bad in [
         json!({"type": "t"}),
         json!({"value": "v"}),
         json!({"type": "", "value": "v"}),
-        json!({"type": "t", "value": 3}),
+        json!({"type": "t", "value": null}),
+        json!({"type": "t", "value": [1]}),
+        json!({"type": {"a": 1}, "value": "v"}),
+        json!({"type": "t", "value": "a\u{1}b"}),
     ] {
         assert_error(&a.put(&path, bad.clone()), 400, "bad_request");
     }
@@ -259,7 +278,7 @@ fn notification_settings() {
         404,
         "not_found",
     );
-    assert_eq!(status_counts(&a)["notification_settings"], 2);
+    assert_eq!(status_counts(&a)["notification_settings"], 5);
 }
 
 #[test]

@@ -24,15 +24,22 @@ pub fn view(d: &Delivery) -> serde_json::Value {
         "integration": d.integration,
         "key": d.key,
         "changelog_id": d.changelog_id,
-        "timestamp": d.timestamp.map(ts),
+        // Jira's own `timestamp` (ms), as sent, so it compares with the delivery.
+        "timestamp": d.timestamp,
+        "jira_time": d.timestamp.map(ts),
         "outcome": d.outcome.as_str(),
         "groups": d.groups,
         "reason": d.reason,
     })
 }
 
-/// Parse the query; every bad value is a 400 naming the parameter.
-fn filter(q: &HashMap<String, String>) -> Result<(DeliveryFilter, usize), ApiError> {
+/// Parse the query; every bad value is a 400 naming the parameter. `limit`
+/// goes up to `max_limit` (the larger of [`MAX_LIMIT`] and
+/// `storage.delivery_log_max`, so the whole log can be asked for at once).
+fn filter(
+    q: &HashMap<String, String>,
+    max_limit: usize,
+) -> Result<(DeliveryFilter, usize), ApiError> {
     let mut f = DeliveryFilter::default();
     let mut limit = DEFAULT_LIMIT;
     for (k, v) in q {
@@ -60,10 +67,10 @@ fn filter(q: &HashMap<String, String>) -> Result<(DeliveryFilter, usize), ApiErr
             }
             "limit" => {
                 limit = match v.parse::<usize>() {
-                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                    Ok(n) if (1..=max_limit).contains(&n) => n,
                     _ => {
                         return Err(ApiError::bad(format!(
-                            "`limit` must be a number from 1 to {MAX_LIMIT}, not `{v}`"
+                            "`limit` must be a number from 1 to {max_limit}, not `{v}`"
                         )))
                     }
                 }
@@ -82,7 +89,8 @@ async fn list(
     state: web::Data<AppState>,
     q: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (f, limit) = filter(&q)?;
+    let max_limit = MAX_LIMIT.max(state.config.storage.delivery_log_max);
+    let (f, limit) = filter(&q, max_limit)?;
     let store = state.store.clone();
     let list = blocking(move || store.list_deliveries(&f, limit)).await?;
     Ok(HttpResponse::Ok().json(list.iter().map(view).collect::<Vec<_>>()))

@@ -16,20 +16,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// An issue key: 1 to 255 characters, no whitespace or `/`.
+/// An issue key: 1 to 255 characters, no whitespace, control characters or
+/// `/` (the same rule as the webhook's `issue.key`).
 pub fn check_key(key: &str) -> Result<(), ApiError> {
-    if key.is_empty() || key.len() > 255 {
-        return Err(ApiError::bad("`key` must be 1 to 255 characters"));
-    }
-    if key
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '/')
-    {
-        return Err(ApiError::bad(
-            "`key` must not hold whitespace, control characters or `/`",
-        ));
-    }
-    Ok(())
+    crate::domain::payload::check_issue_key(key).map_err(|e| ApiError::bad(format!("`key` {e}")))
 }
 
 #[derive(Deserialize)]
@@ -83,6 +73,7 @@ async fn delete(
     path: web::Path<(Id, Id, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (group, integration, key) = path.into_inner();
+    check_key(&key)?;
     let store = state.store.clone();
     blocking(move || store.delete_link(group, integration, &key)).await?;
     super::settle(&state).await?;

@@ -134,8 +134,51 @@ async fn delete(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpRes
 #[derive(Deserialize)]
 struct SettingBody {
     #[serde(rename = "type")]
-    kind: String,
-    value: String,
+    kind: serde_json::Value,
+    value: serde_json::Value,
+}
+
+/// Marks a stored setting field that was a JSON number or boolean (kept as
+/// its JSON text after this byte), so the API answers the type it was given.
+const NON_STRING: char = '\u{1}';
+
+/// `type` and `value` are JSON scalars: a string (the usual `"workflow"`,
+/// `"always"`) is stored as is; a number or a boolean (the reference
+/// system's enum values, `40`, `20`) keeps its JSON type.
+fn setting_field(field: &str, v: serde_json::Value, max: usize) -> Result<String, ApiError> {
+    match v {
+        serde_json::Value::String(s) => {
+            check_text(field, &s, max)?;
+            if s.chars().any(char::is_control) {
+                return Err(ApiError::bad(format!(
+                    "`{field}` must not hold control characters"
+                )));
+            }
+            Ok(s)
+        }
+        serde_json::Value::Number(_) | serde_json::Value::Bool(_) => Ok(format!("{NON_STRING}{v}")),
+        serde_json::Value::Null => Err(ApiError::bad(format!("`{field}` must not be null"))),
+        _ => Err(ApiError::bad(format!(
+            "`{field}` must be a string, a number or a boolean"
+        ))),
+    }
+}
+
+fn setting_value(stored: &str) -> serde_json::Value {
+    match stored.strip_prefix(NON_STRING) {
+        Some(text) => serde_json::from_str(text).unwrap_or_else(|_| json!(stored)),
+        None => json!(stored),
+    }
+}
+
+/// `{project, user, type, value}`.
+fn setting_view(s: &NotificationSetting) -> serde_json::Value {
+    json!({
+        "project": s.project,
+        "user": s.user,
+        "type": setting_value(&s.kind),
+        "value": setting_value(&s.value),
+    })
 }
 
 async fn put_setting(
@@ -145,8 +188,8 @@ async fn put_setting(
 ) -> Result<HttpResponse, ApiError> {
     let (project, user) = path.into_inner();
     let SettingBody { kind, value } = body.into_inner();
-    check_text("type", &kind, 100)?;
-    check_text("value", &value, 200)?;
+    let kind = setting_field("type", kind, 100)?;
+    let value = setting_field("value", value, 200)?;
     let s = NotificationSetting {
         project,
         user,
@@ -170,5 +213,5 @@ async fn list_settings(
         store.list_notification_settings(project)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(list))
+    Ok(HttpResponse::Ok().json(list.iter().map(setting_view).collect::<Vec<_>>()))
 }

@@ -1,4 +1,6 @@
-//! `GET /v1/status`: version, uptime, counts per entity, actor health.
+//! `GET /v1/status`: version, uptime (seconds, as `uptime` and
+//! `uptime_secs`), counts per entity, actor health. Cheap on any database:
+//! the counts are in-memory counters ([`crate::store::counts`]), not scans.
 
 use crate::http::error::{blocking, ApiError};
 use crate::http::AppState;
@@ -18,9 +20,11 @@ async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .map(|(k, v)| (k.to_string(), json!(v)))
         .collect();
     let actors = state.actors.health(Duration::from_secs(2)).await;
+    let uptime = state.started.elapsed().as_secs();
     Ok(HttpResponse::Ok().json(json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "uptime_secs": state.started.elapsed().as_secs(),
+        "uptime": uptime,
+        "uptime_secs": uptime,
         "phase": format!("{:?}", state.lifecycle.get()).to_lowercase(),
         "counts": counts,
         "actors": actors,
