@@ -3,6 +3,7 @@
 mod admin_contract;
 mod cache;
 mod common;
+mod counts_persist;
 mod ctl;
 mod daemon_config;
 mod deliveries;

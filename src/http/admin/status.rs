@@ -1,5 +1,6 @@
 //! `GET /v1/status`: version, uptime (seconds, as `uptime` and
-//! `uptime_secs`), counts per entity, actor health. Cheap on any database:
+//! `uptime_secs`), counts per entity (`null`
+//! while being recounted after a crash, with `"counting": true`), actor health. Cheap on any database:
 //! the counts are in-memory counters ([`crate::store::counts`]), not scans.
 
 use crate::http::error::{blocking, ApiError};
@@ -14,7 +15,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    let counts = blocking(move || Ok(store.counts())).await?;
+    // After a crash the counters are rebuilt in the background: wait a
+    // little for them, then answer `null` for the ones not counted yet.
+    let (counts, counting) = blocking(move || {
+        let done = store.wait_counted(Duration::from_secs(2));
+        Ok((store.counts(), !done))
+    })
+    .await?;
     let counts: serde_json::Map<String, serde_json::Value> = counts
         .into_iter()
         .map(|(k, v)| (k.to_string(), json!(v)))
@@ -27,6 +34,7 @@ async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         "uptime_secs": uptime,
         "phase": format!("{:?}", state.lifecycle.get()).to_lowercase(),
         "counts": counts,
+        "counting": counting,
         "actors": actors,
     })))
 }
