@@ -1,0 +1,1 @@
+"""synclink benchmark harness (stdlib only). Entry point: bench/bench.py."""

@@ -1,0 +1,61 @@
+//! Baseline for `bench/`: the cheapest actix-web server that accepts a Jira
+//! webhook delivery on synclink's path and answers 200. synclink's webhook
+//! throughput is quoted as a ratio of this server's, driven identically.
+//!
+//! Same actix-web version and body limit as `synclinkd`'s public listener, and
+//! the same worker count (actix's default: one per core) unless `--workers`.
+//!
+//! Usage: `bare_webhook [LISTEN_ADDR] [--workers N]` (default 127.0.0.1:8089).
+//! Prints `listening <addr>` on standard error once bound; stops on SIGTERM.
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+/// The body limit of synclink's default `http.max_body_bytes`.
+const MAX_BODY: usize = 1_048_576;
+
+async fn issue_updated(_token: web::Path<String>, body: web::Bytes) -> HttpResponse {
+    // Read the whole body (as synclink must), then answer like a delivery
+    // that was accepted.
+    std::hint::black_box(body.len());
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body("{\"ok\":true}")
+}
+
+async fn readyz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain")
+        .body("ready\n")
+}
+
+fn main() -> std::io::Result<()> {
+    let mut listen = "127.0.0.1:8089".to_string();
+    let mut workers: Option<usize> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--workers" {
+            workers = args.next().and_then(|v| v.parse().ok());
+        } else {
+            listen = a;
+        }
+    }
+    actix_web::rt::System::new().block_on(async move {
+        let mut server = HttpServer::new(|| {
+            App::new()
+                .app_data(web::PayloadConfig::new(MAX_BODY))
+                .route(
+                    "/extensions/jira-server/issue-updated/{token}",
+                    web::post().to(issue_updated),
+                )
+                .route("/readyz", web::get().to(readyz))
+        });
+        if let Some(n) = workers {
+            server = server.workers(n);
+        }
+        let server = server.bind(&listen)?;
+        for addr in server.addrs() {
+            eprintln!("listening {addr}");
+        }
+        server.run().await
+    })
+}
