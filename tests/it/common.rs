@@ -14,6 +14,20 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_synclinkd");
 pub const CTL: &str = env!("CARGO_BIN_EXE_synclinkctl");
 
+/// The metric families SPEC section 4 asks `/metrics` to carry.
+pub const SPEC_METRIC_FAMILIES: [&str; 10] = [
+    "synclink_webhook_deliveries_total",
+    "synclink_assignments_total",
+    "synclink_deassignments_total",
+    "synclink_cache_hits_total",
+    "synclink_cache_misses_total",
+    "synclink_cache_invalidations_total",
+    "synclink_cache_entries",
+    "synclink_flush_duration_seconds",
+    "synclink_ids_issued_total",
+    "synclink_actor_restarts_total",
+];
+
 /// Path of a file in ../shared/fixtures/jira/.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -233,6 +247,17 @@ impl Daemon {
     /// URL on the public listener.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// The `/metrics` page as text.
+    pub fn metrics_text(&self) -> String {
+        let r = self
+            .http()
+            .get(self.url("/metrics"))
+            .send()
+            .expect("GET /metrics");
+        assert_eq!(r.status().as_u16(), 200, "GET /metrics");
+        r.text().expect("metrics text")
     }
 
     /// Blocking client for the public listener.

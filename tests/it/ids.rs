@@ -38,13 +38,7 @@ fn issue_and_decode() {
     let now = chrono::Utc::now();
     assert!((ts.with_timezone(&chrono::Utc) - now).num_seconds().abs() < 3_600);
 
-    let metrics = d
-        .http()
-        .get(d.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = d.metrics_text();
     assert!(
         metrics.lines().any(|l| l == "synclink_ids_issued_total 40"),
         "{metrics}"

@@ -288,18 +288,7 @@ fn cache_group_view_and_public_endpoints() {
         .unwrap()
         .starts_with("text/plain"));
     let text = r.text().unwrap();
-    for family in [
-        "synclink_webhook_deliveries_total",
-        "synclink_assignments_total",
-        "synclink_deassignments_total",
-        "synclink_cache_hits_total",
-        "synclink_cache_misses_total",
-        "synclink_cache_invalidations_total",
-        "synclink_cache_entries",
-        "synclink_flush_duration_seconds",
-        "synclink_ids_issued_total",
-        "synclink_actor_restarts_total",
-    ] {
+    for family in SPEC_METRIC_FAMILIES {
         assert!(
             text.contains(&format!("# TYPE {family} ")),
             "{family} missing in\n{text}"

@@ -306,13 +306,7 @@ fn a_panic_in_the_jira_actor_is_caught_and_the_actor_restarted() {
         .unwrap()
         .iter()
         .all(|a| a["alive"] == true));
-    let metrics = d
-        .http()
-        .get(d.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = d.metrics_text();
     assert!(
         metrics
             .lines()

@@ -410,18 +410,7 @@ fn metrics_parse_and_cover_the_spec() {
     let families = check_exposition(&text);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
     let has = |name: &str| scrape.samples.iter().any(|s| s.metric == name);
-    for name in [
-        "synclink_webhook_deliveries_total",
-        "synclink_assignments_total",
-        "synclink_deassignments_total",
-        "synclink_cache_hits_total",
-        "synclink_cache_misses_total",
-        "synclink_cache_invalidations_total",
-        "synclink_cache_entries",
-        "synclink_flush_duration_seconds",
-        "synclink_ids_issued_total",
-        "synclink_actor_restarts_total",
-    ] {
+    for name in SPEC_METRIC_FAMILIES {
         assert!(has(name), "{name} missing from /metrics:\n{text}");
         assert!(families.iter().any(|f| f == name), "no # TYPE for {name}");
     }
@@ -469,13 +458,7 @@ fn metrics_parse_and_cover_the_spec() {
 
     // The request log counts every answered request, by listener and status.
     d.admin().must_get("/v1/status");
-    let text = d
-        .http()
-        .get(d.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = d.metrics_text();
     check_exposition(&text);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
     let count = |listener: &str, status: &str| {

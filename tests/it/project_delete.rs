@@ -133,13 +133,7 @@ fn a_panic_in_the_project_actor_is_contained() {
     for actor in st["actors"].as_array().unwrap() {
         assert_eq!(actor["alive"], true, "{actor}");
     }
-    let metrics = d
-        .http()
-        .get(d.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = d.metrics_text();
     assert!(
         metrics
             .lines()

@@ -199,13 +199,7 @@ pub fn last_delivery(d: &Daemon) -> Value {
 }
 
 pub fn metric(d: &Daemon, line_prefix: &str) -> f64 {
-    let text = d
-        .http()
-        .get(d.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = d.metrics_text();
     text.lines()
         .find(|l| l.starts_with(line_prefix))
         .and_then(|l| l.rsplit(' ').next())
