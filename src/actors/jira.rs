@@ -71,21 +71,9 @@ impl JiraActor {
         Box::pin(fut.into_actor(self).map(|res, act, ctx| match res {
             Ok(r) => r,
             Err(payload) => {
-                let what = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                slog::crit!(act.deps.log, "actor-panic"; "actor" => "jira", "panic" => what);
-                act.deps
-                    .metrics
-                    .actor_restarts
-                    .with_label_values(&["jira"])
-                    .inc();
-                ctx.stop();
-                Err(JiraActorError::Internal(
-                    "internal error in jira: the actor was restarted".into(),
-                ))
+                let e =
+                    super::contain_panic("jira", ctx, &act.deps.log, &act.deps.metrics, payload);
+                Err(JiraActorError::Internal(e.to_string()))
             }
         }))
     }

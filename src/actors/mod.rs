@@ -44,6 +44,26 @@ pub struct ActorPanic {
     pub actor: &'static str,
 }
 
+/// After a caught panic: log `"actor-panic"` with its message, count the
+/// restart, and stop the actor so it is rebuilt.
+pub fn contain_panic<C: ActorContext>(
+    actor: &'static str,
+    ctx: &mut C,
+    log: &slog::Logger,
+    metrics: &crate::metrics::Metrics,
+    payload: Box<dyn std::any::Any + Send>,
+) -> ActorPanic {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    slog::crit!(log, "actor-panic"; "actor" => actor, "panic" => what);
+    metrics.actor_restarts.with_label_values(&[actor]).inc();
+    ctx.stop();
+    ActorPanic { actor }
+}
+
 /// Run a handler body, catching a panic at the actor boundary.
 ///
 /// actix's `Supervisor` restarts an actor that *stops*, not one that panics
@@ -61,16 +81,6 @@ pub fn guarded<C: ActorContext, R>(
 ) -> Result<R, ActorPanic> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => Ok(r),
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            slog::crit!(log, "actor-panic"; "actor" => actor, "panic" => what);
-            metrics.actor_restarts.with_label_values(&[actor]).inc();
-            ctx.stop();
-            Err(ActorPanic { actor })
-        }
+        Err(payload) => Err(contain_panic(actor, ctx, log, metrics, payload)),
     }
 }
