@@ -135,31 +135,28 @@ fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
             );
         }
     };
-    let bytes = match msg.body {
-        Body::Bytes(b) => b,
-        Body::TooLarge(limit) => {
-            let reason = format!("the body is larger than {limit} bytes");
-            info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
-            return early(
-                413,
-                DeliveryOutcome::BadRequest,
-                Some(integration),
-                reason,
-                None,
-            );
-        }
-        Body::Unreadable(e) => {
-            let reason = format!("cannot read the body: {e}");
-            info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
-            return early(
-                400,
-                DeliveryOutcome::BadRequest,
-                Some(integration),
-                reason,
-                None,
-            );
-        }
+    let (status, reason) = match msg.body {
+        Body::Bytes(b) => return parse(log, integration, msg.received, b),
+        Body::TooLarge(limit) => (413, format!("the body is larger than {limit} bytes")),
+        Body::Unreadable(e) => (400, format!("cannot read the body: {e}")),
     };
+    info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
+    early(
+        status,
+        DeliveryOutcome::BadRequest,
+        Some(integration),
+        reason,
+        None,
+    )
+}
+
+/// Parse a body whose token was accepted into a sync command or an early outcome.
+fn parse(
+    log: &slog::Logger,
+    integration: Id,
+    received: i64,
+    bytes: actix_web::web::Bytes,
+) -> Verdict {
     let json: serde_json::Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -226,7 +223,7 @@ fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
         Action::Assign(email) => Change::Assign(email.clone()),
     };
     Verdict::Sync(SyncCommand {
-        received: msg.received,
+        received,
         integration,
         key: p.key.unwrap_or_default(),
         changelog_id: p.changelog_id,
