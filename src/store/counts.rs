@@ -349,7 +349,7 @@ mod tests {
     #[test]
     fn clean_close_saves_the_counters_and_open_loads_them_once() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::reopen(dir.path(), false).unwrap();
         assert_eq!(s.counts_origin, CountsOrigin::Counted, "fresh database");
         let g = world(&s);
         link(&s, g, "A-1");
@@ -358,7 +358,7 @@ mod tests {
         s.close().unwrap();
         drop(s);
 
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::reopen(dir.path(), false).unwrap();
         assert_eq!(s.counts_origin, CountsOrigin::Loaded);
         assert!(!s.counting());
         assert_eq!(get(&s, "links"), Some(2));
@@ -369,7 +369,7 @@ mod tests {
         s.flush().unwrap();
         drop(s); // ... so a crash now (no close) means a recount.
 
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::reopen(dir.path(), false).unwrap();
         assert_eq!(s.counts_origin, CountsOrigin::Counted);
         assert_agree(&s);
         assert_eq!(get(&s, "links"), Some(3));
@@ -378,7 +378,7 @@ mod tests {
     #[test]
     fn a_write_after_close_invalidates_the_save() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::reopen(dir.path(), false).unwrap();
         let g = world(&s);
         assert_agree(&s);
         s.close().unwrap();
@@ -387,7 +387,7 @@ mod tests {
         assert!(s.t.meta.get(META_COUNTS).unwrap().is_none());
         s.flush().unwrap();
         drop(s);
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::reopen(dir.path(), false).unwrap();
         assert_eq!(s.counts_origin, CountsOrigin::Counted);
         assert_agree(&s);
         assert_eq!(get(&s, "links"), Some(1));
@@ -396,13 +396,13 @@ mod tests {
     #[test]
     fn unreadable_saved_counters_mean_a_recount() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::reopen(dir.path(), false).unwrap();
         world(&s);
         s.t.meta.insert(META_COUNTS, &b"junk"[..]).unwrap();
         s.flush().unwrap();
         assert!(s.wait_counted(Duration::from_secs(30)));
         drop(s);
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::reopen(dir.path(), false).unwrap();
         assert_eq!(s.counts_origin, CountsOrigin::Counted);
         assert_agree(&s);
         assert_eq!(get(&s, "groups"), Some(1));
@@ -411,14 +411,14 @@ mod tests {
     #[test]
     fn recount_is_exact_while_writers_run() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::reopen(dir.path(), false).unwrap();
         let g = world(&s);
         for i in 0..20_000 {
             link(&s, g, &format!("K-{i}"));
         }
         s.flush().unwrap();
         drop(s); // no close: the next open recounts (in the background)
-        let s = Store::open_with(dir.path(), true).unwrap();
+        let s = Store::reopen(dir.path(), true).unwrap();
         assert_eq!(s.counts_origin, CountsOrigin::Recounting);
         // Writers keep going while the recount runs: inserts on both sides
         // of the scan's position, and removes.
@@ -445,7 +445,7 @@ mod tests {
     #[test]
     fn counters_follow_every_writer_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::reopen(dir.path(), false).unwrap();
         let o = s.create_org("o", "O").unwrap();
         assert!(s.create_org("o", "again").is_err());
         let u = s.create_user("u", &[]).unwrap();
@@ -520,12 +520,12 @@ mod tests {
         s.flush().unwrap();
         drop(s);
 
-        let s = Store::open(dir.path()).unwrap(); // not closed: recounted
+        let s = Store::reopen(dir.path(), false).unwrap(); // not closed: recounted
         assert_agree(&s);
         s.close().unwrap();
         drop(s);
 
-        let s = Store::open(dir.path()).unwrap(); // closed: loaded
+        let s = Store::reopen(dir.path(), false).unwrap(); // closed: loaded
         assert_eq!(s.counts_origin, CountsOrigin::Loaded);
         assert_agree(&s);
         s.begin_project_delete(p.id).unwrap();

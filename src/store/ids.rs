@@ -40,7 +40,7 @@ mod tests {
     fn mark_round_trip_only_rises_and_persists() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = Store::open(dir.path()).unwrap();
+            let s = Store::reopen(dir.path(), false).unwrap();
             assert_eq!(s.snowflake_mark().unwrap(), 0);
             s.set_snowflake_mark(120).unwrap();
             assert_eq!(s.snowflake_mark().unwrap(), 120);
@@ -48,7 +48,7 @@ mod tests {
             assert_eq!(s.snowflake_mark().unwrap(), 120);
             s.set_snowflake_mark(180).unwrap();
         }
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::reopen(dir.path(), false).unwrap();
         assert_eq!(s.snowflake_mark().unwrap(), 180);
     }
 }

@@ -150,6 +150,26 @@ impl Store {
         Store::open_with(path, false)
     }
 
+    /// [`Store::open_with`] for tests that reopen a database right after
+    /// dropping it: sled's IO threads may hold the directory lock a moment
+    /// longer (seen under a loaded machine), so a lock failure is retried for
+    /// up to 10 s. Any other error is returned at once.
+    #[cfg(test)]
+    pub(crate) fn reopen(path: &Path, background_count: bool) -> StoreResult<Store> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open_with(path, background_count) {
+                Err(StoreError::Sled(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// [`Store::open`]; `background_count`: recount in the background even
     /// a small database without saved counters (tests).
     pub(crate) fn open_with(path: &Path, background_count: bool) -> StoreResult<Store> {
@@ -325,11 +345,11 @@ mod tests {
     fn newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = Store::open(dir.path()).unwrap();
+            let s = Store::reopen(dir.path(), false).unwrap();
             s.t.meta.insert(META_SCHEMA, &99u32.to_be_bytes()).unwrap();
             s.flush().unwrap();
         }
-        match Store::open(dir.path()) {
+        match Store::reopen(dir.path(), false) {
             Err(StoreError::SchemaTooNew { found: 99, .. }) => {}
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("opened a database from the future"),
@@ -341,7 +361,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("data");
-        let _s = Store::open(&p).unwrap();
+        let _s = Store::reopen(&p, false).unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
     }
@@ -350,13 +370,13 @@ mod tests {
     fn sequences_increase_and_persist() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = Store::open(dir.path()).unwrap();
+            let s = Store::reopen(dir.path(), false).unwrap();
             assert_eq!(s.next_seq("orgs").unwrap(), 1);
             assert_eq!(s.next_seq("orgs").unwrap(), 2);
             assert_eq!(s.next_seq("users").unwrap(), 1);
             s.flush().unwrap();
         }
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::reopen(dir.path(), false).unwrap();
         assert_eq!(s.next_seq("orgs").unwrap(), 3);
     }
 
