@@ -141,6 +141,8 @@ async fn serve(
     let public = HttpServer::new(move || {
         App::new()
             .app_data(public_state.clone())
+            // This worker's own WebhookActor (started on its first delivery).
+            .app_data(web::Data::new(public_state.actors.webhook.for_worker()))
             .app_data(web::PayloadConfig::new(body_limit))
             .wrap(RequestLog::new("public"))
             .configure(http::public::configure)

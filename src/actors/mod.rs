@@ -26,7 +26,8 @@ pub struct Actors {
     pub sync: Addr<sync::SyncActor>,
     /// Webhook deliveries to the SyncActor, applied in batches.
     pub sync_queue: sync::SyncQueue,
-    pub webhook: Addr<webhook::WebhookActor>,
+    /// One `WebhookActor` per HTTP worker, started by the worker.
+    pub webhook: webhook::WebhookPool,
     pub jira: Addr<jira::JiraActor>,
     /// Group commit: tickets from the SyncActor, awaited by HTTP handlers.
     pub commit: flusher::Commit,

@@ -52,7 +52,7 @@ pub fn start_all(deps: &Deps) -> Actors {
         Duration::from_millis(deps.config.storage.flush_interval_ms),
     );
     let (sync, sync_queue) = sync::start(deps, cache.clone(), commit.clone());
-    let webhook = webhook::start(deps);
+    let webhook = webhook::WebhookPool::new(deps);
     let jira = jira::start(deps);
     let supervisor = Supervisor {
         log: deps.log.new(slog::o!("actor" => "supervisor")),
@@ -100,9 +100,22 @@ impl Actors {
             probe(&self.cache, "cache", timeout).await,
             probe(&self.projects, "project", timeout).await,
             probe(&self.sync, "sync", timeout).await,
-            probe(&self.webhook, "webhook", timeout).await,
+            self.webhook_health(timeout).await,
             probe(&self.jira, "jira", timeout).await,
         ]
+    }
+
+    /// The webhook actors (one per HTTP worker that has taken a delivery;
+    /// none before the first): alive when every one answers.
+    async fn webhook_health(&self, timeout: Duration) -> ActorHealth {
+        let mut alive = true;
+        for a in self.webhook.actors() {
+            alive &= a.send(Ping).timeout(timeout).await.is_ok();
+        }
+        ActorHealth {
+            actor: "webhook",
+            alive,
+        }
     }
 
     /// True when every actor answers within `timeout`.

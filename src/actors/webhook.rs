@@ -1,6 +1,11 @@
-//! `WebhookActor`: a pool (one per core) that validates Jira webhook
-//! deliveries and turns them into sync commands (SPEC section 4, steps 2-5).
-//! It only reads; writes go to the single `SyncActor`.
+//! `WebhookActor`: validates Jira webhook deliveries and turns them into
+//! sync commands (SPEC section 4, steps 2-5). One actor per HTTP worker
+//! thread ([`WorkerWebhook`]), started on that worker the first time it
+//! needs one: a delivery is validated on the thread that read it, with no
+//! hop to another thread, and the token checks and JSON parsing scale
+//! across cores with the HTTP workers. It never touches sled: the
+//! integration's credential comes from the store's in-memory index
+//! ([`crate::store::credentials`]). Writes go to the single `SyncActor`.
 
 use super::supervisor::Deps;
 use super::sync::{Change, SyncCommand};
@@ -10,18 +15,77 @@ use crate::domain::{DeliveryOutcome, Id, IntegrationStatus, PROVIDER_JIRA_SERVER
 use crate::jira::jwt;
 use actix::prelude::*;
 use slog::{info, warn};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub struct WebhookActor {
     deps: Deps,
 }
 
 impl Actor for WebhookActor {
-    type Context = SyncContext<Self>;
+    type Context = Context<Self>;
 }
+
+/// A handler panic stops the actor (see [`guarded`]); its `Supervisor`
+/// builds a new one on the same worker thread.
+impl actix::Supervised for WebhookActor {}
 
 impl Handler<Ping> for WebhookActor {
     type Result = ();
-    fn handle(&mut self, _: Ping, _: &mut SyncContext<Self>) {}
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) {}
+}
+
+/// Every webhook actor started so far (one per HTTP worker that has seen a
+/// delivery), for the health probe.
+#[derive(Clone)]
+pub struct WebhookPool {
+    deps: Deps,
+    started: Arc<Mutex<Vec<Addr<WebhookActor>>>>,
+}
+
+impl WebhookPool {
+    pub fn new(deps: &Deps) -> WebhookPool {
+        WebhookPool {
+            deps: deps.clone(),
+            started: Arc::default(),
+        }
+    }
+
+    /// The handle one HTTP worker keeps (call it in the worker's app factory).
+    pub fn for_worker(&self) -> WorkerWebhook {
+        WorkerWebhook {
+            pool: self.clone(),
+            addr: OnceLock::new(),
+        }
+    }
+
+    /// Addresses of the actors started so far.
+    pub fn actors(&self) -> Vec<Addr<WebhookActor>> {
+        self.started.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// One HTTP worker's `WebhookActor`, started on first use from inside the
+/// worker (so it runs on the worker's own thread).
+pub struct WorkerWebhook {
+    pool: WebhookPool,
+    addr: OnceLock<Addr<WebhookActor>>,
+}
+
+impl WorkerWebhook {
+    /// This worker's actor. Must be called on the worker's thread (from a
+    /// request handler).
+    pub fn addr(&self) -> &Addr<WebhookActor> {
+        self.addr.get_or_init(|| {
+            let deps = self.pool.deps.clone();
+            let addr = actix::Supervisor::start(move |_| WebhookActor { deps });
+            self.pool
+                .started
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(addr.clone());
+            addr
+        })
+    }
 }
 
 /// The request body as the HTTP layer read it.
@@ -64,7 +128,7 @@ pub enum Verdict {
 
 impl Handler<Inspect> for WebhookActor {
     type Result = Result<Verdict, super::ActorPanic>;
-    fn handle(&mut self, msg: Inspect, ctx: &mut SyncContext<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Inspect, ctx: &mut Context<Self>) -> Self::Result {
         let deps = self.deps.clone();
         guarded("webhook", ctx, &deps.log, &deps.metrics, || {
             inspect(&deps, msg)
@@ -95,23 +159,21 @@ fn early(
 /// external id (provider `jira_server`), then the HS256 signature.
 fn resolve(deps: &Deps, token: &str) -> Result<Id, (Option<Id>, String)> {
     let ext = jwt::unverified_id(token).map_err(|e| (None, e.to_string()))?;
-    let integration = deps
+    let cred = deps
         .store
-        .integration_by_external_id(&ext)
-        .map_err(|e| (None, format!("cannot look up the integration: {e}")))?
-        .filter(|i| i.provider == PROVIDER_JIRA_SERVER)
+        .webhook_credential(&ext)
+        .filter(|c| c.provider == PROVIDER_JIRA_SERVER)
         .ok_or_else(|| {
             (
                 None,
                 format!("no jira_server integration with external id `{ext}`"),
             )
         })?;
-    jwt::verify(token, &integration.webhook_secret)
-        .map_err(|e| (Some(integration.id), e.to_string()))?;
-    if integration.status == IntegrationStatus::Disabled {
-        return Err((Some(integration.id), "the integration is disabled".into()));
+    jwt::verify(token, &cred.webhook_secret).map_err(|e| (Some(cred.id), e.to_string()))?;
+    if cred.status == IntegrationStatus::Disabled {
+        return Err((Some(cred.id), "the integration is disabled".into()));
     }
-    Ok(integration.id)
+    Ok(cred.id)
 }
 
 fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
@@ -230,14 +292,4 @@ fn parse(
         timestamp: p.timestamp,
         change,
     })
-}
-
-pub fn start(deps: &Deps) -> Addr<WebhookActor> {
-    let deps = deps.clone();
-    SyncArbiter::start(
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2),
-        move || WebhookActor { deps: deps.clone() },
-    )
 }

@@ -6,7 +6,7 @@
 use super::request_log::RequestCtx;
 use super::AppState;
 use crate::actors::sync::{SyncError, SyncReply, Work};
-use crate::actors::webhook::{Body, Early, Inspect, Verdict};
+use crate::actors::webhook::{Body, Early, Inspect, Verdict, WorkerWebhook};
 use crate::domain::{Delivery, DeliveryOutcome};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -92,6 +92,7 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
 async fn issue_updated(
     req: HttpRequest,
     state: web::Data<AppState>,
+    webhook: web::Data<WorkerWebhook>,
     ctx: RequestCtx,
     payload: web::Payload,
 ) -> HttpResponse {
@@ -110,7 +111,7 @@ async fn issue_updated(
     let received = crate::domain::now_ms();
     let token = req.match_info().get("token").unwrap_or("").to_string();
     let body = read_body(&req, payload, state.config.http.max_body_bytes).await;
-    let resp = handle(&state, &log, token, body, received).await;
+    let resp = handle(&state, &webhook, &log, token, body, received).await;
     state
         .metrics
         .webhook_seconds
@@ -120,14 +121,14 @@ async fn issue_updated(
 
 async fn handle(
     state: &AppState,
+    webhook: &WorkerWebhook,
     log: &slog::Logger,
     token: String,
     body: Body,
     received: i64,
 ) -> HttpResponse {
-    let verdict = state
-        .actors
-        .webhook
+    let verdict = webhook
+        .addr()
         .send(Inspect {
             token,
             body,

@@ -23,6 +23,7 @@ impl Store {
             ints.insert(&keys::id(i.id), val.clone())?;
             Ok(())
         })?;
+        self.remember_credential(&i);
         Ok(i)
     }
 
@@ -55,6 +56,7 @@ impl Store {
         self.t
             .integrations
             .insert(keys::id(i.id), encode("integration", i)?)?;
+        self.remember_credential(i);
         Ok(())
     }
 

@@ -59,6 +59,7 @@ impl Store {
                 pend.insert(pending.request_token.as_bytes(), pval.clone())?;
                 Ok(())
             })?;
+        self.remember_credential(&i);
         Ok(i)
     }
 
@@ -81,6 +82,7 @@ impl Store {
             }
             Ok(())
         })?;
+        self.remember_credential(i);
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! sync actor's thread or inside `web::block`, never on an async worker.
 
 pub mod counts;
+pub mod credentials;
 pub mod directory;
 pub mod error;
 pub mod groups;
@@ -142,6 +143,8 @@ pub struct Store {
     pub(crate) counts: std::sync::Arc<counts::Counts>,
     /// Whether the counters were loaded or are being recounted.
     pub counts_origin: counts::CountsOrigin,
+    /// Webhook credentials by external id, in memory (see [`credentials`]).
+    pub(crate) credentials: std::sync::Arc<credentials::Credentials>,
 }
 
 impl Store {
@@ -194,8 +197,10 @@ impl Store {
             t,
             counts: Default::default(),
             counts_origin: counts::CountsOrigin::Recounting,
+            credentials: Default::default(),
         };
         store.migrate()?;
+        store.load_credentials()?;
         // After the migrations, before any writer runs.
         store.counts_origin = store.init_counts(background_count)?;
         Ok(store)
@@ -210,8 +215,10 @@ impl Store {
             t,
             counts: Default::default(),
             counts_origin: counts::CountsOrigin::Recounting,
+            credentials: Default::default(),
         };
         store.migrate()?;
+        store.load_credentials()?;
         // After the migrations, before any writer runs.
         store.counts_origin = store.init_counts(false)?;
         Ok(store)
