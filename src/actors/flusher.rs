@@ -8,6 +8,11 @@
 //! handlers await with [`Commit::wait`]). Under load, many requests share one
 //! fsync; never one fsync per request.
 //!
+//! The `SyncActor` does not make its callers wait on the channel: it hands
+//! the replies of a batch to [`Commit::after`], and the flusher sends them
+//! once the flush that covers the batch's ticket has ended — one wake-up
+//! per request instead of two (the reply, then the flush).
+//!
 //! With `async` the thread flushes every `storage.flush_interval_ms` (when
 //! something was written) and nobody waits.
 
@@ -33,12 +38,20 @@ pub enum CommitError {
     Stopped,
 }
 
+/// Work to run once a ticket is on disk (sending a batch's replies).
+pub type Deferred = Box<dyn FnOnce() + Send>;
+
 struct Inner {
     mode: Durability,
     issued: AtomicU64,
     lock: Mutex<()>,
     wake: Condvar,
     flushed: watch::Sender<Ticket>,
+    /// [`Commit::after`] work waiting for its flush. The
+    /// flusher publishes a flushed ticket while holding this lock, so an
+    /// entry is either queued before the publish (and run by the flusher)
+    /// or sees the ticket flushed (and runs at once).
+    deferred: Mutex<Vec<(Ticket, Deferred)>>,
 }
 
 /// Handle shared by the `SyncActor` (issues tickets) and the HTTP handlers
@@ -64,6 +77,7 @@ impl Commit {
             lock: Mutex::new(()),
             wake: Condvar::new(),
             flushed: tx,
+            deferred: Mutex::new(Vec::new()),
         });
         let c = Commit { inner };
         let c2 = c.clone();
@@ -82,6 +96,19 @@ impl Commit {
             self.inner.wake.notify_one();
         }
         t
+    }
+
+    /// Run `f` once `ticket` is on disk: from the flusher thread after the
+    /// flush that covers it, or at once (`async`, or already flushed).
+    pub fn after(&self, ticket: Ticket, f: Deferred) {
+        if self.inner.mode == Durability::Sync {
+            let mut d = self.inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
+            if self.flushed() < ticket {
+                d.push((ticket, f));
+                return;
+            }
+        }
+        f();
     }
 
     /// Make writes that already landed in the store durable like a sync
@@ -141,7 +168,17 @@ impl Commit {
                 Ok(_) => {
                     metrics.flush_seconds.observe(t0.elapsed().as_secs_f64());
                     done = target;
-                    self.inner.flushed.send_replace(target);
+                    let ready: Vec<Deferred> = {
+                        let mut d = self.inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
+                        self.inner.flushed.send_replace(target);
+                        let (ready, waiting): (Vec<_>, Vec<_>) =
+                            std::mem::take(&mut *d).into_iter().partition(|(t, _)| *t <= target);
+                        *d = waiting;
+                        ready.into_iter().map(|(_, f)| f).collect()
+                    };
+                    for f in ready {
+                        f();
+                    }
                 }
                 Err(e) => {
                     slog::error!(log, "flush-failed"; "error" => %e);
@@ -178,5 +215,39 @@ mod tests {
             c.wait(t1).await.unwrap();
         });
         assert!(c.flushed() >= t2);
+    }
+
+    #[test]
+    fn deferred_work_runs_only_after_its_flush() {
+        let store = Store::temporary().unwrap();
+        let c = Commit::start(
+            store,
+            Metrics::new(),
+            crate::logging::discard(),
+            Durability::Sync,
+            Duration::from_millis(10),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..50 {
+            let t = c.ticket();
+            let (tx, c2) = (tx.clone(), c.clone());
+            // When it runs, the flusher has published a ticket >= t.
+            c.after(t, Box::new(move || tx.send(c2.flushed() >= t).unwrap()));
+        }
+        for _ in 0..50 {
+            let ok = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            assert!(ok, "deferred work ran before its flush");
+        }
+        // A ticket already flushed runs at once, on the caller's thread.
+        let t = c.ticket();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while c.flushed() < t {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let r2 = ran.clone();
+        c.after(t, Box::new(move || r2.store(true, Ordering::SeqCst)));
+        assert!(ran.load(Ordering::SeqCst));
     }
 }

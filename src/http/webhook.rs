@@ -1,7 +1,7 @@
 //! `POST /extensions/jira-server/issue-updated/{token}`: the Jira webhook
 //! (SPEC section 4). The handler stays thin: it bounds the work in flight,
 //! reads the body (bounded), asks a `WebhookActor` for a verdict, has the
-//! `SyncActor` write it, and waits for the group commit before answering.
+//! `SyncActor` write it; the reply comes once the group commit is on disk.
 
 use super::request_log::RequestCtx;
 use super::AppState;
@@ -169,16 +169,9 @@ async fn handle(
                     log: log.clone(),
                 })
                 .await;
+            // `submit` answers once the write is on disk (`sync`).
             let err = match r {
-                Ok(r) => {
-                    return match state.actors.commit.wait(r.ticket).await {
-                        Ok(()) => ok(&r),
-                        Err(e) => {
-                            error!(log, "sync-failed"; "error" => %e);
-                            reply(503, "unavailable", &e.to_string())
-                        }
-                    };
-                }
+                Ok(r) => return ok(&r),
                 Err(e) => e,
             };
             let (integration, key, changelog_id, timestamp) = facts;
@@ -200,9 +193,7 @@ async fn handle(
                 groups: vec![],
                 reason: format!("sync failed: {err}"),
             };
-            if let Ok(r) = state.actors.sync_queue.submit(Work::Record(d)).await {
-                let _ = state.actors.commit.wait(r.ticket).await;
-            }
+            let _ = state.actors.sync_queue.submit(Work::Record(d)).await;
             reply(status, code, &format!("sync failed: {err}"))
         }
     }
@@ -223,12 +214,7 @@ async fn early(state: &AppState, log: &slog::Logger, e: Early, received: i64) ->
     };
     let recorded = state.actors.sync_queue.submit(Work::Record(d)).await;
     let r = match recorded {
-        Ok(r) => {
-            if let Err(err) = state.actors.commit.wait(r.ticket).await {
-                error!(log, "delivery-log-failed"; "error" => %err);
-            }
-            Some(r)
-        }
+        Ok(r) => Some(r),
         Err(err) => {
             error!(log, "delivery-log-failed"; "error" => %err);
             None

@@ -6,8 +6,9 @@
 //! [`BATCH_MAX`], plans each delivery in arrival order against the store
 //! *plus* what the earlier deliveries of the batch will write ([`Overlay`]),
 //! applies all of them in ONE sled transaction, invalidates the cache once
-//! for the batch, takes one group-commit ticket and only then answers each
-//! request with its own reply. A delivery that fails while being planned
+//! for the batch and takes one group-commit ticket; each request gets its
+//! own reply once that ticket is on disk (the flusher sends the replies,
+//! see [`crate::actors::flusher::Commit::after`]). A delivery that fails while being planned
 //! (a reference that vanished) gets its own error; the others go on.
 
 use super::{SyncActor, SyncCommand, SyncError, SyncReply};
@@ -67,8 +68,9 @@ impl SyncQueue {
         SyncQueue { pending, addr }
     }
 
-    /// Queue one delivery and wait for its reply (the write is then
-    /// applied, and the cache invalidated; await the ticket for durability).
+    /// Queue one delivery and wait for its reply: the write is then applied,
+    /// the cache invalidated and, with `durability = "sync"`, the group
+    /// commit that holds it is on disk (failures are answered at once).
     pub async fn submit(&self, work: Work) -> Result<SyncReply, SyncError> {
         let (tx, rx) = oneshot::channel();
         let was_empty = {
@@ -198,8 +200,30 @@ impl Handler<Drain> for SyncActor {
             Ok(r) => r,
             Err(p) => vec![Err(SyncError::from(p)); n],
         };
+        // Failures are answered now; the applied deliveries once their
+        // group commit is on disk (at once with `async` durability).
+        let mut after_flush = Vec::with_capacity(n);
+        let mut ticket = None;
         for (reply, r) in replies.into_iter().zip(results) {
-            let _ = reply.send(r);
+            match &r {
+                Ok(ok) => {
+                    ticket = ticket.max(Some(ok.ticket));
+                    after_flush.push((reply, r));
+                }
+                Err(_) => {
+                    let _ = reply.send(r);
+                }
+            }
+        }
+        if let Some(t) = ticket {
+            self.commit.after(
+                t,
+                Box::new(move || {
+                    for (reply, r) in after_flush {
+                        let _ = reply.send(r);
+                    }
+                }),
+            );
         }
         // Deliveries queued meanwhile found the queue non-empty and sent no
         // `Drain`: ask for the next batch. (After a panic the actor is
