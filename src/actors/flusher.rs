@@ -102,7 +102,11 @@ impl Commit {
     /// flush that covers it, or at once (`async`, or already flushed).
     pub fn after(&self, ticket: Ticket, f: Deferred) {
         if self.inner.mode == Durability::Sync {
-            let mut d = self.inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
+            let mut d = self
+                .inner
+                .deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             if self.flushed() < ticket {
                 d.push((ticket, f));
                 return;
@@ -169,10 +173,15 @@ impl Commit {
                     metrics.flush_seconds.observe(t0.elapsed().as_secs_f64());
                     done = target;
                     let ready: Vec<Deferred> = {
-                        let mut d = self.inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut d = self
+                            .inner
+                            .deferred
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner());
                         self.inner.flushed.send_replace(target);
-                        let (ready, waiting): (Vec<_>, Vec<_>) =
-                            std::mem::take(&mut *d).into_iter().partition(|(t, _)| *t <= target);
+                        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut *d)
+                            .into_iter()
+                            .partition(|(t, _)| *t <= target);
                         *d = waiting;
                         ready.into_iter().map(|(_, f)| f).collect()
                     };

@@ -60,7 +60,10 @@ impl WebhookPool {
 
     /// Addresses of the actors started so far.
     pub fn actors(&self) -> Vec<Addr<WebhookActor>> {
-        self.started.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

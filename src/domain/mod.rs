@@ -2,10 +2,12 @@
 
 pub mod integration;
 pub mod payload;
+pub mod recent;
 pub mod slug;
 pub mod snowflake;
 pub mod types;
 
+pub use recent::RecentIds;
 pub use types::*;
 
 /// Current time as milliseconds since the UNIX epoch.

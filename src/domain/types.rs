@@ -166,7 +166,7 @@ pub struct DeliveryState {
     /// `changelog.id` of the newest applied delivery, if it carried one.
     pub changelog_id: Option<String>,
     /// Every changelog id applied recently for this key (bounded), for duplicate detection.
-    pub recent_changelog_ids: Vec<String>,
+    pub recent_changelog_ids: super::RecentIds,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

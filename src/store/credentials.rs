@@ -127,7 +127,10 @@ mod tests {
             let mut dup = integration("j.example");
             dup.webhook_secret = "evil".into();
             assert!(s.create_integration(dup).is_err());
-            assert_eq!(s.webhook_credential("j.example").unwrap().webhook_secret, "s2");
+            assert_eq!(
+                s.webhook_credential("j.example").unwrap().webhook_secret,
+                "s2"
+            );
             s.flush().unwrap();
             i.id
         };

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod integrations;
 pub mod jira_connect;
 pub mod keys;
+mod migrations;
 pub mod project_delete;
 pub mod projects;
 pub mod sync;
@@ -24,12 +25,12 @@ use std::path::Path;
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`]
 /// when a stored layout changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Ordered migrations: entry `(v, f)` upgrades a database at version `v - 1`
 /// to version `v`. They run in order at open, each followed by a flush.
 type Migration = fn(&Store) -> StoreResult<()>;
-const MIGRATIONS: &[(u32, Migration)] = &[(1, migrate_v1)];
+const MIGRATIONS: &[(u32, Migration)] = &[(1, migrate_v1), (2, migrations::v2_recent_ids)];
 
 /// Version 1 is the initial layout: nothing to transform.
 fn migrate_v1(_: &Store) -> StoreResult<()> {

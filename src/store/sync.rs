@@ -258,7 +258,7 @@ mod tests {
         let st = DeliveryState {
             timestamp: Some(5),
             changelog_id: Some("9".into()),
-            recent_changelog_ids: vec!["9".into()],
+            recent_changelog_ids: ["9"].into_iter().collect(),
         };
         let applied = s
             .apply_sync(&SyncWrite {

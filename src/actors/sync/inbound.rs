@@ -124,11 +124,7 @@ impl SyncActor {
         }
         if let Some(id) = &cmd.changelog_id {
             state.changelog_id = Some(id.clone());
-            state.recent_changelog_ids.push(id.clone());
-            let n = state.recent_changelog_ids.len();
-            if n > RECENT_CHANGELOG_IDS {
-                state.recent_changelog_ids.drain(..n - RECENT_CHANGELOG_IDS);
-            }
+            state.recent_changelog_ids.push(id, RECENT_CHANGELOG_IDS);
         }
         let state = Some((cmd.integration, cmd.key.clone(), state));
 

@@ -250,7 +250,10 @@ fn one_batch_equals_one_delivery_at_a_time() {
             assert_eq!(acts.len(), 3);
             let st = s.delivery_state(w.integration, "APP-1").unwrap().unwrap();
             assert_eq!(st.timestamp, Some(25));
-            assert_eq!(st.recent_changelog_ids, vec!["1", "3", "4", "5"]);
+            assert_eq!(
+                st.recent_changelog_ids.iter().collect::<Vec<_>>(),
+                vec!["1", "3", "4", "5"]
+            );
             // Nine entries (the failure is logged by the HTTP handler), in
             // arrival order; one ticket for the whole batch.
             let log = s.list_deliveries(&DeliveryFilter::default(), 100).unwrap();

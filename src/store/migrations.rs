@@ -1,0 +1,99 @@
+//! Migrations past version 1 (the list is [`super::MIGRATIONS`]). Each one
+//! decodes the layout it replaces with a frozen copy of the old type, so it
+//! keeps working whatever the current types become.
+
+use super::{decode, encode, Store, StoreResult};
+use crate::domain::{DeliveryState, RecentIds};
+use serde::Deserialize;
+
+/// `DeliveryState` as version 1 stored it.
+#[derive(Deserialize)]
+struct DeliveryStateV1 {
+    timestamp: Option<i64>,
+    changelog_id: Option<String>,
+    recent_changelog_ids: Vec<String>,
+}
+
+/// Version 2: the recent changelog ids of each `delivery_state` entry are
+/// one length-prefixed byte string instead of a list of strings.
+pub(super) fn v2_recent_ids(store: &Store) -> StoreResult<()> {
+    for r in store.t.delivery_state.iter() {
+        let (k, v) = r?;
+        let old: DeliveryStateV1 = decode("delivery state (v1)", &v)?;
+        let new = DeliveryState {
+            timestamp: old.timestamp,
+            changelog_id: old.changelog_id,
+            recent_changelog_ids: old
+                .recent_changelog_ids
+                .iter()
+                .map(String::as_str)
+                .collect::<RecentIds>(),
+        };
+        store
+            .t
+            .delivery_state
+            .insert(k, encode("delivery state", &new)?)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sync::delivery_state_key;
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    struct V1 {
+        timestamp: Option<i64>,
+        changelog_id: Option<String>,
+        recent_changelog_ids: Vec<String>,
+    }
+
+    #[test]
+    fn v2_converts_every_delivery_state_and_keeps_its_meaning() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            // Make it a version-1 database holding version-1 values.
+            s.t.meta
+                .insert(super::super::META_SCHEMA, &1u32.to_be_bytes())
+                .unwrap();
+            for (i, ids) in [(1u64, vec!["10", "11"]), (2, vec![]), (3, vec!["x"; 1])] {
+                let v1 = V1 {
+                    timestamp: Some(i as i64 * 1000),
+                    changelog_id: ids.last().map(|s| s.to_string()),
+                    recent_changelog_ids: ids.iter().map(|s| s.to_string()).collect(),
+                };
+                s.t.delivery_state
+                    .insert(
+                        delivery_state_key(7, &format!("K-{i}")),
+                        encode("v1", &v1).unwrap(),
+                    )
+                    .unwrap();
+            }
+            s.flush().unwrap();
+        }
+        let s = Store::reopen(dir.path(), false).unwrap();
+        assert_eq!(
+            s.schema_version().unwrap(),
+            Some(super::super::SCHEMA_VERSION)
+        );
+        let st = s.delivery_state(7, "K-1").unwrap().unwrap();
+        assert_eq!(st.timestamp, Some(1000));
+        assert_eq!(st.changelog_id.as_deref(), Some("11"));
+        assert_eq!(
+            st.recent_changelog_ids.iter().collect::<Vec<_>>(),
+            ["10", "11"]
+        );
+        assert!(st.recent_changelog_ids.contains("10"));
+        let st = s.delivery_state(7, "K-2").unwrap().unwrap();
+        assert!(st.recent_changelog_ids.is_empty() && st.changelog_id.is_none());
+        assert!(s
+            .delivery_state(7, "K-3")
+            .unwrap()
+            .unwrap()
+            .recent_changelog_ids
+            .contains("x"));
+    }
+}
