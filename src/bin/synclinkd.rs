@@ -1,6 +1,12 @@
 //! `synclinkd`: the daemon. Thin: parse arguments, load config, run.
 
 use clap::Parser;
+
+/// mimalloc instead of glibc malloc: the webhook path allocates on the HTTP
+/// workers and frees on the single writer (and back), the pattern where
+/// glibc's per-thread arenas spend the most (bench/ANALYSIS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
