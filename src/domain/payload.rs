@@ -10,7 +10,7 @@ mod doc;
 #[cfg(test)]
 mod equivalence;
 #[cfg(test)]
-pub(crate) mod reference;
+mod reference;
 #[cfg(test)]
 mod tests;
 
