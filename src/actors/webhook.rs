@@ -10,7 +10,7 @@
 use super::supervisor::Deps;
 use super::sync::{Change, SyncCommand};
 use super::{guarded, Ping};
-use crate::domain::payload::{self, Action};
+use crate::domain::payload::{self, Action, BodyError, Facts};
 use crate::domain::{DeliveryOutcome, Id, IntegrationStatus, PROVIDER_JIRA_SERVER};
 use crate::jira::jwt;
 use actix::prelude::*;
@@ -144,9 +144,9 @@ fn early(
     outcome: DeliveryOutcome,
     integration: Option<Id>,
     reason: String,
-    body: Option<&serde_json::Value>,
+    facts: Facts,
 ) -> Verdict {
-    let (key, changelog_id, timestamp) = body.map(payload::facts).unwrap_or_default();
+    let (key, changelog_id, timestamp) = facts;
     Verdict::Early(Early {
         status,
         outcome,
@@ -187,16 +187,16 @@ fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
             warn!(log, "token-validation-error"; "reason" => reason.as_str(),
                   "integration" => id, "token_length" => msg.token.len());
             // The issue the refused delivery was about, when its body says so.
-            let json = match &msg.body {
-                Body::Bytes(b) => serde_json::from_slice::<serde_json::Value>(b).ok(),
-                _ => None,
+            let facts = match &msg.body {
+                Body::Bytes(b) => payload::facts_bytes(b),
+                _ => Facts::default(),
             };
             return early(
                 400,
                 DeliveryOutcome::BadToken,
                 id,
                 format!("invalid token: {reason}"),
-                json.as_ref(),
+                facts,
             );
         }
     };
@@ -211,7 +211,7 @@ fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
         DeliveryOutcome::BadRequest,
         Some(integration),
         reason,
-        None,
+        Facts::default(),
     )
 }
 
@@ -222,30 +222,23 @@ fn parse(
     received: i64,
     bytes: actix_web::web::Bytes,
 ) -> Verdict {
-    let json: serde_json::Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
+    let p = match payload::parse_bytes(&bytes) {
+        Ok(p) => p,
         Err(e) => {
-            let reason = format!("the body is not JSON: {e}");
+            let reason = e.to_string();
             info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
+            // Facts only from a body that is JSON (parsed once more: the
+            // refused path only).
+            let facts = match e {
+                BodyError::NotJson(_) => Facts::default(),
+                BodyError::Invalid(_) => payload::facts_bytes(&bytes),
+            };
             return early(
                 400,
                 DeliveryOutcome::BadRequest,
                 Some(integration),
                 reason,
-                None,
-            );
-        }
-    };
-    let p = match payload::parse(&json) {
-        Ok(p) => p,
-        Err(e) => {
-            info!(log, "bad-request"; "integration" => integration, "reason" => %e);
-            return early(
-                400,
-                DeliveryOutcome::BadRequest,
-                Some(integration),
-                e.0,
-                Some(&json),
+                facts,
             );
         }
     };

@@ -1,0 +1,293 @@
+//! The serde layer of [`super::parse_bytes`]: a delivery body read straight
+//! from its bytes into the few values the rules look at.
+//!
+//! Goals, in order:
+//! 1. The same verdict as decoding into a `serde_json::Value` first, for every
+//!    input. So nothing here ever fails on a *type*: every value is read with
+//!    `deserialize_any` and classified ([`Val`]), and the rules judge it
+//!    afterwards, in their own order. The only errors are serde_json's syntax
+//!    errors, raised by the same parser code at the same place as for a
+//!    `Value` (same text, same line and column). Duplicate object keys: the
+//!    last one wins, as in a `Value`'s map.
+//! 2. No heap allocation for a well-formed delivery: strings are borrowed from
+//!    the body (`Cow::Borrowed`; only a string with escapes is copied), object
+//!    keys are matched without being kept, arrays and unused objects are not
+//!    stored.
+//!
+//! Unused values are skipped with [`Skip`], not `serde::de::IgnoredAny`:
+//! serde_json's `IgnoredAny` fast path does not check the recursion limit,
+//! UTF-8, lone surrogates in `\u` escapes or number range (`1e400`), so a body
+//! a `Value` refuses as "not JSON" would pass. [`Skip`] goes through
+//! `deserialize_any` like a `Value` does, and still allocates nothing.
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Number;
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// One JSON value, as far as the rules need it. Arrays and objects are
+/// reduced while they are read, by `S` ([`FromSeq`]) and `O` ([`FromMap`]).
+#[derive(Debug)]
+pub(super) enum Val<'de, O = Skipped, S = Skipped> {
+    Null,
+    Bool,
+    Num(Number),
+    Str(Cow<'de, str>),
+    Array(S),
+    Object(O),
+}
+
+impl<O, S> Val<'_, O, S> {
+    /// The object, when this is one (`Value::get` sees through nothing else).
+    pub(super) fn object(this: &Option<Self>) -> Option<&O> {
+        match this {
+            Some(Val::Object(o)) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+/// What an object reduces to: its `Default` with every entry applied in order.
+pub(super) trait FromMap<'de>: Default {
+    /// Read the value of the entry named `names[index]` (`None`: an unknown name).
+    fn entry<A: MapAccess<'de>>(
+        &mut self,
+        index: Option<usize>,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
+    /// The names this object cares about.
+    const NAMES: &'static [&'static str];
+}
+
+/// What an array reduces to: its `Default` with every element read in order.
+pub(super) trait FromSeq<'de>: Default {
+    fn elements<A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error>;
+}
+
+/// An array or object whose content is not used (but is still checked).
+#[derive(Debug, Default)]
+pub(super) struct Skipped;
+
+impl<'de> FromMap<'de> for Skipped {
+    const NAMES: &'static [&'static str] = &[];
+    fn entry<A: MapAccess<'de>>(&mut self, _: Option<usize>, map: &mut A) -> Result<(), A::Error> {
+        map.next_value::<Skip>().map(drop)
+    }
+}
+
+impl<'de> FromSeq<'de> for Skipped {
+    fn elements<A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(())
+    }
+}
+
+/// Any JSON value, read and checked exactly like a `Value` would be, kept as nothing.
+pub(super) struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValVisitor::<Skipped, Skipped>(PhantomData))
+            .map(|_| Skip)
+    }
+}
+
+impl<'de, O: FromMap<'de>, S: FromSeq<'de>> Deserialize<'de> for Val<'de, O, S> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValVisitor(PhantomData))
+    }
+}
+
+struct ValVisitor<O, S>(PhantomData<(O, S)>);
+
+impl<'de, O: FromMap<'de>, S: FromSeq<'de>> Visitor<'de> for ValVisitor<O, S> {
+    type Value = Val<'de, O, S>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Val::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Val::Null)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Val::Bool)
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Val::Num(n.into()))
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(Val::Num(n.into()))
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        // As `Value` does: a float that is not finite becomes null.
+        Ok(Number::from_f64(n).map_or(Val::Null, Val::Num))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Borrowed(s)))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Owned(s.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Owned(s)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut s = S::default();
+        s.elements(&mut seq)?;
+        Ok(Val::Array(s))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut o = O::default();
+        while let Some(index) = map.next_key_seed(KeyIndex(O::NAMES))? {
+            o.entry(index, &mut map)?;
+        }
+        Ok(Val::Object(o))
+    }
+}
+
+/// An object key, matched (after unescaping) against a list of names
+/// without being kept.
+struct KeyIndex(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for KeyIndex {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIndex {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|n| *n == s))
+    }
+}
+
+/// Implements [`FromMap`] for a struct of `Option` fields: the entry named
+/// `$name` is read into field `$field` (a later duplicate replaces it).
+macro_rules! object {
+    ($ty:ident { $($i:literal => $field:ident: $name:literal),* $(,)? }) => {
+        impl<'de> FromMap<'de> for $ty<'de> {
+            const NAMES: &'static [&'static str] = &[$($name),*];
+            fn entry<A: MapAccess<'de>>(
+                &mut self,
+                index: Option<usize>,
+                map: &mut A,
+            ) -> Result<(), A::Error> {
+                match index {
+                    $(Some($i) => self.$field = Some(map.next_value()?),)*
+                    _ => map.next_value::<Skip>().map(drop)?,
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+/// The whole delivery (when it is an object).
+#[derive(Debug, Default)]
+pub(super) struct Top<'de> {
+    pub issue: Option<Val<'de, Issue<'de>>>,
+    pub timestamp: Option<Val<'de>>,
+    pub changelog: Option<Val<'de, Changelog<'de>>>,
+}
+object!(Top { 0 => issue: "issue", 1 => timestamp: "timestamp", 2 => changelog: "changelog" });
+
+#[derive(Debug, Default)]
+pub(super) struct Issue<'de> {
+    pub key: Option<Val<'de>>,
+    pub fields: Option<Val<'de, Fields<'de>>>,
+}
+object!(Issue { 0 => key: "key", 1 => fields: "fields" });
+
+#[derive(Debug, Default)]
+pub(super) struct Fields<'de> {
+    pub assignee: Option<Val<'de, Assignee<'de>>>,
+}
+object!(Fields { 0 => assignee: "assignee" });
+
+#[derive(Debug, Default)]
+pub(super) struct Assignee<'de> {
+    pub email: Option<Val<'de>>,
+}
+object!(Assignee { 0 => email: "emailAddress" });
+
+/// `changelog`; `any_key` tells an empty object from one with only unknown keys.
+#[derive(Debug, Default)]
+pub(super) struct Changelog<'de> {
+    pub any_key: bool,
+    pub id: Option<Val<'de>>,
+    pub items: Option<Val<'de, Skipped, Items>>,
+}
+
+impl<'de> FromMap<'de> for Changelog<'de> {
+    const NAMES: &'static [&'static str] = &["id", "items"];
+    fn entry<A: MapAccess<'de>>(
+        &mut self,
+        index: Option<usize>,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        self.any_key = true;
+        match index {
+            Some(0) => self.id = Some(map.next_value()?),
+            Some(1) => self.items = Some(map.next_value()?),
+            _ => map.next_value::<Skip>().map(drop)?,
+        }
+        Ok(())
+    }
+}
+
+/// `changelog.items`: where the first element that is not an object is, and
+/// whether an element is an object whose `field` is `"assignee"`.
+#[derive(Debug, Default)]
+pub(super) struct Items {
+    pub first_non_object: Option<usize>,
+    pub assignee: bool,
+}
+
+impl<'de> FromSeq<'de> for Items {
+    fn elements<A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while let Some(item) = seq.next_element::<Val<'de, Item>>()? {
+            match item {
+                Val::Object(item) => self.assignee |= item.assignee,
+                _ => {
+                    self.first_non_object.get_or_insert(i);
+                }
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One `changelog.items[]` object: is its (last) `field` the string `"assignee"`?
+#[derive(Debug, Default)]
+struct Item {
+    assignee: bool,
+}
+
+impl<'de> FromMap<'de> for Item {
+    const NAMES: &'static [&'static str] = &["field"];
+    fn entry<A: MapAccess<'de>>(
+        &mut self,
+        index: Option<usize>,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        if index == Some(0) {
+            let field: Val<'de> = map.next_value()?;
+            self.assignee = matches!(field, Val::Str(s) if s == "assignee");
+            Ok(())
+        } else {
+            map.next_value::<Skip>().map(drop)
+        }
+    }
+}

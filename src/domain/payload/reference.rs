@@ -1,0 +1,131 @@
+//! The `serde_json::Value` implementation of payload parsing that
+//! [`super::parse_bytes`] and [`super::facts_bytes`] replaced, kept verbatim
+//! as the reference they are tested against (`equivalence.rs`) and measured
+//! against (`examples/parse_bench.rs`, which includes this file). Not built
+//! into the daemon.
+
+use super::{check_issue_key, Action, Payload, PayloadError, MAX_EMAIL_LEN, MAX_KEY_LEN};
+use serde_json::Value;
+
+fn bad(msg: impl Into<String>) -> PayloadError {
+    PayloadError(msg.into())
+}
+
+/// Best-effort facts of any JSON body for the delivery log (key, changelog
+/// id, timestamp), ignoring whatever is malformed. Used when a delivery is
+/// refused (bad token, bad request) so operators still see which issue it was about.
+pub fn facts(body: &Value) -> (Option<String>, Option<String>, Option<i64>) {
+    let key = body
+        .get("issue")
+        .and_then(|i| i.get("key"))
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .map(str::to_string);
+    let changelog_id = match body.get("changelog").and_then(|c| c.get("id")) {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let timestamp = body.get("timestamp").and_then(Value::as_i64);
+    (key, changelog_id, timestamp)
+}
+
+/// Parse a delivery body (already decoded as JSON).
+pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
+    let Some(obj) = body.as_object() else {
+        return Err(bad("the delivery must be a JSON object"));
+    };
+    let key = match obj.get("issue").and_then(|i| i.get("key")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        Some(Value::String(_)) => None,
+        Some(_) => return Err(bad("`issue.key` must be a string")),
+    };
+    let timestamp = match obj.get("timestamp") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(t) => Some(t),
+            None => return Err(bad("`timestamp` must be an integer (milliseconds)")),
+        },
+        Some(Value::String(s)) => match s.trim().parse::<i64>() {
+            Ok(t) => Some(t),
+            Err(_) => return Err(bad("`timestamp` must be an integer (milliseconds)")),
+        },
+        Some(_) => return Err(bad("`timestamp` must be an integer (milliseconds)")),
+    };
+    let changelog = match obj.get("changelog") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) if m.is_empty() => None,
+        Some(Value::Object(m)) => Some(m),
+        Some(_) => return Err(bad("`changelog` must be an object")),
+    };
+    let Some(changelog) = changelog else {
+        return Ok(Payload {
+            key,
+            changelog_id: None,
+            timestamp,
+            action: Action::MissingChangelog,
+        });
+    };
+    let changelog_id = match changelog.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) if s.len() > MAX_KEY_LEN => {
+            return Err(bad(format!(
+                "`changelog.id` is longer than {MAX_KEY_LEN} characters"
+            )))
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => return Err(bad("`changelog.id` must be a string or a number")),
+    };
+    let items = match changelog.get("items") {
+        Some(Value::Array(items)) => items,
+        None | Some(Value::Null) => return Err(bad("`changelog.items` is missing")),
+        Some(_) => return Err(bad("`changelog.items` must be an array")),
+    };
+    let mut assignee_change = false;
+    for (i, item) in items.iter().enumerate() {
+        let Some(item) = item.as_object() else {
+            return Err(bad(format!("`changelog.items[{i}]` is not an object")));
+        };
+        if item.get("field").and_then(Value::as_str) == Some("assignee") {
+            assignee_change = true;
+        }
+    }
+    let mut p = Payload {
+        key,
+        changelog_id,
+        timestamp,
+        action: Action::NotAnAssigneeChange,
+    };
+    if !assignee_change {
+        return Ok(p);
+    }
+    match &p.key {
+        None => {
+            return Err(bad(
+                "an assignee change needs `issue.key`, and the delivery has none",
+            ))
+        }
+        Some(k) => check_issue_key(k).map_err(|e| bad(format!("`issue.key` {e}")))?,
+    }
+    let assignee = body
+        .get("issue")
+        .and_then(|i| i.get("fields"))
+        .and_then(|f| f.get("assignee"));
+    p.action = match assignee {
+        None | Some(Value::Null) => Action::Unassign,
+        Some(Value::Object(a)) => match a.get("emailAddress") {
+            Some(Value::String(e)) if e.trim().len() > MAX_EMAIL_LEN => {
+                return Err(bad(format!(
+                    "`issue.fields.assignee.emailAddress` is longer than {MAX_EMAIL_LEN} characters"
+                )))
+            }
+            Some(Value::String(e)) if !e.trim().is_empty() => Action::Assign(e.trim().to_string()),
+            _ => Action::MissingAssigneeEmail,
+        },
+        Some(_) => return Err(bad("`issue.fields.assignee` must be an object or null")),
+    };
+    Ok(p)
+}
