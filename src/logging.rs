@@ -48,7 +48,7 @@ pub fn init(cfg: &LogConfig) -> (Logger, LogGuard) {
     let (drain, guard) = match cfg.format {
         LogFormat::Json => {
             let json = JsonLines::new(std::io::stderr(), stderr_is_journal()).fuse();
-            slog_async::Async::new(json.filter_level(lvl).fuse())
+            slog_async::Async::new(json)
                 .chan_size(8192)
                 .overflow_strategy(slog_async::OverflowStrategy::DropAndReport)
                 .build_with_guard()
@@ -56,13 +56,15 @@ pub fn init(cfg: &LogConfig) -> (Logger, LogGuard) {
         LogFormat::Term => {
             let decorator = slog_term::TermDecorator::new().stderr().build();
             let term = slog_term::FullFormat::new(decorator).build().fuse();
-            slog_async::Async::new(term.filter_level(lvl).fuse())
+            slog_async::Async::new(term)
                 .chan_size(8192)
                 .overflow_strategy(slog_async::OverflowStrategy::DropAndReport)
                 .build_with_guard()
         }
     };
-    let log = Logger::root(drain.fuse(), o!("service" => "synclink"));
+    // Filter before the channel: a record below the level costs a compare,
+    // not a copy of its fields to the logging thread.
+    let log = Logger::root(drain.filter_level(lvl).fuse(), o!("service" => "synclink"));
     (log, LogGuard(Some(guard)))
 }
 

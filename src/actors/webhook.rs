@@ -13,12 +13,17 @@ use super::{guarded, Ping};
 use crate::domain::payload::{self, Action, BodyError, Facts};
 use crate::domain::{DeliveryOutcome, Id, IntegrationStatus, PROVIDER_JIRA_SERVER};
 use crate::jira::jwt;
+use crate::store::credentials::WebhookCredential;
 use actix::prelude::*;
 use slog::{info, warn};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub struct WebhookActor {
     deps: Deps,
+    /// Tokens this actor has verified, with the credential they were
+    /// verified against (see [`Verified`]).
+    verified: Verified,
 }
 
 impl Actor for WebhookActor {
@@ -80,7 +85,10 @@ impl WorkerWebhook {
     pub fn addr(&self) -> &Addr<WebhookActor> {
         self.addr.get_or_init(|| {
             let deps = self.pool.deps.clone();
-            let addr = actix::Supervisor::start(move |_| WebhookActor { deps });
+            let addr = actix::Supervisor::start(move |_| WebhookActor {
+                deps,
+                verified: Verified::default(),
+            });
             self.pool
                 .started
                 .lock()
@@ -132,9 +140,9 @@ pub enum Verdict {
 impl Handler<Inspect> for WebhookActor {
     type Result = Result<Verdict, super::ActorPanic>;
     fn handle(&mut self, msg: Inspect, ctx: &mut Context<Self>) -> Self::Result {
-        let deps = self.deps.clone();
+        let WebhookActor { deps, verified } = self;
         guarded("webhook", ctx, &deps.log, &deps.metrics, || {
-            inspect(&deps, msg)
+            inspect(deps, verified, msg)
         })
     }
 }
@@ -158,30 +166,65 @@ fn early(
     })
 }
 
+/// Jira sends every delivery of an integration with the same token (the
+/// webhook URL), so a token verified once need not be decoded and
+/// HMAC-checked again while the integration's credential is unchanged: an
+/// entry holds the `Arc` of the credential it was verified against, and
+/// every write of the integration puts a new `Arc` in the store's index,
+/// which voids the entry. Only tokens that verified are kept; bounded.
+#[derive(Default)]
+pub struct Verified(HashMap<String, (String, Arc<WebhookCredential>)>);
+
+/// Most tokens one actor remembers (it forgets them all when full).
+const VERIFIED_MAX: usize = 64;
+
+impl Verified {
+    /// The credential `token` was verified against, if it still is current.
+    fn current(&self, deps: &Deps, token: &str) -> Option<Arc<WebhookCredential>> {
+        let (ext, cred) = self.0.get(token)?;
+        let now = deps.store.webhook_credential(ext)?;
+        Arc::ptr_eq(&now, cred).then_some(now)
+    }
+
+    fn remember(&mut self, token: &str, ext: String, cred: Arc<WebhookCredential>) {
+        if self.0.len() >= VERIFIED_MAX {
+            self.0.clear();
+        }
+        self.0.insert(token.to_string(), (ext, cred));
+    }
+}
+
 /// Resolve the integration from the token: unverified `id` claim, lookup by
 /// external id (provider `jira_server`), then the HS256 signature.
-fn resolve(deps: &Deps, token: &str) -> Result<Id, (Option<Id>, String)> {
-    let ext = jwt::unverified_id(token).map_err(|e| (None, e.to_string()))?;
-    let cred = deps
-        .store
-        .webhook_credential(&ext)
-        .filter(|c| c.provider == PROVIDER_JIRA_SERVER)
-        .ok_or_else(|| {
-            (
-                None,
-                format!("no jira_server integration with external id `{ext}`"),
-            )
-        })?;
-    jwt::verify(token, &cred.webhook_secret).map_err(|e| (Some(cred.id), e.to_string()))?;
+fn resolve(deps: &Deps, verified: &mut Verified, token: &str) -> Result<Id, (Option<Id>, String)> {
+    let cred = match verified.current(deps, token) {
+        Some(cred) => cred,
+        None => {
+            let ext = jwt::unverified_id(token).map_err(|e| (None, e.to_string()))?;
+            let cred = deps
+                .store
+                .webhook_credential(&ext)
+                .filter(|c| c.provider == PROVIDER_JIRA_SERVER)
+                .ok_or_else(|| {
+                    (
+                        None,
+                        format!("no jira_server integration with external id `{ext}`"),
+                    )
+                })?;
+            jwt::verify(token, &cred.webhook_secret).map_err(|e| (Some(cred.id), e.to_string()))?;
+            verified.remember(token, ext, cred.clone());
+            cred
+        }
+    };
     if cred.status == IntegrationStatus::Disabled {
         return Err((Some(cred.id), "the integration is disabled".into()));
     }
     Ok(cred.id)
 }
 
-fn inspect(deps: &Deps, msg: Inspect) -> Verdict {
+fn inspect(deps: &Deps, verified: &mut Verified, msg: Inspect) -> Verdict {
     let log = &msg.log;
-    let integration = match resolve(deps, &msg.token) {
+    let integration = match resolve(deps, verified, &msg.token) {
         Ok(id) => id,
         Err((id, reason)) => {
             warn!(log, "token-validation-error"; "reason" => reason.as_str(),
@@ -288,4 +331,81 @@ fn parse(
         timestamp: p.timestamp,
         change,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::domain::Integration;
+    use crate::store::Store;
+
+    fn integration() -> Integration {
+        Integration {
+            id: 0,
+            provider: PROVIDER_JIRA_SERVER.into(),
+            external_id: "jira.example.org".into(),
+            name: "J".into(),
+            base_url: "https://jira.example.org".into(),
+            verify_ssl: true,
+            consumer_key: "ck".into(),
+            private_key: String::new(),
+            access_token: String::new(),
+            access_token_secret: String::new(),
+            webhook_secret: "first-secret".into(),
+            status: IntegrationStatus::Active,
+            last_error: None,
+            webhook: None,
+            date_added: 0,
+        }
+    }
+
+    #[test]
+    fn a_remembered_token_follows_every_change_of_its_integration() {
+        let store = Store::temporary().unwrap();
+        let deps = super::super::id::tests::deps(Config::default(), store.clone());
+        let mut i = store.create_integration(integration()).unwrap();
+        let mut v = Verified::default();
+        let old = jwt::mint(&i.external_id, "first-secret").unwrap();
+        // Verified, remembered, and answered from memory the second time.
+        assert_eq!(resolve(&deps, &mut v, &old), Ok(i.id));
+        assert_eq!(v.0.len(), 1);
+        assert_eq!(resolve(&deps, &mut v, &old), Ok(i.id));
+        // A token that does not verify is refused and never remembered.
+        let forged = jwt::mint(&i.external_id, "guess").unwrap();
+        assert!(resolve(&deps, &mut v, &forged).is_err());
+        assert_eq!(v.0.len(), 1);
+        // A new secret voids the remembered token at once.
+        i.webhook_secret = "second-secret".into();
+        store.update_integration(&i).unwrap();
+        let (id, reason) = resolve(&deps, &mut v, &old).unwrap_err();
+        assert_eq!(id, Some(i.id));
+        assert!(reason.contains("signature"), "{reason}");
+        let new = jwt::mint(&i.external_id, "second-secret").unwrap();
+        assert_eq!(resolve(&deps, &mut v, &new), Ok(i.id));
+        // Disabling refuses even a remembered, valid token.
+        i.status = IntegrationStatus::Disabled;
+        store.update_integration(&i).unwrap();
+        let (_, reason) = resolve(&deps, &mut v, &new).unwrap_err();
+        assert_eq!(reason, "the integration is disabled");
+    }
+
+    #[test]
+    fn the_memory_of_tokens_is_bounded() {
+        let store = Store::temporary().unwrap();
+        let deps = super::super::id::tests::deps(Config::default(), store.clone());
+        let i = store.create_integration(integration()).unwrap();
+        let mut v = Verified::default();
+        for n in 0..(VERIFIED_MAX * 3) {
+            // Distinct valid tokens for the same integration (extra claim).
+            let t = jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+                &serde_json::json!({"id": i.external_id, "n": n}),
+                &jsonwebtoken::EncodingKey::from_secret(b"first-secret"),
+            )
+            .unwrap();
+            assert_eq!(resolve(&deps, &mut v, &t), Ok(i.id));
+            assert!(v.0.len() <= VERIFIED_MAX);
+        }
+    }
 }

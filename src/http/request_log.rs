@@ -125,8 +125,9 @@ where
             .unwrap_or_else(crate::logging::discard);
         let ctx = RequestCtx::fresh(&root);
         req.extensions_mut().insert(ctx.clone());
-        let method = req.method().to_string();
-        let path = req.path().to_string();
+        let method = req.method().clone();
+        let shown = loggable_path(req.path());
+        let probe = is_probe(req.path());
         let delay = test_delay(&req);
         let listener = self.listener;
         let service = self.service.clone();
@@ -151,12 +152,12 @@ where
                     .observe(elapsed.as_secs_f64());
             }
             let duration_ms = elapsed.as_secs_f64() * 1000.0;
-            let shown = loggable_path(&path);
-            if is_probe(&path) {
-                debug!(ctx.log, "http-request"; "listener" => listener, "method" => &method,
+            let method = method.as_str();
+            if probe {
+                debug!(ctx.log, "http-request"; "listener" => listener, "method" => method,
                        "path" => &shown, "status" => status, "duration_ms" => duration_ms);
             } else {
-                info!(ctx.log, "http-request"; "listener" => listener, "method" => &method,
+                info!(ctx.log, "http-request"; "listener" => listener, "method" => method,
                       "path" => &shown, "status" => status, "duration_ms" => duration_ms);
             }
             let mut res = result?;
