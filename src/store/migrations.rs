@@ -2,8 +2,9 @@
 //! decodes the layout it replaces with a frozen copy of the old type, so it
 //! keeps working whatever the current types become.
 
+use super::delivery_log::{chunks, CHUNK_MAX};
 use super::{decode, encode, Store, StoreResult};
-use crate::domain::{DeliveryState, RecentIds};
+use crate::domain::{Delivery, DeliveryState, RecentIds};
 use serde::Deserialize;
 
 /// `DeliveryState` as version 1 stored it.
@@ -37,6 +38,33 @@ pub(super) fn v2_recent_ids(store: &Store) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 3: the delivery log moves from tree `deliveries` (one key per
+/// entry) to tree `delivery_log` (chunks of up to [`CHUNK_MAX`] entries,
+/// see [`super::delivery_log`]); the old tree is dropped. (`Delivery`
+/// itself is unchanged since version 1.)
+pub(super) fn v3_delivery_log_chunks(store: &Store) -> StoreResult<()> {
+    let old = store.db.open_tree("deliveries")?;
+    let mut chunk: Vec<Delivery> = Vec::with_capacity(CHUNK_MAX);
+    let write = |chunk: &mut Vec<Delivery>| -> StoreResult<()> {
+        for (k, v) in chunks(chunk.iter())? {
+            store.t.deliveries.insert(k, v)?;
+        }
+        chunk.clear();
+        Ok(())
+    };
+    for r in old.iter() {
+        let (_, v) = r?;
+        chunk.push(decode("delivery (v2)", &v)?);
+        if chunk.len() == CHUNK_MAX {
+            write(&mut chunk)?;
+        }
+    }
+    write(&mut chunk)?;
+    drop(old);
+    store.db.drop_tree("deliveries")?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +76,57 @@ mod tests {
         timestamp: Option<i64>,
         changelog_id: Option<String>,
         recent_changelog_ids: Vec<String>,
+    }
+
+    #[test]
+    fn v3_moves_the_delivery_log_into_chunks_in_order() {
+        use crate::domain::DeliveryOutcome;
+        use crate::store::keys;
+        use crate::store::sync::DeliveryFilter;
+        let dir = tempfile::tempdir().unwrap();
+        let n = CHUNK_MAX * 2 + 7;
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.t.meta
+                .insert(super::super::META_SCHEMA, &2u32.to_be_bytes())
+                .unwrap();
+            let old = s.db.open_tree("deliveries").unwrap();
+            for i in 0..n as u64 {
+                let d = Delivery {
+                    id: 1000 + i,
+                    received: i as i64,
+                    integration: Some(1),
+                    key: Some(format!("K-{i}")),
+                    changelog_id: None,
+                    timestamp: None,
+                    outcome: DeliveryOutcome::Assigned,
+                    groups: vec![i],
+                    reason: "moved".into(),
+                };
+                old.insert(keys::id(d.id), encode("v2", &d).unwrap())
+                    .unwrap();
+            }
+            s.flush().unwrap();
+        }
+        let s = Store::reopen(dir.path(), false).unwrap();
+        assert_eq!(
+            s.schema_version().unwrap(),
+            Some(super::super::SCHEMA_VERSION)
+        );
+        assert!(!s
+            .db
+            .tree_names()
+            .iter()
+            .any(|t| t.as_ref() == b"deliveries"));
+        assert_eq!(s.t.deliveries.len(), 3);
+        assert_eq!(s.delivery_count().unwrap(), n);
+        let all = s
+            .list_deliveries(&DeliveryFilter::default(), n + 10, usize::MAX)
+            .unwrap();
+        let ids: Vec<u64> = all.iter().map(|d| d.id).collect();
+        let want: Vec<u64> = (0..n as u64).rev().map(|i| 1000 + i).collect();
+        assert_eq!(ids, want);
+        assert_eq!(all[0].key.as_deref(), Some(format!("K-{}", n - 1).as_str()));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod counts;
 pub mod credentials;
+pub mod delivery_log;
 pub mod directory;
 pub mod error;
 pub mod groups;
@@ -25,12 +26,16 @@ use std::path::Path;
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`]
 /// when a stored layout changes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Ordered migrations: entry `(v, f)` upgrades a database at version `v - 1`
 /// to version `v`. They run in order at open, each followed by a flush.
 type Migration = fn(&Store) -> StoreResult<()>;
-const MIGRATIONS: &[(u32, Migration)] = &[(1, migrate_v1), (2, migrations::v2_recent_ids)];
+const MIGRATIONS: &[(u32, Migration)] = &[
+    (1, migrate_v1),
+    (2, migrations::v2_recent_ids),
+    (3, migrations::v3_delivery_log_chunks),
+];
 
 /// Version 1 is the initial layout: nothing to transform.
 fn migrate_v1(_: &Store) -> StoreResult<()> {
@@ -89,7 +94,9 @@ pub struct Trees {
     pub activities: sled::Tree,
     /// (integration id, issue key) -> DeliveryState
     pub delivery_state: sled::Tree,
-    /// delivery id -> Delivery (the bounded delivery log)
+    /// id of a chunk's first entry -> chunk of Delivery (the bounded
+    /// delivery log, see [`delivery_log`]; schema 2 and older: `deliveries`,
+    /// delivery id -> Delivery)
     pub deliveries: sled::Tree,
     /// integration id -> Integration
     pub integrations: sled::Tree,
@@ -126,7 +133,7 @@ impl Trees {
             assignees: db.open_tree("assignees")?,
             activities: db.open_tree("activities")?,
             delivery_state: db.open_tree("delivery_state")?,
-            deliveries: db.open_tree("deliveries")?,
+            deliveries: db.open_tree("delivery_log")?,
             integrations: db.open_tree("integrations")?,
             integration_ext: db.open_tree("integration_ext")?,
             installations: db.open_tree("installations")?,

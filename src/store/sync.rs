@@ -1,12 +1,12 @@
 //! Sync writes: assignee + activity + delivery state + delivery-log entry in
 //! one multi-tree transaction, and the bounded delivery log.
 
-use super::keys::{self, Key};
-use super::{decode, encode, get, Store, StoreError, StoreResult};
+use super::keys::Key;
+use super::{get, Store, StoreError, StoreResult};
 use crate::domain::{ActivityType, Assignee, Delivery, DeliveryOutcome, DeliveryState, Id};
 
 mod batch;
-pub use batch::BatchApplied;
+pub use batch::{BatchApplied, LogBound};
 
 /// How many recent changelog ids each `(integration, key)` remembers for
 /// duplicate detection.
@@ -64,7 +64,7 @@ pub struct DeliveryFilter {
 }
 
 impl DeliveryFilter {
-    fn matches(&self, d: &Delivery) -> bool {
+    pub(crate) fn matches(&self, d: &Delivery) -> bool {
         self.integration.is_none_or(|i| d.integration == Some(i))
             && self
                 .key
@@ -104,55 +104,12 @@ impl Store {
     /// [`Store::apply_sync_batch`].)
     pub fn apply_sync(&self, w: &SyncWrite) -> StoreResult<SyncApplied> {
         let mut one = [w.clone()];
-        let mut r = self.apply_sync_batch(&mut one, 0)?;
+        let never = batch::LogBound {
+            count: 0,
+            keep: usize::MAX,
+        };
+        let mut r = self.apply_sync_batch(&mut one, never)?;
         Ok(r.applied.pop().unwrap_or_default())
-    }
-
-    /// Record one delivery-log entry on its own (deliveries that change
-    /// nothing: bad token, bad request, missing changelog, ...). Returns its id.
-    pub fn record_delivery(&self, d: &Delivery) -> StoreResult<Id> {
-        let mut d = d.clone();
-        if d.id == 0 {
-            d.id = self.unique_id()?;
-        }
-        self.t
-            .deliveries
-            .insert(keys::id(d.id), encode("delivery", &d)?)?;
-        Ok(d.id)
-    }
-
-    /// Entries in the delivery log. O(n): call it once at start, then count.
-    pub fn delivery_count(&self) -> usize {
-        self.t.deliveries.len()
-    }
-
-    /// Remove the oldest entries until at most `keep` remain, given that
-    /// `count` are stored now. Returns how many were removed.
-    pub fn prune_deliveries(&self, keep: usize, count: usize) -> StoreResult<usize> {
-        let mut removed = 0;
-        while count - removed > keep {
-            match self.t.deliveries.pop_min()? {
-                Some(_) => removed += 1,
-                None => break,
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Delivery-log entries matching `f`, newest first, at most `limit`.
-    pub fn list_deliveries(&self, f: &DeliveryFilter, limit: usize) -> StoreResult<Vec<Delivery>> {
-        let mut out = Vec::new();
-        for r in self.t.deliveries.iter().rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, v) = r?;
-            let d: Delivery = decode("delivery", &v)?;
-            if f.matches(&d) {
-                out.push(d);
-            }
-        }
-        Ok(out)
     }
 
     /// The assignee of a group together with the email shown for the user.
@@ -277,7 +234,9 @@ mod tests {
         assert!(applied.delivery_id.is_some());
         assert_eq!(s.delivery_state(3, "APP-1").unwrap(), Some(st));
         assert_eq!(s.delivery_state(3, "APP-2").unwrap(), None);
-        let list = s.list_deliveries(&DeliveryFilter::default(), 10).unwrap();
+        let list = s
+            .list_deliveries(&DeliveryFilter::default(), 10, 10)
+            .unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].outcome, DeliveryOutcome::Assigned);
     }
@@ -309,9 +268,12 @@ mod tests {
             d.received = i;
             s.record_delivery(&d).unwrap();
         }
-        assert_eq!(s.delivery_count(), 10);
-        assert_eq!(s.prune_deliveries(4, 10).unwrap(), 6);
-        let all = s.list_deliveries(&DeliveryFilter::default(), 100).unwrap();
+        assert_eq!(s.delivery_count().unwrap(), 10);
+        assert_eq!(s.prune_deliveries(10, 4).unwrap(), 6);
+        assert_eq!(s.delivery_count().unwrap(), 4);
+        let all = s
+            .list_deliveries(&DeliveryFilter::default(), 100, 4)
+            .unwrap();
         assert_eq!(
             all.iter().map(|d| d.received).collect::<Vec<_>>(),
             vec![9, 8, 7, 6]
@@ -320,14 +282,16 @@ mod tests {
             outcome: Some(DeliveryOutcome::Stale),
             ..Default::default()
         };
-        assert_eq!(s.list_deliveries(&f, 100).unwrap().len(), 2);
+        assert_eq!(s.list_deliveries(&f, 100, 4).unwrap().len(), 2);
+        // Only the newest `kept` entries are shown.
+        assert_eq!(s.list_deliveries(&f, 100, 1).unwrap().len(), 0);
         let f = DeliveryFilter {
             integration: Some(4),
             ..Default::default()
         };
-        assert!(s.list_deliveries(&f, 100).unwrap().is_empty());
+        assert!(s.list_deliveries(&f, 100, 4).unwrap().is_empty());
         assert_eq!(
-            s.list_deliveries(&DeliveryFilter::default(), 1).unwrap()[0].received,
+            s.list_deliveries(&DeliveryFilter::default(), 1, 4).unwrap()[0].received,
             9
         );
     }

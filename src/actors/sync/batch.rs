@@ -13,7 +13,7 @@
 
 use super::{SyncActor, SyncCommand, SyncError, SyncReply};
 use crate::domain::{Delivery, DeliveryOutcome, DeliveryState, Id};
-use crate::store::sync::{Op, SyncWrite};
+use crate::store::sync::{LogBound, Op, SyncWrite};
 use crate::store::{Store, StoreResult};
 use actix::prelude::*;
 use slog::info;
@@ -307,20 +307,14 @@ impl SyncActor {
         store: &Store,
         mut writes: Vec<SyncWrite>,
     ) -> Result<Vec<Option<SyncReply>>, SyncError> {
-        let max = self.deps.config.storage.delivery_log_max;
+        let keep = self.deps.config.storage.delivery_log_max;
         let count = match self.delivery_count {
             Some(n) => n,
-            None => store.delivery_count(),
+            None => store.delivery_count()?,
         };
-        let excess = (count + writes.len()).saturating_sub(max);
-        let b = store.apply_sync_batch(&mut writes, excess.min(count))?;
-        let mut left = count + writes.len() - b.pruned;
-        self.delivery_count = Some(left);
-        if left > max {
-            // More new entries than the bound: pop the oldest new ones too.
-            left -= store.prune_deliveries(max, left)?;
-            self.delivery_count = Some(left);
-        }
+        let b = store.apply_sync_batch(&mut writes, LogBound { count, keep })?;
+        let added = writes.iter().filter(|w| w.delivery.is_some()).count();
+        self.delivery_count = Some((count + added).saturating_sub(b.pruned));
         let mut changed = Vec::new();
         for (w, a) in writes.iter().zip(&b.applied) {
             if let Some(d) = &w.delivery {

@@ -184,7 +184,7 @@ fn summary(rs: &[Result<SyncReply, SyncError>]) -> Summary {
 fn state(a: &SyncActor, w: &World) -> String {
     let s = &a.deps.store;
     let log: Vec<_> = s
-        .list_deliveries(&DeliveryFilter::default(), 1000)
+        .list_deliveries(&DeliveryFilter::default(), 1000, usize::MAX)
         .unwrap()
         .into_iter()
         .map(|d| (d.outcome, d.key, d.changelog_id, d.groups, d.reason))
@@ -256,7 +256,9 @@ fn one_batch_equals_one_delivery_at_a_time() {
             );
             // Nine entries (the failure is logged by the HTTP handler), in
             // arrival order; one ticket for the whole batch.
-            let log = s.list_deliveries(&DeliveryFilter::default(), 100).unwrap();
+            let log = s
+                .list_deliveries(&DeliveryFilter::default(), 100, usize::MAX)
+                .unwrap();
             assert_eq!(log.len(), 9);
             assert!(log.windows(2).all(|p| p[0].id > p[1].id));
             let tickets: std::collections::BTreeSet<_> =
@@ -284,10 +286,11 @@ fn a_batch_prunes_the_delivery_log_in_its_transaction() {
             assert!(r.iter().all(Result::is_ok));
             let r = a.run_batch(vec![record(DeliveryOutcome::Duplicate)]);
             let newest = r[0].as_ref().unwrap().delivery.unwrap();
+            // The bound (3) is what the log shows...
             let log = a
                 .deps
                 .store
-                .list_deliveries(&DeliveryFilter::default(), 100)
+                .list_deliveries(&DeliveryFilter::default(), 100, 3)
                 .unwrap();
             let got: Vec<_> = log.iter().map(|d| d.outcome).collect();
             assert_eq!(
@@ -299,8 +302,16 @@ fn a_batch_prunes_the_delivery_log_in_its_transaction() {
                 ]
             );
             assert_eq!(log[0].id, newest);
+            // ...while whole chunks are pruned: the first batch's chunk went
+            // with the second batch; the second's (5) stays until dropping
+            // it would leave fewer than 3.
+            assert_eq!(a.delivery_count, Some(6));
+            assert_eq!(a.deps.store.delivery_count().unwrap(), 6);
+            let r = a.run_batch((0..3).map(|_| record(DeliveryOutcome::Stale)).collect());
+            assert!(r.iter().all(Result::is_ok));
+            // 9 entries: both older chunks go, the new chunk is the bound.
             assert_eq!(a.delivery_count, Some(3));
-            assert_eq!(a.deps.store.delivery_count(), 3);
+            assert_eq!(a.deps.store.delivery_count().unwrap(), 3);
         },
     );
 }

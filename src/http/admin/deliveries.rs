@@ -92,6 +92,7 @@ async fn list(
     let max_limit = MAX_LIMIT.max(state.config.storage.delivery_log_max);
     let (f, limit) = filter(&q, max_limit)?;
     let store = state.store.clone();
-    let list = blocking(move || store.list_deliveries(&f, limit)).await?;
+    let kept = state.config.storage.delivery_log_max;
+    let list = blocking(move || store.list_deliveries(&f, limit, kept)).await?;
     Ok(HttpResponse::Ok().json(list.iter().map(view).collect::<Vec<_>>()))
 }

@@ -7,6 +7,7 @@
 //! transaction's own writes first), so the result is exactly that of
 //! applying them one after another.
 
+use super::super::delivery_log::chunks;
 use super::super::keys;
 use super::super::{decode, encode, Store, StoreResult};
 use super::{changes, delivery_state_key, Op, SyncApplied, SyncWrite};
@@ -19,7 +20,14 @@ struct Prepared<'a> {
     w: &'a SyncWrite,
     activity_ids: Vec<u64>,
     state: Option<(Vec<u8>, Vec<u8>)>,
-    delivery: Option<([u8; 8], Vec<u8>)>,
+}
+
+/// The delivery log's size before a batch and its bound
+/// (`storage.delivery_log_max`), for pruning in the batch's transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct LogBound {
+    pub count: usize,
+    pub keep: usize,
 }
 
 /// What [`Store::apply_sync_batch`] did.
@@ -27,20 +35,20 @@ struct Prepared<'a> {
 pub struct BatchApplied {
     /// One entry per write, in order.
     pub applied: Vec<SyncApplied>,
-    /// Delivery-log entries pruned (oldest first) in the same transaction.
+    /// Delivery-log entries pruned (oldest chunks first) in the same transaction.
     pub pruned: usize,
 }
 
 impl Store {
     /// Apply `writes` in order in one transaction over assignees,
-    /// activities, delivery state and the delivery log, and remove the
-    /// `prune` oldest delivery-log entries that exist before it (the new
-    /// entries are never among them). Delivery ids still 0 are assigned
-    /// here, in order. Per write the rules of [`Store::apply_sync`] hold.
+    /// activities, delivery state and the delivery log (the batch's entries
+    /// as new chunks), and remove the oldest whole chunks while at least
+    /// `log.keep` entries remain. Delivery ids still 0 are assigned here, in
+    /// order. Per write the rules of [`Store::apply_sync`] hold.
     pub fn apply_sync_batch(
         &self,
         writes: &mut [SyncWrite],
-        prune: usize,
+        log: LogBound,
     ) -> StoreResult<BatchApplied> {
         // Ids come from sled's generator, outside the transaction (it may retry).
         for w in writes.iter_mut() {
@@ -56,10 +64,6 @@ impl Store {
             for _ in &w.ops {
                 activity_ids.push(self.unique_id()?);
             }
-            let delivery = match &w.delivery {
-                Some(d) => Some((keys::id(d.id), encode("delivery", d)?)),
-                None => None,
-            };
             let state = match &w.state {
                 Some((i, k, st)) => {
                     Some((delivery_state_key(*i, k), encode("delivery state", st)?))
@@ -70,17 +74,15 @@ impl Store {
                 w,
                 activity_ids,
                 state,
-                delivery,
             });
         }
-        // The oldest entries as committed now; only this (single) writer
-        // adds or removes delivery-log entries, so they are still there.
-        let mut old_keys = Vec::with_capacity(prune);
-        if prune > 0 {
-            for k in self.t.deliveries.iter().keys().take(prune) {
-                old_keys.push(k?);
-            }
-        }
+        // The batch's delivery-log entries as chunks (ids increase), and the
+        // oldest chunks to drop: only this (single) writer adds or removes
+        // chunks, so they are still there in the transaction.
+        let entries: Vec<&crate::domain::Delivery> =
+            writes.iter().filter_map(|w| w.delivery.as_ref()).collect();
+        let new_chunks = chunks(entries.iter().copied())?;
+        let (old_keys, pruned) = self.chunks_to_prune(log.count + entries.len(), log.keep)?;
         let (changed, new_assignees) = (
             &self.t.assignees,
             &self.t.activities,
@@ -157,10 +159,10 @@ impl Store {
                         if let Some((k, v)) = &p.state {
                             dstate.insert(k.as_slice(), v.as_slice())?;
                         }
-                        if let Some((k, v)) = &p.delivery {
-                            deliveries.insert(&k[..], v.as_slice())?;
-                        }
                         all_changed.push(changed);
+                    }
+                    for (k, v) in &new_chunks {
+                        deliveries.insert(&k[..], v.as_slice())?;
                     }
                     for k in &old_keys {
                         deliveries.remove(k.clone())?;
@@ -179,9 +181,6 @@ impl Store {
                 delivery_id: w.delivery.as_ref().map(|d| d.id),
             })
             .collect();
-        Ok(BatchApplied {
-            applied,
-            pruned: old_keys.len(),
-        })
+        Ok(BatchApplied { applied, pruned })
     }
 }
