@@ -2,11 +2,16 @@
 //! webhook delivery on synclink's path and answers 200. synclink's webhook
 //! throughput is quoted as a ratio of this server's, driven identically.
 //!
-//! Same actix-web version and body limit as `synclinkd`'s public listener, and
-//! the same worker count (actix's default: one per core) unless `--workers`.
+//! Same actix-web version, body limit and allocator (mimalloc) as `synclinkd`'s
+//! public listener, and the same worker count (actix's default: one per core)
+//! unless `--workers`.
 //!
 //! Usage: `bare_webhook [LISTEN_ADDR] [--workers N]` (default 127.0.0.1:8089).
 //! Prints `listening <addr>` on standard error once bound; stops on SIGTERM.
+
+/// The allocator `synclinkd` uses, so the ratio compares like with like.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 
