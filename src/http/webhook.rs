@@ -38,12 +38,20 @@ fn reply(status: u16, code: &str, message: &str) -> HttpResponse {
     r.json(json!({"error": {"code": code, "message": message}}))
 }
 
+/// The body of a 200: what happened to the delivery.
+#[derive(serde::Serialize)]
+struct Accepted<'a> {
+    outcome: &'static str,
+    groups: &'a [crate::domain::Id],
+    delivery: Option<crate::domain::Id>,
+}
+
 fn ok(r: &SyncReply) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "outcome": r.outcome.as_str(),
-        "groups": r.groups,
-        "delivery": r.delivery,
-    }))
+    HttpResponse::Ok().json(Accepted {
+        outcome: r.outcome.as_str(),
+        groups: &r.groups,
+        delivery: r.delivery,
+    })
 }
 
 /// Read the body up to `limit` bytes; beyond it keep draining (bounded) so
@@ -221,11 +229,11 @@ async fn early(state: &AppState, log: &slog::Logger, e: Early, received: i64) ->
         }
     };
     match e.status {
-        200 => HttpResponse::Ok().json(json!({
-            "outcome": e.outcome.as_str(),
-            "groups": [],
-            "delivery": r.and_then(|r| r.delivery),
-        })),
+        200 => HttpResponse::Ok().json(Accepted {
+            outcome: e.outcome.as_str(),
+            groups: &[],
+            delivery: r.and_then(|r| r.delivery),
+        }),
         413 => reply(413, "payload_too_large", &e.reason),
         s => reply(s, "bad_request", &e.reason),
     }
