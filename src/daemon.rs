@@ -49,10 +49,19 @@ pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
     let metrics = Metrics::new();
     let system = actix_web::rt::System::new();
     let result = system.block_on(serve(config, store.clone(), metrics, log.clone(), started));
+    // Stop the actors (their threads drop their store handles).
+    drop(system);
     // The last write is done: save the counters (the clean-shutdown marker)
-    // and flush.
-    if let Err(e) = store.close() {
-        error!(log, "flush-failed"; "error" => %e);
+    // and flush; after a large write volume, reopen the database once so
+    // that the next start does not replay it (store::snapshot).
+    let t0 = Instant::now();
+    match store.close_and_snapshot(crate::store::snapshot::SnapshotPolicy::daemon()) {
+        Ok(s) => {
+            info!(log, "store-snapshot"; "outcome" => s.outcome(),
+                  "written_mib" => s.written() / (1024 * 1024),
+                  "ms" => t0.elapsed().as_millis() as u64)
+        }
+        Err(e) => error!(log, "flush-failed"; "error" => %e),
     }
     if result.is_ok() {
         info!(log, "shutdown-complete"; "uptime_secs" => started.elapsed().as_secs());

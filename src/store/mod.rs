@@ -14,12 +14,13 @@ pub mod jira_connect;
 pub mod keys;
 pub mod project_delete;
 pub mod projects;
+pub mod snapshot;
 pub mod sync;
 
 pub use error::{StoreError, StoreResult};
 
 use serde::{de::DeserializeOwned, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`]
 /// when a stored layout changes.
@@ -142,6 +143,18 @@ pub struct Store {
     pub(crate) counts: std::sync::Arc<counts::Counts>,
     /// Whether the counters were loaded or are being recounted.
     pub counts_origin: counts::CountsOrigin,
+    /// The data directory (`None`: temporary), for [`Store::close_and_snapshot`].
+    pub(crate) path: Option<PathBuf>,
+    /// What the process had written at open ([`Store::written_since_open`]).
+    pub(crate) opened: snapshot::WriteMark,
+}
+
+/// sled's settings, the same for every open of a data directory.
+pub(crate) fn sled_config(path: &Path) -> sled::Config {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(CACHE_CAPACITY)
+        .flush_every_ms(None)
 }
 
 impl Store {
@@ -182,18 +195,17 @@ impl Store {
         // (docs/OPERATIONS.md section 9). The OS page cache keeps the file
         // warm, so a miss costs a pread and a decode, not a disk seek.
         // (`snapshot_after_ops` is a no-op in sled 0.34.7: sled writes its
-        // snapshot at open, so recovery replays the log since the last start.)
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_CAPACITY)
-            .flush_every_ms(None)
-            .open()?;
+        // snapshot at open, so recovery replays the log since the last open;
+        // see [`snapshot`].)
+        let db = sled_config(path).open()?;
         let t = Trees::open(&db)?;
         let mut store = Store {
+            opened: snapshot::WriteMark::now(&db),
             db,
             t,
             counts: Default::default(),
             counts_origin: counts::CountsOrigin::Recounting,
+            path: Some(path.to_path_buf()),
         };
         store.migrate()?;
         // After the migrations, before any writer runs.
@@ -206,10 +218,12 @@ impl Store {
         let db = sled::Config::new().temporary(true).open()?;
         let t = Trees::open(&db)?;
         let mut store = Store {
+            opened: snapshot::WriteMark::now(&db),
             db,
             t,
             counts: Default::default(),
             counts_origin: counts::CountsOrigin::Recounting,
+            path: None,
         };
         store.migrate()?;
         // After the migrations, before any writer runs.
