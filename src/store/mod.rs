@@ -39,7 +39,7 @@ fn migrate_v1(_: &Store) -> StoreResult<()> {
 const META_SCHEMA: &[u8] = b"schema_version";
 
 /// sled's page cache bound, bytes (see [`Store::open`]).
-const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
+const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
 
 /// The named trees. The names are part of the on-disk format.
 #[derive(Clone)]
@@ -191,8 +191,9 @@ impl Store {
         // sled's page cache. Its accounting undercounts what it holds by
         // several times: with 64 MiB a scan of 1M links took the process to
         // 290 MiB, with 16 MiB to 172 MiB, and under a webhook load on 1M
-        // links the peak fell from 186 to 163 MiB at the same throughput
-        // (docs/OPERATIONS.md section 9). The OS page cache keeps the file
+        // links the peak fell from 186 to 163 MiB at the same throughput;
+        // 8 MiB took it to 132-147 MiB (4 MiB: 126 MiB, but ~25% more CPU
+        // per delivery), docs/OPERATIONS.md section 9. The OS page cache keeps the file
         // warm, so a miss costs a pread and a decode, not a disk seek.
         // (`snapshot_after_ops` is a no-op in sled 0.34.7: sled writes its
         // snapshot at open, so recovery replays the log since the last open;
