@@ -55,6 +55,7 @@ pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
     let result = system.block_on(serve(config, store.clone(), metrics, log.clone(), started));
     // Stop the actors (their threads drop their store handles).
     drop(system);
+    exit_on_next_signal();
     // The last write is done: save the counters (the clean-shutdown marker)
     // and flush; after a large write volume, reopen the database once so
     // that the next start does not replay it (store::snapshot).
@@ -71,6 +72,28 @@ pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
         info!(log, "shutdown-complete"; "uptime_secs" => started.elapsed().as_secs());
     }
     result
+}
+
+/// With the actix system gone nobody reads tokio's signal streams any more,
+/// so the closing steps (flush, the snapshot reopen: up to 15 s) would
+/// ignore a second SIGTERM/SIGINT. From here on one exits at once with
+/// 128 + signal, like `"shutdown-forced"` (no log record: only
+/// async-signal-safe calls in the handler). Safe for the store: sled
+/// recovers as after a crash, and the snapshot is written by rename.
+fn exit_on_next_signal() {
+    extern "C" fn on_signal(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: installs a handler that only calls _exit.
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
 }
 
 /// Hand free heap memory back to the OS.

@@ -199,6 +199,9 @@ impl super::Store {
         }
         // The last handle: dropping it flushes and closes the database.
         drop(self);
+        if crate::failpoint::hit("snapshot-slow") {
+            std::thread::sleep(Duration::from_secs(3));
+        }
         let started = Instant::now();
         let lock_deadline = started + Duration::from_secs(10);
         let Some(budget) = policy.budget else {

@@ -91,3 +91,28 @@ fn short_lived_daemon_skips_the_reopen() {
     assert_eq!(opened["counts"], "loaded", "{opened}");
     check_counts(&d, 3);
 }
+
+#[test]
+fn second_sigterm_during_the_snapshot_exits_at_once_and_loses_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut d = Daemon::start_with(
+        "",
+        &[("SYNCLINK_FAILPOINTS", "snapshot-at-shutdown,snapshot-slow")],
+    );
+    write_some(&d, 0, 4);
+    d.signal(libc::SIGTERM);
+    d.wait_event("listeners-closed");
+    // Most likely inside the (slowed) snapshot step by now; wherever it
+    // is, a second signal ends the process with 128 + SIGTERM.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.signal(libc::SIGTERM);
+    let st = d.wait_exit(std::time::Duration::from_secs(30));
+    assert_eq!(
+        st.code(),
+        Some(128 + libc::SIGTERM),
+        "{st:?} {:?}",
+        st.signal()
+    );
+    d.restart();
+    check_counts(&d, 4);
+}
