@@ -37,7 +37,11 @@ pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
         path: config.storage.path.display().to_string(),
         source,
     })?;
-    release_recovery_memory();
+    // sled's recovery (replaying the log since the last open) leaves freed
+    // buffers in glibc's heap (measured with 1M links: 91 -> 80 MiB
+    // resident after start).
+    trim_heap();
+    spawn_heap_trimmer();
     let counts = match store.counts_origin {
         crate::store::counts::CountsOrigin::Loaded => "loaded",
         crate::store::counts::CountsOrigin::Counted => "counted",
@@ -49,10 +53,20 @@ pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
     let metrics = Metrics::new();
     let system = actix_web::rt::System::new();
     let result = system.block_on(serve(config, store.clone(), metrics, log.clone(), started));
+    // Stop the actors (their threads drop their store handles).
+    drop(system);
+    exit_on_next_signal();
     // The last write is done: save the counters (the clean-shutdown marker)
-    // and flush.
-    if let Err(e) = store.close() {
-        error!(log, "flush-failed"; "error" => %e);
+    // and flush; after a large write volume, reopen the database once so
+    // that the next start does not replay it (store::snapshot).
+    let t0 = Instant::now();
+    match store.close_and_snapshot(crate::store::snapshot::SnapshotPolicy::daemon()) {
+        Ok(s) => {
+            info!(log, "store-snapshot"; "outcome" => s.outcome(),
+                  "written_mib" => s.written() / (1024 * 1024),
+                  "ms" => t0.elapsed().as_millis() as u64)
+        }
+        Err(e) => error!(log, "flush-failed"; "error" => %e),
     }
     if result.is_ok() {
         info!(log, "shutdown-complete"; "uptime_secs" => started.elapsed().as_secs());
@@ -60,14 +74,34 @@ pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
     result
 }
 
-/// sled's recovery (replaying the log since the last start) leaves freed
-/// buffers in the allocator; hand them back to the OS once, after the open
-/// (measured with 1M links and glibc: 91 -> 80 MiB resident after start).
-/// `synclinkd` runs on mimalloc (`src/bin/synclinkd.rs`), whose free pages
-/// of the main thread would otherwise wait for its next allocations; tests
-/// and tools on glibc get `malloc_trim`. Each call is harmless under the other.
-fn release_recovery_memory() {
-    // SAFETY: mi_collect only frees mimalloc's own unused pages.
+/// With the actix system gone nobody reads tokio's signal streams any more,
+/// so the closing steps (flush, the snapshot reopen: up to 15 s) would
+/// ignore a second SIGTERM/SIGINT. From here on one exits at once with
+/// 128 + signal, like `"shutdown-forced"` (no log record: only
+/// async-signal-safe calls in the handler). Safe for the store: sled
+/// recovers as after a crash, and the snapshot is written by rename.
+fn exit_on_next_signal() {
+    extern "C" fn on_signal(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: installs a handler that only calls _exit.
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
+}
+
+/// Hand free heap memory back to the OS. `synclinkd` runs on mimalloc
+/// (`src/bin/synclinkd.rs`): `mi_collect(true)` purges the pages its
+/// arenas hold freed; tests and tools on glibc get `malloc_trim`. Each call
+/// is harmless under the other allocator.
+fn trim_heap() {
+    // SAFETY: mi_collect only releases mimalloc's own unused pages.
     unsafe {
         libmimalloc_sys::mi_collect(true);
     }
@@ -77,6 +111,24 @@ fn release_recovery_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// How often [`spawn_heap_trimmer`] hands free heap memory back.
+const HEAP_TRIM_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// glibc keeps memory freed by the many threads (HTTP workers, actors,
+/// sled's IO pool) in its per-thread arenas; under a webhook load that is
+/// 15-30 MiB of the peak with 1M links. A thread trims the heap once a
+/// second (about a millisecond of CPU each time; no throughput change
+/// measured; docs/OPERATIONS.md section 9).
+fn spawn_heap_trimmer() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let _ = std::thread::Builder::new()
+        .name("synclink-trim".into())
+        .spawn(|| loop {
+            std::thread::sleep(HEAP_TRIM_PERIOD);
+            trim_heap();
+        });
 }
 
 async fn serve(

@@ -27,6 +27,9 @@ use tokio::sync::watch;
 /// How long a request waits for its flush before answering 503.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
 
+/// How often an idle flusher checks whether it is the last handle.
+const ORPHAN_CHECK: Duration = Duration::from_millis(100);
+
 /// A write's place in the flush order.
 pub type Ticket = u64;
 
@@ -144,6 +147,13 @@ impl Commit {
         }
     }
 
+    /// `true` once every other handle is gone (the daemon is shutting down):
+    /// the thread then ends, releasing its store handle so that a clean
+    /// shutdown can reopen the database (`Store::close_and_snapshot`).
+    fn orphaned(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1
+    }
+
     fn run(&self, store: Store, metrics: Metrics, log: slog::Logger, interval: Duration) {
         let mut done: Ticket = 0;
         loop {
@@ -151,14 +161,32 @@ impl Commit {
                 Durability::Sync => {
                     let mut g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
                     while self.inner.issued.load(Ordering::SeqCst) <= done {
-                        g = self.inner.wake.wait(g).unwrap_or_else(|e| e.into_inner());
+                        if self.orphaned() {
+                            return;
+                        }
+                        g = self
+                            .inner
+                            .wake
+                            .wait_timeout(g, ORPHAN_CHECK)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
                     }
                     self.inner.issued.load(Ordering::SeqCst)
                 }
                 Durability::Async => {
-                    std::thread::sleep(interval);
+                    let until = Instant::now() + interval;
+                    loop {
+                        let left = until.saturating_duration_since(Instant::now());
+                        if left.is_zero() || self.orphaned() {
+                            break;
+                        }
+                        std::thread::sleep(left.min(ORPHAN_CHECK));
+                    }
                     let t = self.inner.issued.load(Ordering::SeqCst);
                     if t <= done {
+                        if self.orphaned() {
+                            return;
+                        }
                         continue;
                     }
                     t

@@ -17,12 +17,13 @@ pub mod keys;
 mod migrations;
 pub mod project_delete;
 pub mod projects;
+pub mod snapshot;
 pub mod sync;
 
 pub use error::{StoreError, StoreResult};
 
 use serde::{de::DeserializeOwned, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`]
 /// when a stored layout changes.
@@ -45,7 +46,7 @@ fn migrate_v1(_: &Store) -> StoreResult<()> {
 const META_SCHEMA: &[u8] = b"schema_version";
 
 /// sled's page cache bound, bytes (see [`Store::open`]).
-const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
+const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
 
 /// The named trees. The names are part of the on-disk format.
 #[derive(Clone)]
@@ -153,6 +154,18 @@ pub struct Store {
     pub counts_origin: counts::CountsOrigin,
     /// Webhook credentials by external id, in memory (see [`credentials`]).
     pub(crate) credentials: std::sync::Arc<credentials::Credentials>,
+    /// The data directory (`None`: temporary), for [`Store::close_and_snapshot`].
+    pub(crate) path: Option<PathBuf>,
+    /// What the process had written at open ([`Store::written_since_open`]).
+    pub(crate) opened: snapshot::WriteMark,
+}
+
+/// sled's settings, the same for every open of a data directory.
+pub(crate) fn sled_config(path: &Path) -> sled::Config {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(CACHE_CAPACITY)
+        .flush_every_ms(None)
 }
 
 impl Store {
@@ -189,23 +202,23 @@ impl Store {
         // sled's page cache. Its accounting undercounts what it holds by
         // several times: with 64 MiB a scan of 1M links took the process to
         // 290 MiB, with 16 MiB to 172 MiB, and under a webhook load on 1M
-        // links the peak fell from 186 to 163 MiB at the same throughput
-        // (docs/OPERATIONS.md section 9). The OS page cache keeps the file
+        // links the peak fell from 186 to 163 MiB at the same throughput;
+        // 8 MiB took it to 132-147 MiB (4 MiB: 126 MiB, but ~25% more CPU
+        // per delivery), docs/OPERATIONS.md section 9. The OS page cache keeps the file
         // warm, so a miss costs a pread and a decode, not a disk seek.
         // (`snapshot_after_ops` is a no-op in sled 0.34.7: sled writes its
-        // snapshot at open, so recovery replays the log since the last start.)
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_CAPACITY)
-            .flush_every_ms(None)
-            .open()?;
+        // snapshot at open, so recovery replays the log since the last open;
+        // see [`snapshot`].)
+        let db = sled_config(path).open()?;
         let t = Trees::open(&db)?;
         let mut store = Store {
+            opened: snapshot::WriteMark::now(&db),
             db,
             t,
             counts: Default::default(),
             counts_origin: counts::CountsOrigin::Recounting,
             credentials: Default::default(),
+            path: Some(path.to_path_buf()),
         };
         store.migrate()?;
         store.load_credentials()?;
@@ -219,11 +232,13 @@ impl Store {
         let db = sled::Config::new().temporary(true).open()?;
         let t = Trees::open(&db)?;
         let mut store = Store {
+            opened: snapshot::WriteMark::now(&db),
             db,
             t,
             counts: Default::default(),
             counts_origin: counts::CountsOrigin::Recounting,
             credentials: Default::default(),
+            path: None,
         };
         store.migrate()?;
         store.load_credentials()?;

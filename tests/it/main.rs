@@ -20,6 +20,7 @@ mod ops;
 mod project_delete;
 mod projects;
 mod smoke;
+mod snapshot_shutdown;
 mod sync;
 mod webhook;
 mod world;
