@@ -2,6 +2,7 @@
 //! with Jira Server / Data Center. See README.md and ../shared/SPEC.md.
 
 pub mod actors;
+pub mod alloc;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
