@@ -37,7 +37,10 @@ mod tests {
         // if this fails after a mimalloc upgrade, look up the new number.
         assert!(purge_freed_memory_at_once());
         // SAFETY: a read of mimalloc's option table.
-        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }, 0);
+        assert_eq!(
+            unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) },
+            0
+        );
         assert!(!purge_freed_memory_at_once(), "set once, then left alone");
     }
 }
