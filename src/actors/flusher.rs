@@ -230,16 +230,20 @@ impl Commit {
 mod tests {
     use super::*;
 
-    #[test]
-    fn tickets_settle_after_a_flush() {
-        let store = Store::temporary().unwrap();
-        let c = Commit::start(
-            store,
+    /// A `sync` group commit over a throw-away store.
+    fn sync_commit() -> Commit {
+        Commit::start(
+            Store::temporary().unwrap(),
             Metrics::new(),
             crate::logging::discard(),
             Durability::Sync,
             Duration::from_millis(10),
-        );
+        )
+    }
+
+    #[test]
+    fn tickets_settle_after_a_flush() {
+        let c = sync_commit();
         let t1 = c.ticket();
         let t2 = c.ticket();
         assert!(t2 > t1);
@@ -256,14 +260,7 @@ mod tests {
 
     #[test]
     fn deferred_work_runs_only_after_its_flush() {
-        let store = Store::temporary().unwrap();
-        let c = Commit::start(
-            store,
-            Metrics::new(),
-            crate::logging::discard(),
-            Durability::Sync,
-            Duration::from_millis(10),
-        );
+        let c = sync_commit();
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..50 {
             let t = c.ticket();

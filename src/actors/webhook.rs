@@ -342,21 +342,9 @@ mod tests {
 
     fn integration() -> Integration {
         Integration {
-            id: 0,
-            provider: PROVIDER_JIRA_SERVER.into(),
-            external_id: "jira.example.org".into(),
-            name: "J".into(),
-            base_url: "https://jira.example.org".into(),
-            verify_ssl: true,
-            consumer_key: "ck".into(),
-            private_key: String::new(),
-            access_token: String::new(),
-            access_token_secret: String::new(),
             webhook_secret: "first-secret".into(),
             status: IntegrationStatus::Active,
-            last_error: None,
-            webhook: None,
-            date_added: 0,
+            ..crate::domain::integration::sample("jira.example.org")
         }
     }
 

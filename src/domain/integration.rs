@@ -98,6 +98,29 @@ pub fn new_webhook_secret() -> String {
     hex::encode(b)
 }
 
+/// A `jira_server` integration for unit tests: pending, webhook secret
+/// `"s"`, no credentials; tests change what they need with struct update.
+#[cfg(test)]
+pub(crate) fn sample(external_id: &str) -> super::Integration {
+    super::Integration {
+        id: 0,
+        provider: super::PROVIDER_JIRA_SERVER.into(),
+        external_id: external_id.into(),
+        name: "J".into(),
+        base_url: "https://j".into(),
+        verify_ssl: true,
+        consumer_key: "k".into(),
+        private_key: "pem".into(),
+        access_token: String::new(),
+        access_token_secret: String::new(),
+        webhook_secret: "s".into(),
+        status: super::IntegrationStatus::Pending,
+        last_error: None,
+        webhook: None,
+        date_added: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,21 +82,9 @@ mod tests {
 
     fn integration(ext: &str) -> Integration {
         Integration {
-            id: 0,
-            provider: "jira_server".into(),
-            external_id: ext.into(),
-            name: "J".into(),
-            base_url: "https://j".into(),
-            verify_ssl: true,
-            consumer_key: "ck".into(),
-            private_key: String::new(),
-            access_token: String::new(),
-            access_token_secret: String::new(),
             webhook_secret: "s1".into(),
             status: IntegrationStatus::Active,
-            last_error: None,
-            webhook: None,
-            date_added: 0,
+            ..crate::domain::integration::sample(ext)
         }
     }
 

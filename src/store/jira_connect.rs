@@ -90,27 +90,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::integration::sample as integration;
     use crate::domain::IntegrationStatus;
-
-    fn integration(ext: &str) -> Integration {
-        Integration {
-            id: 0,
-            provider: "jira_server".into(),
-            external_id: ext.into(),
-            name: "J".into(),
-            base_url: "https://j".into(),
-            verify_ssl: true,
-            consumer_key: "k".into(),
-            private_key: "pem".into(),
-            access_token: String::new(),
-            access_token_secret: String::new(),
-            webhook_secret: "s".into(),
-            status: IntegrationStatus::Pending,
-            last_error: None,
-            webhook: None,
-            date_added: 1,
-        }
-    }
 
     fn pending(t: &str) -> PendingOAuth {
         PendingOAuth {
