@@ -51,21 +51,9 @@ fn world(store: &Store) -> World {
     let g2 = store.create_group(100, "g2", 0).unwrap().id;
     let i = store
         .create_integration(Integration {
-            id: 0,
-            provider: "jira_server".into(),
-            external_id: INT_EXT.into(),
-            name: "J".into(),
-            base_url: "https://j".into(),
-            verify_ssl: true,
-            consumer_key: "k".into(),
-            private_key: "pem".into(),
-            access_token: String::new(),
-            access_token_secret: String::new(),
-            webhook_secret: "s".into(),
             status: IntegrationStatus::Active,
-            last_error: None,
-            webhook: None,
             date_added: 1,
+            ..crate::domain::integration::sample(INT_EXT)
         })
         .unwrap();
     store
