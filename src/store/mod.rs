@@ -19,8 +19,10 @@ pub mod project_delete;
 pub mod projects;
 pub mod snapshot;
 pub mod sync;
+mod trees;
 
 pub use error::{StoreError, StoreResult};
+pub use trees::Trees;
 
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
@@ -47,101 +49,6 @@ const META_SCHEMA: &[u8] = b"schema_version";
 
 /// sled's page cache bound, bytes (see [`Store::open`]).
 const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
-
-/// The named trees. The names are part of the on-disk format.
-#[derive(Clone)]
-pub struct Trees {
-    /// schema version, sequences, snowflake high-water mark
-    pub meta: sled::Tree,
-    /// org id -> Organization
-    pub orgs: sled::Tree,
-    /// lowercase slug -> org id
-    pub org_slugs: sled::Tree,
-    /// user id -> User
-    pub users: sled::Tree,
-    /// (lowercase email, user id) -> verified (1 byte)
-    pub user_emails: sled::Tree,
-    /// team id -> Team
-    pub teams: sled::Tree,
-    /// (org id, lowercase slug) -> team id
-    pub team_slugs: sled::Tree,
-    /// (team id, user id) -> ()
-    pub team_members: sled::Tree,
-    /// (user id, team id) -> ()
-    pub user_teams: sled::Tree,
-    /// project id -> Project
-    pub projects: sled::Tree,
-    /// (org id, lowercase slug) -> project id
-    pub project_slugs: sled::Tree,
-    /// (org id, project id) -> ()
-    pub org_projects: sled::Tree,
-    /// (team id, project id) -> ()
-    pub team_projects: sled::Tree,
-    /// project id -> () : deletes accepted but not finished (resumed at start)
-    pub project_deletes: sled::Tree,
-    /// (project id, user id, type) -> NotificationSetting
-    pub notification_settings: sled::Tree,
-    /// group id -> Group
-    pub groups: sled::Tree,
-    /// (project id, group id) -> ()
-    pub project_groups: sled::Tree,
-    /// (integration id, issue key, group id) -> Link
-    pub links: sled::Tree,
-    /// (group id, integration id, issue key) -> ()
-    pub group_links: sled::Tree,
-    /// group id -> Assignee
-    pub assignees: sled::Tree,
-    /// (group id, activity id) -> Activity
-    pub activities: sled::Tree,
-    /// (integration id, issue key) -> DeliveryState
-    pub delivery_state: sled::Tree,
-    /// id of a chunk's first entry -> chunk of Delivery (the bounded
-    /// delivery log, see [`delivery_log`]; schema 2 and older: `deliveries`,
-    /// delivery id -> Delivery)
-    pub deliveries: sled::Tree,
-    /// integration id -> Integration
-    pub integrations: sled::Tree,
-    /// external id -> integration id
-    pub integration_ext: sled::Tree,
-    /// (integration id, org id) -> Installation
-    pub installations: sled::Tree,
-    /// request token -> PendingOAuth
-    pub pending_oauth: sled::Tree,
-}
-
-impl Trees {
-    fn open(db: &sled::Db) -> StoreResult<Trees> {
-        Ok(Trees {
-            meta: db.open_tree("meta")?,
-            orgs: db.open_tree("orgs")?,
-            org_slugs: db.open_tree("org_slugs")?,
-            users: db.open_tree("users")?,
-            user_emails: db.open_tree("user_emails")?,
-            teams: db.open_tree("teams")?,
-            team_slugs: db.open_tree("team_slugs")?,
-            team_members: db.open_tree("team_members")?,
-            user_teams: db.open_tree("user_teams")?,
-            projects: db.open_tree("projects")?,
-            project_slugs: db.open_tree("project_slugs")?,
-            org_projects: db.open_tree("org_projects")?,
-            team_projects: db.open_tree("team_projects")?,
-            project_deletes: db.open_tree("project_deletes")?,
-            notification_settings: db.open_tree("notification_settings")?,
-            groups: db.open_tree("groups")?,
-            project_groups: db.open_tree("project_groups")?,
-            links: db.open_tree("links")?,
-            group_links: db.open_tree("group_links")?,
-            assignees: db.open_tree("assignees")?,
-            activities: db.open_tree("activities")?,
-            delivery_state: db.open_tree("delivery_state")?,
-            deliveries: db.open_tree("delivery_log")?,
-            integrations: db.open_tree("integrations")?,
-            integration_ext: db.open_tree("integration_ext")?,
-            installations: db.open_tree("installations")?,
-            pending_oauth: db.open_tree("pending_oauth")?,
-        })
-    }
-}
 
 /// Handle to the database. Cheap to clone (sled handles are reference counted).
 #[derive(Clone)]
