@@ -16,7 +16,7 @@
 
 use super::keys;
 use super::{decode, encode, Store, StoreResult};
-use crate::domain::{Delivery, Id};
+use crate::domain::Delivery;
 use crate::store::sync::DeliveryFilter;
 
 /// Most entries in one chunk (a batch of the single writer is at most 256).
@@ -39,9 +39,11 @@ fn chunk_len(value: &[u8]) -> StoreResult<usize> {
 }
 
 impl Store {
-    /// Record one delivery-log entry on its own (outside a batch). Its id
-    /// is assigned here when 0. Returns the id.
-    pub fn record_delivery(&self, d: &Delivery) -> StoreResult<Id> {
+    /// Record one delivery-log entry on its own (outside a batch; tests:
+    /// the daemon writes the log only through the single writer's batches).
+    /// Its id is assigned here when 0. Returns the id.
+    #[cfg(test)]
+    pub(crate) fn record_delivery(&self, d: &Delivery) -> StoreResult<crate::domain::Id> {
         let mut d = d.clone();
         if d.id == 0 {
             d.id = self.unique_id()?;
@@ -83,8 +85,10 @@ impl Store {
     }
 
     /// Remove the oldest whole chunks while at least `keep` of the `count`
-    /// stored entries remain (outside a batch). Returns the entries removed.
-    pub fn prune_deliveries(&self, count: usize, keep: usize) -> StoreResult<usize> {
+    /// stored entries remain, outside a batch (tests: the daemon prunes in
+    /// the batch's transaction). Returns the entries removed.
+    #[cfg(test)]
+    pub(crate) fn prune_deliveries(&self, count: usize, keep: usize) -> StoreResult<usize> {
         let (doomed, removed) = self.chunks_to_prune(count, keep)?;
         for k in doomed {
             self.t.deliveries.remove(k)?;
@@ -121,7 +125,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::DeliveryOutcome;
+    use crate::domain::{DeliveryOutcome, Id};
 
     fn entry(outcome: DeliveryOutcome) -> Delivery {
         Delivery {

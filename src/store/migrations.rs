@@ -71,6 +71,29 @@ mod tests {
     use crate::store::sync::delivery_state_key;
     use serde::Serialize;
 
+    /// A database left at schema `version` by an older build, holding what
+    /// `fill` writes; the next open migrates it.
+    fn old_database(version: u32, fill: impl FnOnce(&Store)) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.t.meta
+            .insert(super::super::META_SCHEMA, &version.to_be_bytes())
+            .unwrap();
+        fill(&s);
+        s.flush().unwrap();
+        dir
+    }
+
+    /// Reopen (migrating) and check the schema is current.
+    fn migrated(dir: &tempfile::TempDir) -> Store {
+        let s = Store::reopen(dir.path(), false).unwrap();
+        assert_eq!(
+            s.schema_version().unwrap(),
+            Some(super::super::SCHEMA_VERSION)
+        );
+        s
+    }
+
     #[derive(Serialize)]
     struct V1 {
         timestamp: Option<i64>,
@@ -83,13 +106,8 @@ mod tests {
         use crate::domain::DeliveryOutcome;
         use crate::store::keys;
         use crate::store::sync::DeliveryFilter;
-        let dir = tempfile::tempdir().unwrap();
         let n = CHUNK_MAX * 2 + 7;
-        {
-            let s = Store::open(dir.path()).unwrap();
-            s.t.meta
-                .insert(super::super::META_SCHEMA, &2u32.to_be_bytes())
-                .unwrap();
+        let dir = old_database(2, |s| {
             let old = s.db.open_tree("deliveries").unwrap();
             for i in 0..n as u64 {
                 let d = Delivery {
@@ -106,13 +124,8 @@ mod tests {
                 old.insert(keys::id(d.id), encode("v2", &d).unwrap())
                     .unwrap();
             }
-            s.flush().unwrap();
-        }
-        let s = Store::reopen(dir.path(), false).unwrap();
-        assert_eq!(
-            s.schema_version().unwrap(),
-            Some(super::super::SCHEMA_VERSION)
-        );
+        });
+        let s = migrated(&dir);
         assert!(!s
             .db
             .tree_names()
@@ -131,13 +144,8 @@ mod tests {
 
     #[test]
     fn v2_converts_every_delivery_state_and_keeps_its_meaning() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let s = Store::open(dir.path()).unwrap();
-            // Make it a version-1 database holding version-1 values.
-            s.t.meta
-                .insert(super::super::META_SCHEMA, &1u32.to_be_bytes())
-                .unwrap();
+        // A version-1 database holding version-1 values.
+        let dir = old_database(1, |s| {
             for (i, ids) in [(1u64, vec!["10", "11"]), (2, vec![]), (3, vec!["x"; 1])] {
                 let v1 = V1 {
                     timestamp: Some(i as i64 * 1000),
@@ -151,13 +159,8 @@ mod tests {
                     )
                     .unwrap();
             }
-            s.flush().unwrap();
-        }
-        let s = Store::reopen(dir.path(), false).unwrap();
-        assert_eq!(
-            s.schema_version().unwrap(),
-            Some(super::super::SCHEMA_VERSION)
-        );
+        });
+        let s = migrated(&dir);
         let st = s.delivery_state(7, "K-1").unwrap().unwrap();
         assert_eq!(st.timestamp, Some(1000));
         assert_eq!(st.changelog_id.as_deref(), Some("11"));
