@@ -2,8 +2,8 @@
 //! the delivery log (one `SyncArbiter` thread).
 //!
 //! Webhook deliveries arrive through a [`SyncQueue`] and are applied in
-//! batches ([`batch`]): many deliveries, in arrival order, share one sled
-//! transaction (`Store::apply_sync_batch`), one cache invalidation (a
+//! batches ([`batch`]): many deliveries, in arrival order, share one atomic
+//! sled write (`Store::apply_sync_batch`), one cache invalidation (a
 //! blocking send, so a read after the answer never sees the old assignee)
 //! and one group commit [`Ticket`] that each caller awaits before
 //! answering. Manual assign / deassign is a message of its own. The inbound

@@ -90,17 +90,18 @@ pub struct Counts {
     trees: std::sync::OnceLock<super::Trees>,
 }
 
-fn tree(t: &super::Trees, e: Entity) -> &sled::Tree {
+/// How many records of kind `e` there are (a scan of its tree).
+fn len(t: &super::Trees, e: Entity) -> usize {
     match e {
-        Entity::Orgs => &t.orgs,
-        Entity::Users => &t.users,
-        Entity::Teams => &t.teams,
-        Entity::Projects => &t.projects,
-        Entity::Groups => &t.groups,
-        Entity::Links => &t.links,
-        Entity::Assignees => &t.assignees,
-        Entity::Activities => &t.activities,
-        Entity::NotificationSettings => &t.notification_settings,
+        Entity::Orgs => t.orgs.len(),
+        Entity::Users => t.users.len(),
+        Entity::Teams => t.teams.len(),
+        Entity::Projects => t.projects.len(),
+        Entity::Groups => t.groups.len(),
+        Entity::Links => t.links.len(),
+        Entity::Assignees => t.assignees.len(),
+        Entity::Activities => t.activities.len(),
+        Entity::NotificationSettings => t.notification_settings.len(),
     }
 }
 
@@ -130,7 +131,7 @@ impl Counts {
     fn try_count(&self, t: &super::Trees, e: Entity) -> bool {
         let i = e as usize;
         let g0 = self.generation[i].load(Ordering::Acquire);
-        let n = tree(t, e).len() as i64;
+        let n = len(t, e) as i64;
         std::thread::sleep(GRACE);
         if self.generation[i].load(Ordering::Acquire) != g0 {
             return false;
@@ -191,7 +192,7 @@ impl Store {
         {
             // A small database is counted at once (a few milliseconds).
             for (e, _) in ALL {
-                c.n[e as usize].store(tree(&self.t, e).len() as i64, Ordering::Relaxed);
+                c.n[e as usize].store(len(&self.t, e) as i64, Ordering::Relaxed);
                 c.counted[e as usize].store(true, Ordering::Relaxed);
             }
             c.finish();
@@ -295,7 +296,7 @@ impl Store {
     pub fn counts_by_scan(&self) -> Vec<(&'static str, Option<usize>)> {
         let mut out: Vec<(&'static str, Option<usize>)> = ALL
             .iter()
-            .map(|(e, name)| (*name, Some(tree(&self.t, *e).len())))
+            .map(|(e, name)| (*name, Some(len(&self.t, *e))))
             .collect();
         out.push((
             "pending_project_deletes",

@@ -18,7 +18,8 @@ struct DeliveryStateV1 {
 /// Version 2: the recent changelog ids of each `delivery_state` entry are
 /// one length-prefixed byte string instead of a list of strings.
 pub(super) fn v2_recent_ids(store: &Store) -> StoreResult<()> {
-    for r in store.t.delivery_state.iter() {
+    let tree = store.db.open_tree("delivery_state")?; // schema 3 and older
+    for r in tree.iter() {
         let (k, v) = r?;
         let old: DeliveryStateV1 = decode("delivery state (v1)", &v)?;
         let new = DeliveryState {
@@ -30,10 +31,7 @@ pub(super) fn v2_recent_ids(store: &Store) -> StoreResult<()> {
                 .map(String::as_str)
                 .collect::<RecentIds>(),
         };
-        store
-            .t
-            .delivery_state
-            .insert(k, encode("delivery state", &new)?)?;
+        tree.insert(k, encode("delivery state", &new)?)?;
     }
     Ok(())
 }
@@ -44,10 +42,11 @@ pub(super) fn v2_recent_ids(store: &Store) -> StoreResult<()> {
 /// itself is unchanged since version 1.)
 pub(super) fn v3_delivery_log_chunks(store: &Store) -> StoreResult<()> {
     let old = store.db.open_tree("deliveries")?;
+    let new = store.db.open_tree("delivery_log")?; // schema 3 only
     let mut chunk: Vec<Delivery> = Vec::with_capacity(CHUNK_MAX);
     let write = |chunk: &mut Vec<Delivery>| -> StoreResult<()> {
         for (k, v) in chunks(chunk.iter())? {
-            store.t.deliveries.insert(k, v)?;
+            new.insert(k, v)?;
         }
         chunk.clear();
         Ok(())
@@ -62,6 +61,43 @@ pub(super) fn v3_delivery_log_chunks(store: &Store) -> StoreResult<()> {
     write(&mut chunk)?;
     drop(old);
     store.db.drop_tree("deliveries")?;
+    Ok(())
+}
+
+/// Version 4: assignees, activities, delivery state and the delivery log
+/// move from a tree each into record kinds of tree `sync` (keys get the
+/// kind's tag, values are unchanged; see [`super::prefixed`]), so that a
+/// sync batch is one atomic `apply_batch`. Everything is copied and flushed
+/// before the old trees are dropped: a crash part-way runs it again, and
+/// copying again writes the same records.
+pub(super) fn v4_one_sync_tree(store: &Store) -> StoreResult<()> {
+    const BATCH: usize = 10_000;
+    let t = &store.t;
+    let moves = [
+        ("assignees", &t.assignees),
+        ("activities", &t.activities),
+        ("delivery_state", &t.delivery_state),
+        ("delivery_log", &t.deliveries),
+    ];
+    for (name, kind) in moves {
+        let old = store.db.open_tree(name)?;
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for r in old.iter() {
+            let (k, v) = r?;
+            kind.batch_insert(&mut batch, k, v);
+            n += 1;
+            if n == BATCH {
+                t.sync.apply_batch(std::mem::take(&mut batch))?;
+                n = 0;
+            }
+        }
+        t.sync.apply_batch(batch)?;
+    }
+    store.db.flush()?;
+    for (name, _) in moves {
+        store.db.drop_tree(name)?;
+    }
     Ok(())
 }
 
@@ -152,7 +188,8 @@ mod tests {
                     changelog_id: ids.last().map(|s| s.to_string()),
                     recent_changelog_ids: ids.iter().map(|s| s.to_string()).collect(),
                 };
-                s.t.delivery_state
+                s.db.open_tree("delivery_state")
+                    .unwrap()
                     .insert(
                         delivery_state_key(7, &format!("K-{i}")),
                         encode("v1", &v1).unwrap(),
@@ -177,5 +214,82 @@ mod tests {
             .unwrap()
             .recent_changelog_ids
             .contains("x"));
+    }
+
+    #[test]
+    fn v4_moves_sync_records_into_one_tree_unchanged() {
+        use crate::domain::{Activity, ActivityType, Assignee, DeliveryOutcome};
+        use crate::store::keys;
+        use crate::store::sync::DeliveryFilter;
+        let activity = |id: u64| Activity {
+            id,
+            group: 5,
+            project: 2,
+            kind: ActivityType::Assigned,
+            user: None,
+            data: "{}".into(),
+            date_added: id as i64,
+        };
+        let delivery = |id: u64| Delivery {
+            id,
+            received: 1,
+            integration: Some(7),
+            key: Some("K-1".into()),
+            changelog_id: None,
+            timestamp: None,
+            outcome: DeliveryOutcome::Assigned,
+            groups: vec![5],
+            reason: "moved".into(),
+        };
+        let dir = old_database(3, |s| {
+            let tree = |n: &str| s.db.open_tree(n).unwrap();
+            let a = Assignee {
+                group: 5,
+                project: 2,
+                user: 9,
+                date_added: 3,
+            };
+            tree("assignees")
+                .insert(keys::id(5), encode("a", &a).unwrap())
+                .unwrap();
+            for id in [11, 12] {
+                tree("activities")
+                    .insert(keys::pair(5, id), encode("c", &activity(id)).unwrap())
+                    .unwrap();
+            }
+            let st = DeliveryState {
+                timestamp: Some(40),
+                changelog_id: Some("100".into()),
+                recent_changelog_ids: ["100"].into_iter().collect(),
+            };
+            tree("delivery_state")
+                .insert(delivery_state_key(7, "K-1"), encode("s", &st).unwrap())
+                .unwrap();
+            let entries = [delivery(21), delivery(22)];
+            for (k, v) in chunks(entries.iter()).unwrap() {
+                tree("delivery_log").insert(k, v).unwrap();
+            }
+        });
+        let s = migrated(&dir);
+        let names = s.db.tree_names();
+        for old in ["assignees", "activities", "delivery_state", "delivery_log"] {
+            assert!(!names.iter().any(|t| t.as_ref() == old.as_bytes()), "{old}");
+        }
+        assert_eq!(s.get_assignee(5).unwrap().map(|a| a.user), Some(9));
+        let ids: Vec<u64> = s.list_activity(5).unwrap().iter().map(|a| a.id).collect();
+        assert_eq!(ids, [11, 12]);
+        let st = s.delivery_state(7, "K-1").unwrap().unwrap();
+        assert_eq!(
+            (st.timestamp, st.changelog_id.as_deref()),
+            (Some(40), Some("100"))
+        );
+        let log = s
+            .list_deliveries(&DeliveryFilter::default(), 10, usize::MAX)
+            .unwrap();
+        assert_eq!(log.iter().map(|d| d.id).collect::<Vec<_>>(), [22, 21]);
+        // Counted where they now live.
+        let counts = s.counts_by_scan();
+        assert!(counts.contains(&("assignees", Some(1))), "{counts:?}");
+        assert!(counts.contains(&("activities", Some(2))), "{counts:?}");
     }
 }

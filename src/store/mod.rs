@@ -15,6 +15,7 @@ pub mod integrations;
 pub mod jira_connect;
 pub mod keys;
 mod migrations;
+pub mod prefixed;
 pub mod project_delete;
 pub mod projects;
 pub mod snapshot;
@@ -29,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`]
 /// when a stored layout changes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Ordered migrations: entry `(v, f)` upgrades a database at version `v - 1`
 /// to version `v`. They run in order at open, each followed by a flush.
@@ -38,6 +39,7 @@ const MIGRATIONS: &[(u32, Migration)] = &[
     (1, migrate_v1),
     (2, migrations::v2_recent_ids),
     (3, migrations::v3_delivery_log_chunks),
+    (4, migrations::v4_one_sync_tree),
 ];
 
 /// Version 1 is the initial layout: nothing to transform.
@@ -61,6 +63,8 @@ pub struct Store {
     pub counts_origin: counts::CountsOrigin,
     /// Webhook credentials by external id, in memory (see [`credentials`]).
     pub(crate) credentials: std::sync::Arc<credentials::Credentials>,
+    /// Orders project deletes against sync batches (see [`project_delete::DeleteGate`]).
+    pub(crate) deletes: std::sync::Arc<project_delete::DeleteGate>,
     /// The data directory (`None`: temporary), for [`Store::close_and_snapshot`].
     pub(crate) path: Option<PathBuf>,
     /// What the process had written at open ([`Store::written_since_open`]).
@@ -125,6 +129,7 @@ impl Store {
             counts: Default::default(),
             counts_origin: counts::CountsOrigin::Recounting,
             credentials: Default::default(),
+            deletes: Default::default(),
             path: Some(path.to_path_buf()),
         };
         store.migrate()?;
@@ -145,6 +150,7 @@ impl Store {
             counts: Default::default(),
             counts_origin: counts::CountsOrigin::Recounting,
             credentials: Default::default(),
+            deletes: Default::default(),
             path: None,
         };
         store.migrate()?;
@@ -244,11 +250,11 @@ pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> StoreRes
 
 /// Read and decode one value.
 pub(crate) fn get<T: DeserializeOwned>(
-    tree: &sled::Tree,
+    tree: &impl Source,
     what: &'static str,
     key: impl AsRef<[u8]>,
 ) -> StoreResult<Option<T>> {
-    match tree.get(key)? {
+    match tree.get_raw(key.as_ref())? {
         Some(v) => Ok(Some(decode(what, &v)?)),
         None => Ok(None),
     }
@@ -256,16 +262,38 @@ pub(crate) fn get<T: DeserializeOwned>(
 
 /// Decode every value of a tree under `prefix`, in key order.
 pub(crate) fn scan<T: DeserializeOwned>(
-    tree: &sled::Tree,
+    tree: &impl Source,
     what: &'static str,
     prefix: impl AsRef<[u8]>,
 ) -> StoreResult<Vec<T>> {
-    tree.scan_prefix(prefix)
-        .map(|r| {
-            let (_, v) = r?;
-            decode(what, &v)
-        })
+    tree.values_under(prefix.as_ref())
+        .map(|r| decode(what, &r?))
         .collect()
+}
+
+/// What [`get`] and [`scan`] read: a tree, or one record kind of a shared
+/// tree ([`prefixed::Prefixed`]).
+pub(crate) trait Source {
+    fn get_raw(&self, key: &[u8]) -> sled::Result<Option<sled::IVec>>;
+    fn values_under(&self, prefix: &[u8]) -> impl Iterator<Item = sled::Result<sled::IVec>>;
+}
+
+impl Source for sled::Tree {
+    fn get_raw(&self, key: &[u8]) -> sled::Result<Option<sled::IVec>> {
+        self.get(key)
+    }
+    fn values_under(&self, prefix: &[u8]) -> impl Iterator<Item = sled::Result<sled::IVec>> {
+        self.scan_prefix(prefix).values()
+    }
+}
+
+impl Source for prefixed::Prefixed {
+    fn get_raw(&self, key: &[u8]) -> sled::Result<Option<sled::IVec>> {
+        self.get(key)
+    }
+    fn values_under(&self, prefix: &[u8]) -> impl Iterator<Item = sled::Result<sled::IVec>> {
+        self.scan_prefix(prefix).values()
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,14 @@
 //! finally the project record, its indexes and the tombstone in one
 //! transaction. A crash part-way leaves the tombstone, and
 //! [`Store::pending_project_deletes`] lets start-up run the delete again.
+//!
+//! Sync batches write without a transaction (one `apply_batch` of tree
+//! `sync`), so nothing in sled orders them against a delete. The
+//! [`DeleteGate`] does: a tombstone is written under its lock and bumps its
+//! epoch, and a batch is applied under the same lock. A batch planned since
+//! the epoch it finds there cannot meet a group that a delete removes (the
+//! planning skipped every tombstoned project, and only a delete's cascade
+//! removes groups); otherwise it checks each group and tombstone again.
 
 use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
@@ -15,6 +23,29 @@ use crate::domain::{Id, Project};
 use serde::Serialize;
 use sled::Transactional;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Orders project deletes against sync batches (see the module's text).
+#[derive(Debug, Default)]
+pub struct DeleteGate {
+    lock: Mutex<()>,
+    /// Tombstones written since the store was opened.
+    epoch: AtomicU64,
+}
+
+impl DeleteGate {
+    /// The current epoch: read it before planning a batch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Hold while applying a batch or writing a tombstone. (The guarded
+    /// data is sled's; a panic elsewhere cannot leave it half-changed.)
+    pub fn lock(&self) -> MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// What a delete removed (`DELETE /v1/projects/{id}` answers it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -32,13 +63,23 @@ pub fn delivery_state_key(integration: Id, key: &str) -> Vec<u8> {
 }
 
 impl Store {
+    /// The [`DeleteGate`] epoch: read it before planning a sync batch and
+    /// pass it to [`Store::apply_sync_batch`].
+    pub fn delete_epoch(&self) -> u64 {
+        self.deletes.epoch()
+    }
+
     /// Accept the delete of a live project: write its tombstone and flush.
     /// NotFound when the project does not exist or is already being deleted.
     pub fn begin_project_delete(&self, id: Id) -> StoreResult<Project> {
         let p = self
             .get_project(id)?
             .ok_or_else(|| StoreError::NotFound(format!("project {id}")))?;
-        self.t.project_deletes.insert(keys::id(id), &[])?;
+        {
+            let _gate = self.deletes.lock();
+            self.t.project_deletes.insert(keys::id(id), &[])?;
+            self.deletes.epoch.fetch_add(1, Ordering::AcqRel);
+        }
         self.db.flush()?;
         Ok(p)
     }

@@ -1,5 +1,5 @@
 //! Sync writes: assignee + activity + delivery state + delivery-log entry in
-//! one multi-tree transaction, and the bounded delivery log.
+//! one atomic write of tree `sync`, and the bounded delivery log.
 
 use super::keys::Key;
 use super::{get, Store, StoreError, StoreResult};
@@ -97,7 +97,7 @@ impl Store {
         )
     }
 
-    /// Apply a [`SyncWrite`] in one transaction over assignees, activities,
+    /// Apply a [`SyncWrite`] in one atomic write of assignees, activities,
     /// delivery state and the delivery log. An op whose group is gone (or
     /// whose project is being deleted) is skipped; an op that changes
     /// nothing records nothing. (A batch of one: see
@@ -108,7 +108,7 @@ impl Store {
             count: 0,
             keep: usize::MAX,
         };
-        let mut r = self.apply_sync_batch(&mut one, never)?;
+        let mut r = self.apply_sync_batch(&mut one, never, None)?;
         Ok(r.applied.pop().unwrap_or_default())
     }
 
@@ -207,6 +207,44 @@ mod tests {
         assert_eq!(data["assignee"], "7");
         assert_eq!(data["assigneeType"], "user");
         assert_eq!(acts[1].kind, ActivityType::Unassigned);
+    }
+
+    /// A batch planned before a project delete began is applied after it:
+    /// the epoch moved, so the batch checks again and leaves the doomed
+    /// project's group alone; a batch planned after it applies as planned.
+    #[test]
+    fn a_delete_begun_after_planning_wins_over_the_batch() {
+        let (s, g) = setup();
+        let assign = SyncWrite {
+            ops: vec![Op::Assign {
+                group: g,
+                project: 1,
+                user: 7,
+                email: "a@b".into(),
+            }],
+            now: 10,
+            ..Default::default()
+        };
+        let keep_all = batch::LogBound {
+            count: 0,
+            keep: usize::MAX,
+        };
+        let planned_at = s.delete_epoch();
+        s.begin_project_delete(1).unwrap();
+        assert_ne!(s.delete_epoch(), planned_at);
+        let r = s
+            .apply_sync_batch(&mut [assign.clone()], keep_all, Some(planned_at))
+            .unwrap();
+        assert!(r.applied[0].changed.is_empty());
+        assert!(s.get_assignee(g).unwrap().is_none());
+        assert!(s.list_activity(g).unwrap().is_empty());
+        // Planned at the current epoch: trusted as planned (the planning
+        // would not have picked a tombstoned group, see `project_delete`).
+        let now = s.delete_epoch();
+        let r = s
+            .apply_sync_batch(&mut [assign], keep_all, Some(now))
+            .unwrap();
+        assert_eq!(r.applied[0].changed, vec![(g, ActivityType::Assigned)]);
     }
 
     #[test]

@@ -1,7 +1,14 @@
 //! The named sled trees and their key → value layouts. The names are part
 //! of the on-disk format (see the migrations in [`super::MIGRATIONS`]).
 
+use super::prefixed::Prefixed;
 use super::StoreResult;
+
+/// Tags of the record kinds in tree `sync` (schema 4; see [`super::prefixed`]).
+pub const TAG_ASSIGNEE: u8 = b'a';
+pub const TAG_ACTIVITY: u8 = b'c';
+pub const TAG_DELIVERY_STATE: u8 = b's';
+pub const TAG_DELIVERY_LOG: u8 = b'l';
 
 /// The named trees. The names are part of the on-disk format.
 #[derive(Clone)]
@@ -44,16 +51,21 @@ pub struct Trees {
     pub links: sled::Tree,
     /// (group id, integration id, issue key) -> ()
     pub group_links: sled::Tree,
+    /// Everything one sync step writes, in one tree so that a batch of
+    /// sync writes is one atomic `apply_batch` (schema 4). The four views
+    /// below are its record kinds; schema 3 and older kept each in a tree of
+    /// its own (`assignees`, `activities`, `delivery_state`, `delivery_log`).
+    pub sync: sled::Tree,
     /// group id -> Assignee
-    pub assignees: sled::Tree,
+    pub assignees: Prefixed,
     /// (group id, activity id) -> Activity
-    pub activities: sled::Tree,
+    pub activities: Prefixed,
     /// (integration id, issue key) -> DeliveryState
-    pub delivery_state: sled::Tree,
+    pub delivery_state: Prefixed,
     /// id of a chunk's first entry -> chunk of Delivery (the bounded
-    /// delivery log, see [`super::delivery_log`]; schema 2 and older: `deliveries`,
-    /// delivery id -> Delivery)
-    pub deliveries: sled::Tree,
+    /// delivery log, see [`super::delivery_log`]; schema 2 and older: tree
+    /// `deliveries`, delivery id -> Delivery)
+    pub deliveries: Prefixed,
     /// integration id -> Integration
     pub integrations: sled::Tree,
     /// external id -> integration id
@@ -66,6 +78,8 @@ pub struct Trees {
 
 impl Trees {
     pub(super) fn open(db: &sled::Db) -> StoreResult<Trees> {
+        let sync = db.open_tree("sync")?;
+        let kind = |tag| Prefixed::new(sync.clone(), tag);
         Ok(Trees {
             meta: db.open_tree("meta")?,
             orgs: db.open_tree("orgs")?,
@@ -86,14 +100,15 @@ impl Trees {
             project_groups: db.open_tree("project_groups")?,
             links: db.open_tree("links")?,
             group_links: db.open_tree("group_links")?,
-            assignees: db.open_tree("assignees")?,
-            activities: db.open_tree("activities")?,
-            delivery_state: db.open_tree("delivery_state")?,
-            deliveries: db.open_tree("delivery_log")?,
+            assignees: kind(TAG_ASSIGNEE),
+            activities: kind(TAG_ACTIVITY),
+            delivery_state: kind(TAG_DELIVERY_STATE),
+            deliveries: kind(TAG_DELIVERY_LOG),
             integrations: db.open_tree("integrations")?,
             integration_ext: db.open_tree("integration_ext")?,
             installations: db.open_tree("installations")?,
             pending_oauth: db.open_tree("pending_oauth")?,
+            sync,
         })
     }
 }

@@ -5,7 +5,7 @@
 //! was empty). The `SyncActor` takes everything queued, up to
 //! [`BATCH_MAX`], plans each delivery in arrival order against the store
 //! *plus* what the earlier deliveries of the batch will write ([`Overlay`]),
-//! applies all of them in ONE sled transaction, invalidates the cache once
+//! applies all of them in ONE atomic sled write, invalidates the cache once
 //! for the batch and takes one group-commit ticket; each request gets its
 //! own reply once that ticket is on disk (the flusher sends the replies,
 //! see [`crate::actors::flusher::Commit::after`]). A delivery that fails while being planned
@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// Most deliveries applied in one transaction.
+/// Most deliveries applied in one atomic write.
 pub const BATCH_MAX: usize = 256;
 
 /// How long a request waits for its batch before answering 503.
@@ -94,7 +94,7 @@ impl SyncQueue {
     }
 }
 
-/// One delivery, planned: what the transaction writes for it.
+/// One delivery, planned: what the batch writes for it.
 pub(super) struct Planned {
     pub ops: Vec<Op>,
     pub state: Option<(Id, String, DeliveryState)>,
@@ -235,10 +235,12 @@ impl Handler<Drain> for SyncActor {
 }
 
 impl SyncActor {
-    /// Plan every delivery in order, write them all in one transaction,
+    /// Plan every delivery in order, write them all in one atomic write,
     /// then (after the commit) metrics, one cache invalidation, one ticket.
     pub(super) fn run_batch(&mut self, work: Vec<Work>) -> Vec<Result<SyncReply, SyncError>> {
         let store = self.deps.store.clone();
+        // Before any planning read (see `store::project_delete::DeleteGate`).
+        let planned_at = store.delete_epoch();
         let mut overlay = Overlay::default();
         // Per delivery: its index in `writes`, or its own error.
         let mut slots: Vec<Result<usize, SyncError>> = Vec::with_capacity(work.len());
@@ -277,7 +279,7 @@ impl SyncActor {
             // Every delivery failed while being planned: nothing to write.
             Ok(vec![])
         } else {
-            self.commit_batch(&store, writes)
+            self.commit_batch(&store, writes, planned_at)
         };
         let mut replies = match replies {
             Ok(r) => r,
@@ -300,19 +302,20 @@ impl SyncActor {
             .collect()
     }
 
-    /// One transaction for the whole batch (delivery-log pruning included),
+    /// One atomic write for the whole batch (delivery-log pruning included),
     /// then metrics, cache invalidation and one ticket; a reply per write.
     fn commit_batch(
         &mut self,
         store: &Store,
         mut writes: Vec<SyncWrite>,
+        planned_at: u64,
     ) -> Result<Vec<Option<SyncReply>>, SyncError> {
         let keep = self.deps.config.storage.delivery_log_max;
         let count = match self.delivery_count {
             Some(n) => n,
             None => store.delivery_count()?,
         };
-        let b = store.apply_sync_batch(&mut writes, LogBound { count, keep })?;
+        let b = store.apply_sync_batch(&mut writes, LogBound { count, keep }, Some(planned_at))?;
         let added = writes.iter().filter(|w| w.delivery.is_some()).count();
         self.delivery_count = Some((count + added).saturating_sub(b.pruned));
         let mut changed = Vec::new();

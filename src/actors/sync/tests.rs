@@ -1,4 +1,4 @@
-//! Batches of the single writer: one transaction gives exactly what
+//! Batches of the single writer: one atomic write gives exactly what
 //! applying the deliveries one by one gives, and one failing delivery does
 //! not fail the others.
 
@@ -258,7 +258,7 @@ fn one_batch_equals_one_delivery_at_a_time() {
 }
 
 #[test]
-fn a_batch_prunes_the_delivery_log_in_its_transaction() {
+fn a_batch_prunes_the_delivery_log_in_its_atomic_write() {
     with_system(
         || actor(3),
         |(mut a, _w)| {

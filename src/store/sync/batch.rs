@@ -1,21 +1,22 @@
-//! Many sync writes in ONE sled transaction (the `SyncActor`'s batches).
+//! Many sync writes in ONE atomic sled batch (the `SyncActor`'s batches).
 //!
-//! sled 0.34 rolls and writes its IO buffer on every transaction, so one
-//! transaction per delivery costs a `pwrite` per delivery. A batch applies
-//! its writes in order inside one transaction: each write sees the pending
-//! writes of the earlier ones (sled's `TransactionalTree::get` reads the
-//! transaction's own writes first), so the result is exactly that of
-//! applying them one after another.
+//! sled 0.34 rolls and writes its IO buffer on every atomic write, so one
+//! per delivery costs a `pwrite` per delivery. A batch applies its writes
+//! in order as one `apply_batch` of tree `sync` (assignees, activities,
+//! delivery state and the delivery log are record kinds of that one tree,
+//! schema 4): each write sees what the earlier ones of the batch leave
+//! (each group's assignee is tracked along the batch), so the result is
+//! exactly that of applying them one after another. Project deletes are
+//! ordered against batches by [`super::super::project_delete::DeleteGate`].
 
 use super::super::delivery_log::chunks;
 use super::super::keys;
-use super::super::{decode, encode, Store, StoreResult};
+use super::super::{encode, Store, StoreResult};
 use super::{changes, delivery_state_key, Op, SyncApplied, SyncWrite};
-use crate::domain::{Activity, ActivityType, Assignee};
-use sled::Transactional;
+use crate::domain::{Activity, ActivityType, Assignee, Id};
+use std::collections::HashMap;
 
-/// One write, encoded ahead of the transaction (sled may run the closure
-/// more than once; it must stay free of side effects).
+/// One write with its ids and encoded delivery state.
 struct Prepared<'a> {
     w: &'a SyncWrite,
     activity_ids: Vec<u64>,
@@ -23,7 +24,7 @@ struct Prepared<'a> {
 }
 
 /// The delivery log's size before a batch and its bound
-/// (`storage.delivery_log_max`), for pruning in the batch's transaction.
+/// (`storage.delivery_log_max`), for pruning in the batch's atomic write.
 #[derive(Debug, Clone, Copy)]
 pub struct LogBound {
     pub count: usize,
@@ -35,22 +36,28 @@ pub struct LogBound {
 pub struct BatchApplied {
     /// One entry per write, in order.
     pub applied: Vec<SyncApplied>,
-    /// Delivery-log entries pruned (oldest chunks first) in the same transaction.
+    /// Delivery-log entries pruned (oldest chunks first) in the same atomic write.
     pub pruned: usize,
 }
 
 impl Store {
-    /// Apply `writes` in order in one transaction over assignees,
+    /// Apply `writes` in order in one atomic write of assignees,
     /// activities, delivery state and the delivery log (the batch's entries
     /// as new chunks), and remove the oldest whole chunks while at least
     /// `log.keep` entries remain. Delivery ids still 0 are assigned here, in
     /// order. Per write the rules of [`Store::apply_sync`] hold.
+    ///
+    /// `planned_at`: the [`DeleteGate`](super::super::project_delete::DeleteGate)
+    /// epoch read before the batch was planned against the store (its
+    /// groups then existed outside tombstoned projects); `None` checks
+    /// every group and tombstone again.
     pub fn apply_sync_batch(
         &self,
         writes: &mut [SyncWrite],
         log: LogBound,
+        planned_at: Option<u64>,
     ) -> StoreResult<BatchApplied> {
-        // Ids come from sled's generator, outside the transaction (it may retry).
+        // Ids come from sled's generator.
         for w in writes.iter_mut() {
             if let Some(d) = w.delivery.as_mut() {
                 if d.id == 0 {
@@ -78,98 +85,101 @@ impl Store {
         }
         // The batch's delivery-log entries as chunks (ids increase), and the
         // oldest chunks to drop: only this (single) writer adds or removes
-        // chunks, so they are still there in the transaction.
+        // chunks, so they are still there when the batch is applied.
         let entries: Vec<&crate::domain::Delivery> =
             writes.iter().filter_map(|w| w.delivery.as_ref()).collect();
         let new_chunks = chunks(entries.iter().copied())?;
         let (old_keys, pruned) = self.chunks_to_prune(log.count + entries.len(), log.keep)?;
-        let (changed, new_assignees) = (
-            &self.t.assignees,
-            &self.t.activities,
-            &self.t.delivery_state,
-            &self.t.deliveries,
-            &self.t.groups,
-            &self.t.project_deletes,
-        )
-            .transaction(
-                |(assignees, activities, dstate, deliveries, groups, pdel)| {
-                    let mut all_changed = Vec::with_capacity(prepared.len());
-                    let mut new_assignees = 0i64; // assignee count delta (status counts)
-                    for p in &prepared {
-                        let w = p.w;
-                        let mut changed = Vec::new();
-                        for (op, act_id) in w.ops.iter().zip(&p.activity_ids) {
-                            let group = op.group();
-                            let project = match op {
-                                Op::Assign { project, .. } | Op::Deassign { project, .. } => {
-                                    *project
-                                }
-                            };
-                            if groups.get(keys::id(group))?.is_none()
-                                || pdel.get(keys::id(project))?.is_some()
-                            {
-                                continue;
-                            }
-                            let current: Option<Assignee> = match assignees.get(keys::id(group))? {
-                                Some(v) => Some(decode("assignee", &v)?),
-                                None => None,
-                            };
-                            if !changes(current.as_ref(), op) {
-                                continue;
-                            }
-                            let (kind, data) = match op {
-                                Op::Assign { user, email, .. } => {
-                                    let a = Assignee {
-                                        group,
-                                        project,
-                                        user: *user,
-                                        date_added: w.now,
-                                    };
-                                    let old = assignees
-                                        .insert(&keys::id(group), encode("assignee", &a)?)?;
-                                    new_assignees += i64::from(old.is_none());
-                                    let data = serde_json::json!({
-                                        "assignee": user.to_string(),
-                                        "assigneeEmail": email,
-                                        "assigneeType": "user",
-                                    });
-                                    (ActivityType::Assigned, data.to_string())
-                                }
-                                Op::Deassign { .. } => {
-                                    let old = assignees.remove(&keys::id(group))?;
-                                    new_assignees -= i64::from(old.is_some());
-                                    (ActivityType::Unassigned, "{}".to_string())
-                                }
-                            };
-                            let act = Activity {
-                                id: *act_id,
-                                group,
-                                project,
-                                kind,
-                                user: w.actor,
-                                data,
-                                date_added: w.now,
-                            };
-                            activities.insert(
-                                keys::pair(group, *act_id).to_vec(),
-                                encode("activity", &act)?,
-                            )?;
-                            changed.push((group, kind));
-                        }
-                        if let Some((k, v)) = &p.state {
-                            dstate.insert(k.as_slice(), v.as_slice())?;
-                        }
-                        all_changed.push(changed);
+        // Under the gate no tombstone can be written: a batch planned since
+        // the current epoch needs no re-check (see `project_delete`).
+        let _gate = self.deletes.lock();
+        let recheck = planned_at != Some(self.deletes.epoch());
+        let mut batch = sled::Batch::default();
+        // Each group's assignee as the batch leaves it so far.
+        let mut now_assigned: HashMap<Id, Option<Assignee>> = HashMap::new();
+        let mut changed = Vec::with_capacity(prepared.len());
+        let mut new_assignees = 0i64; // assignee count delta (status counts)
+        for p in &prepared {
+            let w = p.w;
+            let mut this = Vec::new();
+            for (op, act_id) in w.ops.iter().zip(&p.activity_ids) {
+                let group = op.group();
+                let project = match op {
+                    Op::Assign { project, .. } | Op::Deassign { project, .. } => *project,
+                };
+                if recheck
+                    && (!self.t.groups.contains_key(keys::id(group))?
+                        || self.t.project_deletes.contains_key(keys::id(project))?)
+                {
+                    continue;
+                }
+                let current = match now_assigned.get(&group) {
+                    Some(a) => a.clone(),
+                    None => self.get_assignee(group)?,
+                };
+                if !changes(current.as_ref(), op) {
+                    continue;
+                }
+                let (kind, data) = match op {
+                    Op::Assign { user, email, .. } => {
+                        let a = Assignee {
+                            group,
+                            project,
+                            user: *user,
+                            date_added: w.now,
+                        };
+                        self.t.assignees.batch_insert(
+                            &mut batch,
+                            keys::id(group),
+                            encode("assignee", &a)?,
+                        );
+                        new_assignees += i64::from(current.is_none());
+                        now_assigned.insert(group, Some(a));
+                        let data = serde_json::json!({
+                            "assignee": user.to_string(),
+                            "assigneeEmail": email,
+                            "assigneeType": "user",
+                        });
+                        (ActivityType::Assigned, data.to_string())
                     }
-                    for (k, v) in &new_chunks {
-                        deliveries.insert(&k[..], v.as_slice())?;
+                    Op::Deassign { .. } => {
+                        self.t.assignees.batch_remove(&mut batch, keys::id(group));
+                        new_assignees -= 1; // `changes`: there was one
+                        now_assigned.insert(group, None);
+                        (ActivityType::Unassigned, "{}".to_string())
                     }
-                    for k in &old_keys {
-                        deliveries.remove(k.clone())?;
-                    }
-                    Ok((all_changed, new_assignees))
-                },
-            )?;
+                };
+                let act = Activity {
+                    id: *act_id,
+                    group,
+                    project,
+                    kind,
+                    user: w.actor,
+                    data,
+                    date_added: w.now,
+                };
+                self.t.activities.batch_insert(
+                    &mut batch,
+                    keys::pair(group, *act_id),
+                    encode("activity", &act)?,
+                );
+                this.push((group, kind));
+            }
+            if let Some((k, v)) = &p.state {
+                self.t
+                    .delivery_state
+                    .batch_insert(&mut batch, k, v.as_slice());
+            }
+            changed.push(this);
+        }
+        for (k, v) in &new_chunks {
+            self.t.deliveries.batch_insert(&mut batch, k, v.as_slice());
+        }
+        for k in &old_keys {
+            self.t.deliveries.batch_remove(&mut batch, k);
+        }
+        // One atomic write: sled recovers all of it after a crash or none.
+        self.t.sync.apply_batch(batch)?;
         let activities: usize = changed.iter().map(Vec::len).sum();
         self.count(crate::store::counts::Entity::Assignees, new_assignees);
         self.count(crate::store::counts::Entity::Activities, activities as i64);
