@@ -376,3 +376,49 @@ fn a_crash_inside_sync_answers_503_and_is_recorded() {
         "not-an-assignee-change"
     );
 }
+
+#[test]
+fn webhook_paths_and_methods_route_as_before() {
+    let d = Daemon::start();
+    let w = setup(&d);
+    let body = fixture_json("issue_assigned.json").to_string();
+    let base = "/extensions/jira-server/issue-updated";
+    let post = |path: &str| {
+        d.http()
+            .post(d.url(path))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .unwrap()
+    };
+    // No token segment, or an empty one: a clear 400 about the token.
+    for path in [base.to_string(), format!("{base}/")] {
+        let r = post(&path);
+        assert_eq!(r.status().as_u16(), 400, "{path}");
+        let v: Value = r.json().unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("token"),
+            "{path}: {v}"
+        );
+    }
+    // Deeper paths and look-alike prefixes are not the webhook.
+    for path in [
+        format!("{base}/{}/extra", token(EXT, SECRET)),
+        format!("{base}x/{}", token(EXT, SECRET)),
+    ] {
+        assert_eq!(post(&path).status().as_u16(), 404, "{path}");
+    }
+    // Another method on the webhook: 405 naming POST.
+    let r = d.http().get(d.url(&format!("{base}/abc"))).send().unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+    // And the real thing still assigns.
+    let (s, v) = deliver(
+        &d,
+        &token(EXT, SECRET),
+        &fixture_json("issue_assigned.json"),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["outcome"], "assigned", "{v}");
+    assert!(d.admin().get(&format!("/v1/groups/{}", w.group)).1["assignee"].is_object());
+}

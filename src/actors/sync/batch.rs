@@ -110,6 +110,8 @@ pub(super) struct Overlay {
     /// Per integration of the batch: the organizations where it syncs
     /// inbound, or None when it does not exist (read once per batch).
     pub sync_orgs: HashMap<Id, Option<BTreeSet<Id>>>,
+    /// The batch's directory reads (projects, users, team access), once each.
+    pub dir: super::inbound::Directory,
 }
 
 impl Overlay {

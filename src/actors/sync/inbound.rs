@@ -5,9 +5,70 @@ use super::batch::{Overlay, Planned};
 use super::{Change, SyncActor, SyncCommand, SyncError};
 use crate::domain::{Delivery, DeliveryOutcome, Group, Id, Project};
 use crate::store::sync::{Op, RECENT_CHANGELOG_IDS};
-use crate::store::StoreResult;
+use crate::store::{Store, StoreResult};
 use slog::info;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+
+/// Directory reads of one batch, each read once: a batch's deliveries
+/// mostly share their projects and assignees. (Only within a batch: the
+/// next batch reads afresh, so a directory change is seen by the batch
+/// planned after it.)
+#[derive(Default)]
+pub(super) struct Directory {
+    projects: HashMap<Id, Option<Project>>,
+    /// lowercase email -> users who verified it
+    candidates: HashMap<String, Vec<Id>>,
+    /// (user, project) -> is the user in one of the project's teams
+    access: HashMap<(Id, Id), bool>,
+    /// (user, lowercase email) -> the email as the user spelled it
+    spelled: HashMap<(Id, String), Option<String>>,
+}
+
+impl Directory {
+    fn project(&mut self, store: &Store, id: Id) -> StoreResult<Option<Project>> {
+        if let Some(p) = self.projects.get(&id) {
+            return Ok(p.clone());
+        }
+        let p = store.get_project(id)?;
+        self.projects.insert(id, p.clone());
+        Ok(p)
+    }
+
+    fn candidates(&mut self, store: &Store, email: &str) -> StoreResult<Vec<Id>> {
+        let lower = email.to_lowercase();
+        if let Some(c) = self.candidates.get(&lower) {
+            return Ok(c.clone());
+        }
+        let c = store.users_with_verified_email(email)?;
+        self.candidates.insert(lower, c.clone());
+        Ok(c)
+    }
+
+    fn has_access(&mut self, store: &Store, user: Id, p: &Project) -> StoreResult<bool> {
+        if let Some(a) = self.access.get(&(user, p.id)) {
+            return Ok(*a);
+        }
+        let a = store.user_in_any_team(user, &p.teams)?;
+        self.access.insert((user, p.id), a);
+        Ok(a)
+    }
+
+    /// The user's verified email equal to `email` (any case), as spelled.
+    fn spelled(&mut self, store: &Store, user: Id, email: &str) -> StoreResult<Option<String>> {
+        let k = (user, email.to_lowercase());
+        if let Some(e) = self.spelled.get(&k) {
+            return Ok(e.clone());
+        }
+        let e = store.get_user(user)?.and_then(|u| {
+            u.emails
+                .into_iter()
+                .find(|e| e.verified && e.email.eq_ignore_ascii_case(email))
+                .map(|e| e.email)
+        });
+        self.spelled.insert(k, e.clone());
+        Ok(e)
+    }
+}
 
 impl SyncActor {
     /// Organizations where the integration is installed with
@@ -44,6 +105,7 @@ impl SyncActor {
         orgs: &BTreeSet<Id>,
         integration: Id,
         key: &str,
+        dir: &mut Directory,
     ) -> StoreResult<Vec<(Group, Project)>> {
         let store = &self.deps.store;
         let mut out = Vec::new();
@@ -54,7 +116,7 @@ impl SyncActor {
             let Some(g) = store.get_group(gid)? else {
                 continue;
             };
-            let Some(p) = store.get_project(g.project)? else {
+            let Some(p) = dir.project(store, g.project)? else {
                 continue;
             };
             if orgs.contains(&p.org) {
@@ -128,7 +190,7 @@ impl SyncActor {
         }
         let state = Some((cmd.integration, cmd.key.clone(), state));
 
-        let affected = self.affected(&orgs, cmd.integration, key)?;
+        let affected = self.affected(&orgs, cmd.integration, key, &mut overlay.dir)?;
         if affected.is_empty() {
             info!(log, "no-affected-groups"; "integration" => cmd.integration, "key" => key);
             delivery.outcome = DeliveryOutcome::NoAffectedGroups;
@@ -154,27 +216,22 @@ impl SyncActor {
                 Ok(overlay.plan(&store, ops, state, delivery)?)
             }
             Change::Assign(email) => {
-                let candidates = store.users_with_verified_email(email)?;
+                let dir = &mut overlay.dir;
+                let candidates = dir.candidates(&store, email)?;
                 let mut ops = Vec::new();
                 let mut missing = Vec::new();
                 for (g, p) in &affected {
                     let mut found = None;
                     for u in &candidates {
-                        if store.user_in_any_team(*u, &p.teams)? {
+                        if dir.has_access(&store, *u, p)? {
                             found = Some(*u);
                             break;
                         }
                     }
                     match found {
                         Some(user) => {
-                            let email = store
-                                .get_user(user)?
-                                .and_then(|u| {
-                                    u.emails
-                                        .into_iter()
-                                        .find(|e| e.verified && e.email.eq_ignore_ascii_case(email))
-                                        .map(|e| e.email)
-                                })
+                            let email = dir
+                                .spelled(&store, user, email)?
                                 .unwrap_or_else(|| email.clone());
                             ops.push(Op::Assign {
                                 group: g.id,
