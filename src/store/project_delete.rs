@@ -10,11 +10,17 @@
 //!
 //! Sync batches write without a transaction (one `apply_batch` of tree
 //! `sync`), so nothing in sled orders them against a delete. The
-//! [`DeleteGate`] does: a tombstone is written under its lock and bumps its
-//! epoch, and a batch is applied under the same lock. A batch planned since
-//! the epoch it finds there cannot meet a group that a delete removes (the
-//! planning skipped every tombstoned project, and only a delete's cascade
-//! removes groups); otherwise it checks each group and tombstone again.
+//! [`DeleteGate`] does: a tombstone is written, and removed when its
+//! cascade is done, under the gate's lock, and each bumps its epoch; a
+//! batch is applied under the same lock. Groups are removed only by a
+//! cascade, which runs while its tombstone stands. So when the epoch did not
+//! move between the start of a batch's planning and its apply, any cascade
+//! running meanwhile had its tombstone up the whole time, and the planning
+//! (which skips tombstoned projects) did not pick its groups. Otherwise the
+//! batch checks each group and tombstone again under the lock. (Bumping at
+//! the removal matters: a planning read of a group just before the cascade
+//! removes it, and of the tombstone just after the cascade finished, would
+//! otherwise see a live group of a live project.)
 
 use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
@@ -30,7 +36,7 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Debug, Default)]
 pub struct DeleteGate {
     lock: Mutex<()>,
-    /// Tombstones written since the store was opened.
+    /// Tombstones written or removed since the store was opened.
     epoch: AtomicU64,
 }
 
@@ -44,6 +50,11 @@ impl DeleteGate {
     /// data is sled's; a panic elsewhere cannot leave it half-changed.)
     pub fn lock(&self) -> MutexGuard<'_, ()> {
         self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Under [`DeleteGate::lock`], after a tombstone was written or removed.
+    fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -78,7 +89,7 @@ impl Store {
         {
             let _gate = self.deletes.lock();
             self.t.project_deletes.insert(keys::id(id), &[])?;
-            self.deletes.epoch.fetch_add(1, Ordering::AcqRel);
+            self.deletes.bump();
         }
         self.db.flush()?;
         Ok(p)
@@ -199,6 +210,7 @@ impl Store {
         let slug_key = p
             .as_ref()
             .map(|p| Key::new().u64(p.org).str(&p.slug.to_lowercase()).build());
+        let gate = self.deletes.lock();
         let was = (
             &self.t.projects,
             &self.t.project_slugs,
@@ -220,6 +232,8 @@ impl Store {
                 deletes.remove(&keys::id(id))?;
                 Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(was)
             })?;
+        self.deletes.bump();
+        drop(gate);
         if was {
             self.count(Entity::Projects, -1);
         }
