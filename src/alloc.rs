@@ -27,40 +27,6 @@ pub fn purge_freed_memory_at_once() -> bool {
     false
 }
 
-/// `mi_option_generic_collect` in the same release: every N allocations
-/// that take mimalloc's slow path, a thread collects its own heap (frees
-/// the blocks other threads handed back to it, returns empty pages).
-const MI_OPTION_GENERIC_COLLECT: mi_option_t = 34;
-
-/// Its default there: 10,000.
-const DEFAULT_GENERIC_COLLECT: std::ffi::c_long = 10_000;
-
-/// What we set: mimalloc counts slow-path allocations in steps of 1,000,
-/// so anything at or below 1,000 means "at every step", ten times as often
-/// as the default.
-const GENERIC_COLLECT: std::ffi::c_long = 1_000;
-
-/// Collect each thread's heap ten times as often as mimalloc's default.
-/// sled frees most of its cache nodes on another thread than the one that
-/// allocated them (epoch-based reclamation), and such blocks only become
-/// reusable when the owning thread collects; between collections its pages
-/// stay resident. With 1M links this lowered the peak under a webhook load
-/// by 10-14 MiB with no CPU change measured (bench/rss-notes.md). Note that
-/// `mi_collect` collects only the calling thread's heap, so a trimmer thread
-/// cannot do this for the others. Written only when the option still reads
-/// its documented default (see [`purge_freed_memory_at_once`]). Returns
-/// whether it was set.
-pub fn collect_thread_heaps_more_often() -> bool {
-    // SAFETY: reads and writes of mimalloc's option table only.
-    unsafe {
-        if libmimalloc_sys::mi_option_get(MI_OPTION_GENERIC_COLLECT) == DEFAULT_GENERIC_COLLECT {
-            libmimalloc_sys::mi_option_set(MI_OPTION_GENERIC_COLLECT, GENERIC_COLLECT);
-            return true;
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,20 +42,5 @@ mod tests {
             0
         );
         assert!(!purge_freed_memory_at_once(), "set once, then left alone");
-    }
-
-    #[test]
-    fn the_generic_collect_option_is_where_we_expect_it() {
-        // Option 34 documents a default of 10,000 in the bundled release.
-        assert!(collect_thread_heaps_more_often());
-        // SAFETY: a read of mimalloc's option table.
-        assert_eq!(
-            unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_GENERIC_COLLECT) },
-            GENERIC_COLLECT
-        );
-        assert!(
-            !collect_thread_heaps_more_often(),
-            "set once, then left alone"
-        );
     }
 }

@@ -27,7 +27,6 @@ struct Args {
 
 fn main() -> ExitCode {
     synclink::alloc::purge_freed_memory_at_once();
-    synclink::alloc::collect_thread_heaps_more_often();
     let args = Args::parse();
     let config = match synclink::config::Config::load(args.config.as_deref()) {
         Ok(c) => c,
