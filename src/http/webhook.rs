@@ -28,7 +28,7 @@ const ACTOR_TIMEOUT: Duration = Duration::from_secs(30);
 /// POST (an empty token still deserves a 400 and a delivery-log entry),
 /// other methods get 405, deeper paths 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope(PATH).default_service(web::to(route)));
+    cfg.service(web::scope(PATH).default_service(web::to(issue_updated)));
 }
 
 /// The token segment of what follows [`PATH`]: `""` and `"/"` give an empty
@@ -39,24 +39,6 @@ fn token_segment(rest: &str) -> Option<&str> {
         Some(t) if !t.contains('/') => Some(t),
         _ => None,
     }
-}
-
-async fn route(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    webhook: web::Data<WorkerWebhook>,
-    ctx: RequestCtx,
-    payload: web::Payload,
-) -> HttpResponse {
-    let Some(token) = token_segment(req.match_info().unprocessed()).map(str::to_string) else {
-        return HttpResponse::NotFound().finish();
-    };
-    if req.method() != actix_web::http::Method::POST {
-        return HttpResponse::MethodNotAllowed()
-            .insert_header((actix_web::http::header::ALLOW, "POST"))
-            .finish();
-    }
-    issue_updated(req, state, webhook, ctx, payload, token).await
 }
 
 fn reply(status: u16, code: &str, message: &str) -> HttpResponse {
@@ -134,8 +116,16 @@ async fn issue_updated(
     webhook: web::Data<WorkerWebhook>,
     ctx: RequestCtx,
     payload: web::Payload,
-    token: String,
 ) -> HttpResponse {
+    // What the routes `PATH`, `PATH/` and `PATH/{token}` (POST) accepted.
+    let Some(token) = token_segment(req.match_info().unprocessed()).map(str::to_string) else {
+        return HttpResponse::NotFound().finish();
+    };
+    if req.method() != actix_web::http::Method::POST {
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((actix_web::http::header::ALLOW, "POST"))
+            .finish();
+    }
     // The request's own logger: its `request_id` matches `X-Request-Id`.
     let log = ctx.log;
     let Ok(_permit) = state.inflight.try_acquire() else {
