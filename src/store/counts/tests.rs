@@ -10,6 +10,15 @@ fn assert_agree(s: &Store) {
     assert_eq!(s.counts(), s.counts_by_scan());
 }
 
+/// Reopen after a drop without close: the counters must be counted anew
+/// and agree with a scan.
+fn reopen_recounted(dir: &tempfile::TempDir) -> Store {
+    let s = Store::reopen(dir.path(), false).unwrap();
+    assert_eq!(s.counts_origin, CountsOrigin::Counted);
+    assert_agree(&s);
+    s
+}
+
 fn get(s: &Store, name: &str) -> Option<usize> {
     s.counts().into_iter().find(|(k, _)| *k == name).unwrap().1
 }
@@ -60,9 +69,7 @@ fn clean_close_saves_the_counters_and_open_loads_them_once() {
     s.flush().unwrap();
     drop(s); // ... so a crash now (no close) means a recount.
 
-    let s = Store::reopen(dir.path(), false).unwrap();
-    assert_eq!(s.counts_origin, CountsOrigin::Counted);
-    assert_agree(&s);
+    let s = reopen_recounted(&dir);
     assert_eq!(get(&s, "links"), Some(3));
 }
 
@@ -78,9 +85,7 @@ fn a_write_after_close_invalidates_the_save() {
     assert!(s.t.meta.get(META_COUNTS).unwrap().is_none());
     s.flush().unwrap();
     drop(s);
-    let s = Store::reopen(dir.path(), false).unwrap();
-    assert_eq!(s.counts_origin, CountsOrigin::Counted);
-    assert_agree(&s);
+    let s = reopen_recounted(&dir);
     assert_eq!(get(&s, "links"), Some(1));
 }
 
@@ -93,9 +98,7 @@ fn unreadable_saved_counters_mean_a_recount() {
     s.flush().unwrap();
     assert!(s.wait_counted(Duration::from_secs(30)));
     drop(s);
-    let s = Store::reopen(dir.path(), false).unwrap();
-    assert_eq!(s.counts_origin, CountsOrigin::Counted);
-    assert_agree(&s);
+    let s = reopen_recounted(&dir);
     assert_eq!(get(&s, "groups"), Some(1));
 }
 
