@@ -346,6 +346,18 @@ impl Admin {
 }
 
 /// Assert an admin error reply: status and `error.code`.
+/// Create organizations `o{from}` .. `o{from + n - 1}` through the admin API.
+pub fn create_orgs(d: &Daemon, from: usize, n: usize) {
+    let a = d.admin();
+    for i in from..from + n {
+        a.must_post(
+            "/v1/orgs",
+            serde_json::json!({"slug": format!("o{i}"), "name": format!("Org {i}")}),
+            201,
+        );
+    }
+}
+
 pub fn assert_error(reply: &Reply, status: u16, code: &str) {
     assert_eq!(reply.0, status, "reply {:?}", reply);
     assert_eq!(reply.1["error"]["code"], code, "reply {:?}", reply);

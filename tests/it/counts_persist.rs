@@ -3,19 +3,8 @@
 //! in the background after `ready` for a big one; the `recount-in-background`
 //! failpoint forces the background path on a small database).
 
-use crate::common::Daemon;
-use serde_json::{json, Value};
-
-fn orgs(d: &Daemon, n: usize, from: usize) {
-    let a = d.admin();
-    for i in from..from + n {
-        a.must_post(
-            "/v1/orgs",
-            json!({"slug": format!("o{i}"), "name": format!("Org {i}")}),
-            201,
-        );
-    }
-}
+use crate::common::{create_orgs, Daemon};
+use serde_json::Value;
 
 fn status(d: &Daemon) -> Value {
     d.admin().must_get("/v1/status")
@@ -28,7 +17,7 @@ fn origin(d: &Daemon) -> Value {
 #[test]
 fn counters_load_after_clean_stop_and_recount_in_background_after_kill9() {
     let mut d = Daemon::start_with("", &[("SYNCLINK_FAILPOINTS", "recount-in-background")]);
-    orgs(&d, 3, 0);
+    create_orgs(&d, 0, 3);
     let st = status(&d);
     assert_eq!(st["counts"]["orgs"], 3, "{st}");
     assert_eq!(st["counting"], false, "{st}");
@@ -43,7 +32,7 @@ fn counters_load_after_clean_stop_and_recount_in_background_after_kill9() {
 
     // kill -9 after more writes: nothing saved, a background recount that
     // sees the writes made since the last start.
-    orgs(&d, 2, 3);
+    create_orgs(&d, 3, 2);
     d.kill9();
     d.restart();
     assert_eq!(origin(&d), "recounting");
@@ -57,7 +46,7 @@ fn counters_load_after_clean_stop_and_recount_in_background_after_kill9() {
     assert!(d.stop().success());
     d.restart();
     assert_eq!(origin(&d), "loaded");
-    orgs(&d, 1, 5);
+    create_orgs(&d, 5, 1);
     d.kill9();
     d.restart();
     assert_eq!(origin(&d), "recounting");
@@ -68,7 +57,7 @@ fn counters_load_after_clean_stop_and_recount_in_background_after_kill9() {
 fn small_database_is_counted_at_open_after_kill9() {
     let mut d = Daemon::start();
     assert_eq!(origin(&d), "counted", "a new database");
-    orgs(&d, 2, 0);
+    create_orgs(&d, 0, 2);
     d.kill9();
     d.restart();
     assert_eq!(origin(&d), "counted");

@@ -4,17 +4,13 @@
 //! daemon does it only after 64 MiB of writes). Either way the counters
 //! saved at shutdown are loaded at the next start, with no recount.
 
-use crate::common::Daemon;
+use crate::common::{create_orgs, Daemon};
 use serde_json::{json, Value};
 
 fn write_some(d: &Daemon, from: usize, n: usize) {
+    create_orgs(d, from, n);
     let a = d.admin();
     for i in from..from + n {
-        a.must_post(
-            "/v1/orgs",
-            json!({"slug": format!("o{i}"), "name": format!("Org {i}")}),
-            201,
-        );
         a.must_post(
             "/v1/users",
             json!({"name": format!("User {i}"), "emails": [{"email": format!("u{i}@example.org"), "verified": true}]}),
