@@ -263,17 +263,7 @@ mod tests {
     use crate::store::Store;
 
     fn fill(s: &Store, n: usize) -> u64 {
-        let o = s.create_org("o", "O").unwrap();
-        let p = crate::domain::Project {
-            id: 10,
-            org: o.id,
-            slug: "p".into(),
-            name: "P".into(),
-            teams: vec![],
-            date_added: 1,
-        };
-        s.insert_project(&p).unwrap();
-        let g = s.create_group(p.id, "g", 1).unwrap().id;
+        let g = crate::store::counts::tests::world(s);
         for i in 0..n {
             s.create_link(&Link {
                 group: g,
