@@ -24,6 +24,7 @@
 
 use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
+use super::sync::delivery_state_key;
 use super::{get, Store, StoreError, StoreResult};
 use crate::domain::{Id, Project};
 use serde::Serialize;
@@ -46,7 +47,7 @@ impl DeleteGate {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// Hold while applying a batch or writing a tombstone. (The guarded
+    /// Hold while applying a batch or writing or removing a tombstone. (The guarded
     /// data is sled's; a panic elsewhere cannot leave it half-changed.)
     pub fn lock(&self) -> MutexGuard<'_, ()> {
         self.lock.lock().unwrap_or_else(|e| e.into_inner())
@@ -66,11 +67,6 @@ pub struct DeleteCounts {
     pub assignees: usize,
     pub activities: usize,
     pub notification_settings: usize,
-}
-
-/// Key of the `delivery_state` tree: (integration, issue key).
-pub fn delivery_state_key(integration: Id, key: &str) -> Vec<u8> {
-    Key::new().u64(integration).str(key).build()
 }
 
 impl Store {
