@@ -2,9 +2,16 @@
 //!
 //! Read-through from the store, bounded by `cache.max_entries`; a cached
 //! assignee lives `cache.ttl_secs`, a cached "no assignee" lives
-//! `cache.negative_ttl_secs` (a moka `Expiry`). One thread: a lookup's store
-//! read and its insert happen between two messages, so an invalidation sent
-//! after a write can never be overtaken by a lookup that read the old value.
+//! `cache.negative_ttl_secs` (a moka `Expiry`).
+//!
+//! Writers invalidate directly through an [`Invalidator`] (moka is
+//! concurrent): the single writer does it once per batch, and a message to
+//! this `SyncArbiter` actor would be forwarded by the system thread and
+//! make the writer wait for two other threads to be scheduled. A lookup
+//! that read the old value just before a write must not cache it after the
+//! invalidation: every invalidation first bumps a counter, and a lookup
+//! that saw the counter move between its store read and its insert drops
+//! what it inserted (see [`Invalidator::invalidate`]).
 
 use super::supervisor::Deps;
 use super::{guarded, Ping};
@@ -12,6 +19,8 @@ use crate::domain::Id;
 use crate::store::{StoreError, StoreResult};
 use actix::prelude::*;
 use moka::sync::Cache;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the cache holds for one group.
@@ -58,6 +67,51 @@ impl moka::Expiry<Id, Entry> for TtlByKind {
 pub struct CacheActor {
     deps: Deps,
     cache: Cache<Id, Entry>,
+    invalidator: Invalidator,
+}
+
+/// Drops groups from the cache, from any thread, at once.
+#[derive(Clone)]
+pub struct Invalidator {
+    cache: Cache<Id, Entry>,
+    /// Invalidations so far (see the module docs).
+    epoch: Arc<AtomicU64>,
+    metrics: crate::metrics::Metrics,
+}
+
+impl Invalidator {
+    /// Drop every cache entry about these groups (assign, deassign,
+    /// delete). Call it after the write is in the store and before anyone
+    /// is told about the write.
+    pub fn invalidate(&self, groups: &[Id]) {
+        if groups.is_empty() {
+            return;
+        }
+        // Before the removals: a lookup that inserts after them sees it.
+        self.epoch.fetch_add(1, SeqCst);
+        for g in groups {
+            self.cache.invalidate(g);
+            self.metrics.cache_invalidations.inc();
+        }
+        self.metrics
+            .cache_entries
+            .set(self.cache.entry_count().try_into().unwrap_or(i64::MAX));
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch.load(SeqCst)
+    }
+
+    /// Cache what a lookup read from the store, unless an invalidation
+    /// happened since `seen` (the epoch before the read): a write may have
+    /// landed after the read and been invalidated before this insert, so
+    /// the value may be the old one.
+    fn insert_read(&self, group: Id, v: Entry, seen: u64) {
+        self.cache.insert(group, v);
+        if self.epoch() != seen {
+            self.cache.invalidate(&group);
+        }
+    }
 }
 
 impl Actor for CacheActor {
@@ -78,15 +132,9 @@ impl Handler<InvalidateGroups> for CacheActor {
     type Result = ();
     fn handle(&mut self, msg: InvalidateGroups, ctx: &mut SyncContext<Self>) {
         let deps = self.deps.clone();
-        let cache = self.cache.clone();
+        let inv = self.invalidator.clone();
         let _ = guarded("cache", ctx, &deps.log, &deps.metrics, || {
-            for g in &msg.0 {
-                cache.invalidate(g);
-                deps.metrics.cache_invalidations.inc();
-            }
-            deps.metrics
-                .cache_entries
-                .set(cache.entry_count().try_into().unwrap_or(i64::MAX));
+            inv.invalidate(&msg.0)
         });
     }
 }
@@ -116,15 +164,16 @@ impl Handler<GetAssignee> for CacheActor {
     type Result = Result<Lookup, LookupError>;
     fn handle(&mut self, msg: GetAssignee, ctx: &mut SyncContext<Self>) -> Self::Result {
         let deps = self.deps.clone();
-        let cache = self.cache.clone();
+        let inv = self.invalidator.clone();
         guarded("cache", ctx, &deps.log, &deps.metrics, || {
-            lookup(&deps, &cache, msg.0)
+            lookup(&deps, &inv, msg.0)
         })?
         .map_err(LookupError::from)
     }
 }
 
-fn lookup(deps: &Deps, cache: &Cache<Id, Entry>, group: Id) -> StoreResult<Lookup> {
+fn lookup(deps: &Deps, inv: &Invalidator, group: Id) -> StoreResult<Lookup> {
+    let cache = &inv.cache;
     if let Some(v) = cache.get(&group) {
         deps.metrics.cache_hits.inc();
         return Ok(Lookup {
@@ -133,6 +182,7 @@ fn lookup(deps: &Deps, cache: &Cache<Id, Entry>, group: Id) -> StoreResult<Looku
         });
     }
     deps.metrics.cache_misses.inc();
+    let seen = inv.epoch();
     deps.store.require_group(group)?;
     let v = deps
         .store
@@ -142,7 +192,7 @@ fn lookup(deps: &Deps, cache: &Cache<Id, Entry>, group: Id) -> StoreResult<Looku
             email,
             date_added: a.date_added,
         });
-    cache.insert(group, v.clone());
+    inv.insert_read(group, v.clone(), seen);
     deps.metrics
         .cache_entries
         .set(cache.entry_count().try_into().unwrap_or(i64::MAX));
@@ -188,7 +238,8 @@ impl Handler<Stats> for CacheActor {
     }
 }
 
-pub fn start(deps: &Deps) -> Addr<CacheActor> {
+/// Start the cache actor; the [`Invalidator`] is for the writers.
+pub fn start(deps: &Deps) -> (Addr<CacheActor>, Invalidator) {
     let deps = deps.clone();
     let c = &deps.config.cache;
     // Built once: a restarted actor keeps the same cache.
@@ -199,8 +250,66 @@ pub fn start(deps: &Deps) -> Addr<CacheActor> {
             negative: Duration::from_secs(c.negative_ttl_secs),
         })
         .build();
-    SyncArbiter::start(1, move || CacheActor {
+    let invalidator = Invalidator {
+        cache: cache.clone(),
+        epoch: Arc::default(),
+        metrics: deps.metrics.clone(),
+    };
+    let inv = invalidator.clone();
+    let addr = SyncArbiter::start(1, move || CacheActor {
         deps: deps.clone(),
         cache: cache.clone(),
-    })
+        invalidator: inv.clone(),
+    });
+    (addr, invalidator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn invalidator() -> Invalidator {
+        let deps = crate::actors::id::tests::deps(
+            Config::default(),
+            crate::store::Store::temporary().unwrap(),
+        );
+        Invalidator {
+            cache: Cache::builder().max_capacity(100).build(),
+            epoch: Arc::default(),
+            metrics: deps.metrics.clone(),
+        }
+    }
+
+    fn old() -> Entry {
+        Some(CachedAssignee {
+            user: 7,
+            email: None,
+            date_added: 1,
+        })
+    }
+
+    #[test]
+    fn a_read_overtaken_by_an_invalidation_is_not_kept() {
+        let inv = invalidator();
+        // The lookup reads (old value), the writer writes and invalidates,
+        // then the lookup inserts: the old value must not stay cached.
+        let seen = inv.epoch();
+        inv.invalidate(&[1]);
+        inv.insert_read(1, old(), seen);
+        assert_eq!(inv.cache.get(&1), None);
+        // Without an invalidation in between, the read is cached.
+        let seen = inv.epoch();
+        inv.insert_read(2, old(), seen);
+        assert_eq!(inv.cache.get(&2), Some(old()));
+        // An invalidation after the insert removes it, and counts.
+        let before = inv.metrics.cache_invalidations.get();
+        inv.invalidate(&[2, 3]);
+        assert_eq!(inv.cache.get(&2), None);
+        assert_eq!(inv.metrics.cache_invalidations.get(), before + 2);
+        // Nothing to invalidate: the epoch does not move.
+        let e = inv.epoch();
+        inv.invalidate(&[]);
+        assert_eq!(inv.epoch(), e);
+    }
 }

@@ -42,7 +42,7 @@ impl Handler<Ping> for Supervisor {
 /// return their addresses. Must run inside an actix system.
 pub fn start_all(deps: &Deps) -> Actors {
     let ids = id::start(deps);
-    let cache = cache::start(deps);
+    let (cache, invalidator) = cache::start(deps);
     let projects = project::start(deps, ids.clone(), cache.clone());
     let commit = flusher::Commit::start(
         deps.store.clone(),
@@ -51,7 +51,7 @@ pub fn start_all(deps: &Deps) -> Actors {
         deps.config.storage.durability,
         Duration::from_millis(deps.config.storage.flush_interval_ms),
     );
-    let (sync, sync_queue) = sync::start(deps, cache.clone(), commit.clone());
+    let (sync, sync_queue) = sync::start(deps, invalidator, commit.clone());
     let webhook = webhook::WebhookPool::new(deps);
     let jira = jira::start(deps);
     let supervisor = Supervisor {

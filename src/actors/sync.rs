@@ -3,8 +3,9 @@
 //!
 //! Webhook deliveries arrive through a [`SyncQueue`] and are applied in
 //! batches ([`batch`]): many deliveries, in arrival order, share one atomic
-//! sled write (`Store::apply_sync_batch`), one cache invalidation (a
-//! blocking send, so a read after the answer never sees the old assignee)
+//! sled write (`Store::apply_sync_batch`), one cache invalidation (done
+//! here, through the cache's `Invalidator`, so a read after the answer
+//! never sees the old assignee)
 //! and one group commit [`Ticket`] that each caller awaits before
 //! answering. Manual assign / deassign is a message of its own. The inbound
 //! rules (`sync_group_assignee_inbound`) live in [`inbound`].
@@ -16,7 +17,7 @@ mod tests;
 
 pub use batch::{Drain, SyncQueue, Work, BATCH_MAX};
 
-use super::cache::{CacheActor, InvalidateGroups};
+use super::cache::Invalidator;
 use super::flusher::{Commit, Ticket};
 use super::supervisor::Deps;
 use super::{guarded, Ping};
@@ -104,7 +105,7 @@ impl From<SyncError> for crate::http::error::ApiError {
 
 pub struct SyncActor {
     deps: Deps,
-    cache: Addr<CacheActor>,
+    cache: Invalidator,
     commit: Commit,
     log: slog::Logger,
     /// Entries in the delivery log (counted once, then kept up to date).
@@ -150,12 +151,8 @@ impl SyncActor {
                 ActivityType::Unassigned => self.deps.metrics.deassignments.inc(),
             }
         }
-        if !changed.is_empty() {
-            let groups = changed.iter().map(|(g, _)| *g).collect();
-            if let Err(e) = block_on(self.cache.send(InvalidateGroups(groups))) {
-                slog::error!(self.log, "cache-invalidation-failed"; "error" => %e);
-            }
-        }
+        let groups: Vec<Id> = changed.iter().map(|(g, _)| *g).collect();
+        self.cache.invalidate(&groups);
     }
 
     /// Manual assign / deassign with the same rules as sync: the user must
@@ -218,29 +215,8 @@ impl SyncActor {
     }
 }
 
-/// Drive a future to completion on this (non-async) thread.
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct ThreadWaker(std::thread::Thread);
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        match f.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => std::thread::park(),
-        }
-    }
-}
-
 /// Start the single writer; the [`SyncQueue`] is how deliveries reach it.
-pub fn start(deps: &Deps, cache: Addr<CacheActor>, commit: Commit) -> (Addr<SyncActor>, SyncQueue) {
+pub fn start(deps: &Deps, cache: Invalidator, commit: Commit) -> (Addr<SyncActor>, SyncQueue) {
     let deps = deps.clone();
     let queue = batch::Queue::default();
     let q = queue.clone();

@@ -134,7 +134,7 @@ impl SyncActor {
         log: &slog::Logger,
         overlay: &mut Overlay,
     ) -> Result<Planned, SyncError> {
-        let store = self.deps.store.clone();
+        let store = &self.deps.store;
         let Some(orgs) = self.sync_orgs(cmd.integration, overlay)? else {
             return Err(SyncError::BadReference(format!(
                 "integration {} no longer exists",
@@ -142,7 +142,7 @@ impl SyncActor {
             )));
         };
         let key = cmd.key.as_str();
-        let prev = overlay.delivery_state(&store, cmd.integration, key)?;
+        let prev = overlay.delivery_state(store, cmd.integration, key)?;
         let mut delivery = Delivery {
             id: 0,
             received: cmd.received,
@@ -164,7 +164,7 @@ impl SyncActor {
                     delivery.outcome = DeliveryOutcome::Duplicate;
                     delivery.reason =
                         format!("changelog {id} was already applied for {key}; ignored");
-                    return Ok(overlay.plan(&store, vec![], None, delivery)?);
+                    return Ok(overlay.plan(store, vec![], None, delivery)?);
                 }
             }
             if let (Some(ts), Some(newest)) = (cmd.timestamp, st.timestamp) {
@@ -176,7 +176,7 @@ impl SyncActor {
                         "older (timestamp {ts}) than the newest delivery applied for {key} \
                          (timestamp {newest}); ignored"
                     );
-                    return Ok(overlay.plan(&store, vec![], None, delivery)?);
+                    return Ok(overlay.plan(store, vec![], None, delivery)?);
                 }
             }
         }
@@ -199,7 +199,7 @@ impl SyncActor {
                  installed with sync_inbound_assignee",
                 cmd.integration
             );
-            return Ok(overlay.plan(&store, vec![], state, delivery)?);
+            return Ok(overlay.plan(store, vec![], state, delivery)?);
         }
         match &cmd.change {
             Change::Unassign => {
@@ -213,17 +213,17 @@ impl SyncActor {
                 delivery.groups = affected.iter().map(|(g, _)| g.id).collect();
                 delivery.outcome = DeliveryOutcome::Unassigned;
                 delivery.reason = format!("{key} was unassigned in Jira");
-                Ok(overlay.plan(&store, ops, state, delivery)?)
+                Ok(overlay.plan(store, ops, state, delivery)?)
             }
             Change::Assign(email) => {
                 let dir = &mut overlay.dir;
-                let candidates = dir.candidates(&store, email)?;
+                let candidates = dir.candidates(store, email)?;
                 let mut ops = Vec::new();
                 let mut missing = Vec::new();
                 for (g, p) in &affected {
                     let mut found = None;
                     for u in &candidates {
-                        if dir.has_access(&store, *u, p)? {
+                        if dir.has_access(store, *u, p)? {
                             found = Some(*u);
                             break;
                         }
@@ -231,7 +231,7 @@ impl SyncActor {
                     match found {
                         Some(user) => {
                             let email = dir
-                                .spelled(&store, user, email)?
+                                .spelled(store, user, email)?
                                 .unwrap_or_else(|| email.clone());
                             ops.push(Op::Assign {
                                 group: g.id,
@@ -266,7 +266,7 @@ impl SyncActor {
                         )
                     };
                 }
-                Ok(overlay.plan(&store, ops, state, delivery)?)
+                Ok(overlay.plan(store, ops, state, delivery)?)
             }
         }
     }

@@ -95,7 +95,7 @@ fn actor(log_max: usize) -> (SyncActor, World) {
         Durability::Async,
         Duration::from_millis(10),
     );
-    let cache = crate::actors::cache::start(&d);
+    let cache = crate::actors::cache::start(&d).1;
     let a = SyncActor {
         log: d.log.clone(),
         cache,
