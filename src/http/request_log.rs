@@ -7,8 +7,12 @@
 //! one request to the next. When the response is ready the middleware logs
 //! one `"http-request"` record: listener, method, path (the webhook token is
 //! replaced by `{token}`; the query string is never logged), status and
-//! duration. Probes (`/healthz`, `/readyz`, `/metrics`) log it at debug,
-//! everything else at info.
+//! duration. Probes (`/healthz`, `/readyz`, `/metrics`) and webhook
+//! deliveries answered 2xx log it at debug, everything else at info: a
+//! delivery is already recorded, with its outcome and reason, in the
+//! delivery log, and a line per delivery at Jira's rate would flood the
+//! journal (and trip journald's rate limit) for nothing. A refused delivery
+//! (4xx, 5xx) still logs at info.
 
 use super::AppState;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
@@ -128,6 +132,7 @@ where
         let method = req.method().clone();
         let shown = loggable_path(req.path());
         let probe = is_probe(req.path());
+        let webhook = req.path().starts_with(WEBHOOK_PREFIX);
         let delay = test_delay(&req);
         let listener = self.listener;
         let service = self.service.clone();
@@ -153,7 +158,8 @@ where
             }
             let duration_ms = elapsed.as_secs_f64() * 1000.0;
             let method = method.as_str();
-            if probe {
+            let routine = probe || (webhook && (200..300).contains(&status));
+            if routine {
                 debug!(ctx.log, "http-request"; "listener" => listener, "method" => method,
                        "path" => &shown, "status" => status, "duration_ms" => duration_ms);
             } else {

@@ -580,3 +580,47 @@ fn under_journald_each_line_carries_its_priority() {
     }
     assert!(text.contains("<6>{\"msg\":\"shutdown-complete\""), "{text}");
 }
+
+/// A delivered webhook (2xx) logs its `http-request` record at debug: the
+/// delivery log already has it, and a line per delivery at Jira's rate would
+/// flood the journal. A refused one (4xx) still logs at info.
+#[test]
+fn delivered_webhooks_log_their_request_at_debug_refused_ones_at_info() {
+    let d = Daemon::start_with("[log]\nlevel = \"debug\"\n", &[]);
+    crate::world::setup(&d);
+    let post = |token: &str, body: &Value| {
+        let r = d
+            .http()
+            .post(d.url(&format!("/extensions/jira-server/issue-updated/{token}")))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).unwrap())
+            .send()
+            .unwrap();
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        (r.status().as_u16(), id)
+    };
+    let body = crate::world::assignee_delivery(Some("bob@example.org"), "1", 10, "APP-1");
+    let (ok_status, ok_id) = post(&crate::world::good_token(), &body);
+    assert_eq!(ok_status, 200);
+    let bad = crate::world::token("jira.example.org:nope", "wrong");
+    let (bad_status, bad_id) = post(&bad, &body);
+    assert_eq!(bad_status, 400);
+    // The records are written by the logging thread: wait for both.
+    let level_of = |id: &str| -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mine: Vec<Value> = d
+                .events("http-request")
+                .into_iter()
+                .filter(|r| r["request_id"] == id)
+                .map(|r| r["level"].clone())
+                .collect();
+            if !mine.is_empty() || Instant::now() > deadline {
+                return mine;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert_eq!(level_of(&ok_id), vec![json!("debug")]);
+    assert_eq!(level_of(&bad_id), vec![json!("info")]);
+}
