@@ -20,75 +20,8 @@ pub const WEBHOOK_NAME: &str = "synclink issue sync";
 /// Where the browser comes back to after authorising.
 pub const CALLBACK_PATH: &str = "/extensions/jira-server/oauth/callback";
 
-/// A failure talking to Jira. `status` is Jira's HTTP status when it answered;
-/// `message` is Jira's message (or what went wrong on the way).
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum JiraError {
-    #[error("invalid private key: {0}")]
-    BadKey(String),
-    #[error("invalid Jira URL: {0}")]
-    BadUrl(String),
-    #[error("Could not fetch a request token from Jira. {}", why(*.status, .message))]
-    RequestToken {
-        status: Option<u16>,
-        message: String,
-    },
-    #[error("Missing oauth_token")]
-    MissingOAuthToken,
-    #[error("Missing OAuth token verifier")]
-    MissingVerifier,
-    #[error("Could not fetch an access token from Jira. {}", why(*.status, .message))]
-    AccessToken {
-        status: Option<u16>,
-        message: String,
-    },
-    #[error("Could not create issue webhook in Jira. {}", why(*.status, .message))]
-    Webhook {
-        status: Option<u16>,
-        message: String,
-    },
-}
-
-fn why(status: Option<u16>, message: &str) -> String {
-    match status {
-        Some(s) if message.is_empty() => format!("Jira answered HTTP {s}"),
-        Some(s) => format!("{message} (Jira answered HTTP {s})"),
-        None => message.to_string(),
-    }
-}
-
-impl JiraError {
-    /// Jira's HTTP status, when Jira answered.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            JiraError::RequestToken { status, .. }
-            | JiraError::AccessToken { status, .. }
-            | JiraError::Webhook { status, .. } => *status,
-            _ => None,
-        }
-    }
-
-    /// Jira's message (or the transport failure), without the prefix.
-    pub fn jira_message(&self) -> Option<&str> {
-        match self {
-            JiraError::RequestToken { message, .. }
-            | JiraError::AccessToken { message, .. }
-            | JiraError::Webhook { message, .. } => Some(message),
-            _ => None,
-        }
-    }
-
-    /// True for failures of Jira or of the way to it (502 on the admin API).
-    pub fn is_upstream(&self) -> bool {
-        matches!(
-            self,
-            JiraError::RequestToken { .. }
-                | JiraError::MissingOAuthToken
-                | JiraError::AccessToken { .. }
-                | JiraError::Webhook { .. }
-        )
-    }
-}
+mod error;
+pub use error::JiraError;
 
 /// The result of a webhook registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
