@@ -5,7 +5,8 @@
 //! `cache.negative_ttl_secs` (a moka `Expiry`).
 //!
 //! Writers invalidate directly through an [`Invalidator`] (moka is
-//! concurrent): the single writer does it once per batch, and a message to
+//! concurrent): the single writer does it once per batch, project delete
+//! once per deleted project's groups. A message to
 //! this `SyncArbiter` actor would be forwarded by the system thread and
 //! make the writer wait for two other threads to be scheduled. A lookup
 //! that read the old value just before a write must not cache it after the
@@ -66,7 +67,6 @@ impl moka::Expiry<Id, Entry> for TtlByKind {
 
 pub struct CacheActor {
     deps: Deps,
-    cache: Cache<Id, Entry>,
     invalidator: Invalidator,
 }
 
@@ -93,9 +93,16 @@ impl Invalidator {
             self.cache.invalidate(g);
             self.metrics.cache_invalidations.inc();
         }
+        self.publish_entries();
+    }
+
+    /// Set the `cache_entries` gauge to the cache's (approximate) size.
+    fn publish_entries(&self) -> u64 {
+        let n = self.cache.entry_count();
         self.metrics
             .cache_entries
-            .set(self.cache.entry_count().try_into().unwrap_or(i64::MAX));
+            .set(n.try_into().unwrap_or(i64::MAX));
+        n
     }
 
     fn epoch(&self) -> u64 {
@@ -121,22 +128,6 @@ impl Actor for CacheActor {
 impl Handler<Ping> for CacheActor {
     type Result = ();
     fn handle(&mut self, _: Ping, _: &mut SyncContext<Self>) {}
-}
-
-/// Drop every cache entry about these groups (assign, deassign, delete).
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct InvalidateGroups(pub Vec<Id>);
-
-impl Handler<InvalidateGroups> for CacheActor {
-    type Result = ();
-    fn handle(&mut self, msg: InvalidateGroups, ctx: &mut SyncContext<Self>) {
-        let deps = self.deps.clone();
-        let inv = self.invalidator.clone();
-        let _ = guarded("cache", ctx, &deps.log, &deps.metrics, || {
-            inv.invalidate(&msg.0)
-        });
-    }
 }
 
 /// Read-through lookup of a group's assignee.
@@ -173,8 +164,7 @@ impl Handler<GetAssignee> for CacheActor {
 }
 
 fn lookup(deps: &Deps, inv: &Invalidator, group: Id) -> StoreResult<Lookup> {
-    let cache = &inv.cache;
-    if let Some(v) = cache.get(&group) {
+    if let Some(v) = inv.cache.get(&group) {
         deps.metrics.cache_hits.inc();
         return Ok(Lookup {
             cached: true,
@@ -193,9 +183,7 @@ fn lookup(deps: &Deps, inv: &Invalidator, group: Id) -> StoreResult<Lookup> {
             date_added: a.date_added,
         });
     inv.insert_read(group, v.clone(), seen);
-    deps.metrics
-        .cache_entries
-        .set(cache.entry_count().try_into().unwrap_or(i64::MAX));
+    inv.publish_entries();
     Ok(Lookup {
         cached: false,
         assignee: v,
@@ -221,10 +209,9 @@ pub struct CacheStats {
 impl Handler<Stats> for CacheActor {
     type Result = CacheStats;
     fn handle(&mut self, _: Stats, _: &mut SyncContext<Self>) -> CacheStats {
-        self.cache.run_pending_tasks();
-        let entries = self.cache.entry_count();
+        self.invalidator.cache.run_pending_tasks();
+        let entries = self.invalidator.publish_entries();
         let m = &self.deps.metrics;
-        m.cache_entries.set(entries.try_into().unwrap_or(i64::MAX));
         let c = &self.deps.config.cache;
         CacheStats {
             entries,
@@ -238,7 +225,8 @@ impl Handler<Stats> for CacheActor {
     }
 }
 
-/// Start the cache actor; the [`Invalidator`] is for the writers.
+/// Start the cache actor (lookups and stats); the [`Invalidator`] is for
+/// the writers (the single writer and project delete).
 pub fn start(deps: &Deps) -> (Addr<CacheActor>, Invalidator) {
     let deps = deps.clone();
     let c = &deps.config.cache;
@@ -258,7 +246,6 @@ pub fn start(deps: &Deps) -> (Addr<CacheActor>, Invalidator) {
     let inv = invalidator.clone();
     let addr = SyncArbiter::start(1, move || CacheActor {
         deps: deps.clone(),
-        cache: cache.clone(),
         invalidator: inv.clone(),
     });
     (addr, invalidator)

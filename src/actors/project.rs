@@ -1,7 +1,7 @@
 //! `ProjectActor`: project save (slug rules, snowflake ID) and cascading
 //! delete. One thread, so saves and deletes never race each other.
 
-use super::cache::{CacheActor, InvalidateGroups};
+use super::cache::Invalidator;
 use super::id::{block_on, IdActor, IdError, NextId};
 use super::supervisor::Deps;
 use super::{guarded, ActorPanic, Ping};
@@ -131,11 +131,7 @@ pub fn create_project<R: Rng + ?Sized>(
 }
 
 /// Run the cascade of a tombstoned project, invalidate its groups' cache.
-fn run_delete(
-    store: &Store,
-    cache: &Addr<CacheActor>,
-    id: Id,
-) -> Result<DeleteCounts, ProjectError> {
+fn run_delete(store: &Store, cache: &Invalidator, id: Id) -> Result<DeleteCounts, ProjectError> {
     let mut done = 0usize;
     let (counts, groups) = store.run_project_delete(id, |_| {
         done += 1;
@@ -153,16 +149,14 @@ fn run_delete(
         }
     })?;
     store.flush()?;
-    if !groups.is_empty() {
-        cache.do_send(InvalidateGroups(groups));
-    }
+    cache.invalidate(&groups);
     Ok(counts)
 }
 
 pub struct ProjectActor {
     deps: Deps,
     ids: Addr<IdActor>,
-    cache: Addr<CacheActor>,
+    cache: Invalidator,
 }
 
 impl Actor for ProjectActor {
@@ -246,7 +240,7 @@ impl Handler<DeleteProject> for ProjectActor {
 
 /// Finish every delete a crash interrupted. Runs before the actor takes
 /// requests, so nothing of a deleted project is visible once the daemon is up.
-pub fn resume_deletes(store: &Store, cache: &Addr<CacheActor>, log: &slog::Logger) {
+pub fn resume_deletes(store: &Store, cache: &Invalidator, log: &slog::Logger) {
     let pending = match store.pending_project_deletes() {
         Ok(p) => p,
         Err(e) => {
@@ -266,7 +260,7 @@ pub fn resume_deletes(store: &Store, cache: &Addr<CacheActor>, log: &slog::Logge
     }
 }
 
-pub fn start(deps: &Deps, ids: Addr<IdActor>, cache: Addr<CacheActor>) -> Addr<ProjectActor> {
+pub fn start(deps: &Deps, ids: Addr<IdActor>, cache: Invalidator) -> Addr<ProjectActor> {
     let log = deps.log.new(slog::o!("actor" => "project"));
     resume_deletes(&deps.store, &cache, &log);
     let deps = Deps {

@@ -226,7 +226,7 @@ fn actor_creates_with_snowflake_ids_and_deletes() {
     let d = deps(crate::config::Config::default(), store.clone());
     let (a, b, counts, after) = actix::System::new().block_on(async move {
         let ids = crate::actors::id::start(&d);
-        let cache = crate::actors::cache::start(&d).0;
+        let cache = crate::actors::cache::start(&d).1;
         let addr = start(&d, ids, cache);
         let a = addr
             .send(req(org, "Alpha", None, vec![]))
@@ -270,7 +270,7 @@ fn start_resumes_unfinished_deletes() {
     let d = deps(crate::config::Config::default(), store.clone());
     actix::System::new().block_on(async move {
         let ids = crate::actors::id::start(&d);
-        let cache = crate::actors::cache::start(&d).0;
+        let cache = crate::actors::cache::start(&d).1;
         let _ = start(&d, ids, cache);
     });
     assert_eq!(store.pending_project_deletes().unwrap(), Vec::<Id>::new());

@@ -43,7 +43,7 @@ impl Handler<Ping> for Supervisor {
 pub fn start_all(deps: &Deps) -> Actors {
     let ids = id::start(deps);
     let (cache, invalidator) = cache::start(deps);
-    let projects = project::start(deps, ids.clone(), cache.clone());
+    let projects = project::start(deps, ids.clone(), invalidator.clone());
     let commit = flusher::Commit::start(
         deps.store.clone(),
         deps.metrics.clone(),
