@@ -24,8 +24,11 @@ use std::future::{ready, Ready};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// The webhook path prefix; what follows it is a token and never logged.
-const WEBHOOK_PREFIX: &str = "/extensions/jira-server/issue-updated/";
+/// What follows the webhook path ([`super::webhook::PATH`]) and a `/`: the
+/// token, never logged. None for any other path.
+fn webhook_token(path: &str) -> Option<&str> {
+    path.strip_prefix(super::webhook::PATH)?.strip_prefix('/')
+}
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -64,8 +67,8 @@ impl RequestCtx {
 
 /// The path as it may be logged: the webhook token is replaced by `{token}`.
 pub fn loggable_path(path: &str) -> String {
-    match path.strip_prefix(WEBHOOK_PREFIX) {
-        Some(_) => format!("{WEBHOOK_PREFIX}{{token}}"),
+    match webhook_token(path) {
+        Some(_) => format!("{}/{{token}}", super::webhook::PATH),
         None => path.to_string(),
     }
 }
@@ -132,7 +135,7 @@ where
         let method = req.method().clone();
         let shown = loggable_path(req.path());
         let probe = is_probe(req.path());
-        let webhook = req.path().starts_with(WEBHOOK_PREFIX);
+        let webhook = webhook_token(req.path()).is_some();
         let delay = test_delay(&req);
         let listener = self.listener;
         let service = self.service.clone();
