@@ -36,12 +36,12 @@ def target_dir():
 
 def build(skip):
     if not skip:
-        log("building release binaries (synclinkd, examples seed and bare_webhook)")
-        subprocess.run(["cargo", "build", "--release", "--bin", "synclinkd",
-                        "--example", "seed", "--example", "bare_webhook"], cwd=ROOT, check=True)
+        log("building release binaries (synclinkd, examples seed, bare_webhook and sled_floor)")
+        subprocess.run(["cargo", "build", "--release", "--bin", "synclinkd", "--example", "seed",
+                        "--example", "bare_webhook", "--example", "sled_floor"], cwd=ROOT, check=True)
     rel = target_dir() / "release"
     bins = {"synclinkd": rel / "synclinkd", "seed": rel / "examples/seed",
-            "bare": rel / "examples/bare_webhook"}
+            "bare": rel / "examples/bare_webhook", "floor": rel / "examples/sled_floor"}
     for k, p in bins.items():
         if not p.exists():
             raise SystemExit(f"missing binary {p}: run without --skip-build")
@@ -277,6 +277,14 @@ def main():
         log(f"  projects: {res['projects'].get('per_s') or res['projects'].get('why')}; "
             f"ids: {res['ids'].get('per_s') or res['ids'].get('why')}")
         ds.stop()
+
+        # (e): what sled alone costs per delivery (no HTTP, no parsing, no
+        # planning reads), for the CPU budget in the report.
+        log("(e) storage floor: sled_floor")
+        out = subprocess.run([str(bins["floor"]), "--deliveries", "100000"],
+                             capture_output=True, text=True, check=True, timeout=600)
+        res["storage_floor"] = json.loads(out.stdout.strip().splitlines()[-1])
+        log(f"  {res['storage_floor']}")
         res["log_events"] = {d.name: d.log_events(["actor-panic", "sync-failed", "token-validation-error",
                                                    "stale-delivery", "duplicate-delivery"]) for d in daemons}
     except BaseException as e:  # record what we have, then re-raise
