@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """synclink benchmarks: webhook throughput and latency against a bare
 actix-web handler, durable (sync) and async; 1k vs 1M links; start-up, RSS and
-data size; project creation and a snowflake ID burst. See bench/README.md.
+data size; project creation and a snowflake ID burst; the storage floor (sled
+alone, per delivery) and the throughput ceiling it sets. See bench/README.md.
 
 Stdlib only. Loopback only. Bounded in time (--max-minutes) and stops by itself."""
 
