@@ -23,6 +23,11 @@ struct Args {
     /// Validate the configuration and exit (0 valid, 1 invalid).
     #[arg(long)]
     check_config: bool,
+    /// With the daemon stopped: copy the database into a fresh data
+    /// directory to give back the disk space sled's log holds, keep the old
+    /// one beside it, and exit (docs/OPERATIONS.md, "Disk").
+    #[arg(long, conflicts_with = "check_config")]
+    compact: bool,
 }
 
 fn main() -> ExitCode {
@@ -39,6 +44,9 @@ fn main() -> ExitCode {
         println!("configuration ok");
         return ExitCode::SUCCESS;
     }
+    if args.compact {
+        return compact(&config.storage.path);
+    }
     let (log, guard) = synclink::logging::init(&config.log);
     let result = synclink::daemon::run(config, log.clone());
     let code = match result {
@@ -51,4 +59,27 @@ fn main() -> ExitCode {
     drop(log);
     drop(guard);
     code
+}
+
+fn compact(path: &std::path::Path) -> ExitCode {
+    match synclink::store::compact::compact(path) {
+        Ok(c) => {
+            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+            println!(
+                "compacted {}: {} records in {} trees, {:.1} MiB -> {:.1} MiB; \
+                 the old data directory is kept at {} (delete it once synclinkd runs)",
+                path.display(),
+                c.records,
+                c.trees,
+                mib(c.before_bytes),
+                mib(c.after_bytes),
+                c.kept.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("synclinkd: compaction of {} failed: {e}", path.display());
+            ExitCode::from(1)
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! big-endian keys ([`keys`]). Every call here blocks: callers run it on a
 //! sync actor's thread or inside `web::block`, never on an async worker.
 
+pub mod compact;
 pub mod counts;
 pub mod credentials;
 pub mod delivery_log;
@@ -49,6 +50,10 @@ fn migrate_v1(_: &Store) -> StoreResult<()> {
 
 const META_SCHEMA: &[u8] = b"schema_version";
 
+/// Added to sled's ID generator by [`Store::unique_id`]: set by a
+/// compaction ([`compact`]) above every id the old database issued.
+pub(crate) const META_ID_FLOOR: &[u8] = b"id_floor";
+
 /// sled's page cache bound, bytes (see [`Store::open`]).
 const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
 
@@ -69,6 +74,8 @@ pub struct Store {
     pub(crate) path: Option<PathBuf>,
     /// What the process had written at open ([`Store::written_since_open`]).
     pub(crate) opened: snapshot::WriteMark,
+    /// See [`META_ID_FLOOR`].
+    pub(crate) id_floor: u64,
 }
 
 /// Period of sled's own background thread, ms (see [`sled_config`]).
@@ -144,8 +151,10 @@ impl Store {
             credentials: Default::default(),
             deletes: Default::default(),
             path: Some(path.to_path_buf()),
+            id_floor: 0,
         };
         store.migrate()?;
+        store.load_id_floor()?;
         store.load_credentials()?;
         // After the migrations, before any writer runs.
         store.counts_origin = store.init_counts(background_count)?;
@@ -165,8 +174,10 @@ impl Store {
             credentials: Default::default(),
             deletes: Default::default(),
             path: None,
+            id_floor: 0,
         };
         store.migrate()?;
+        store.load_id_floor()?;
         store.load_credentials()?;
         // After the migrations, before any writer runs.
         store.counts_origin = store.init_counts(false)?;
@@ -221,9 +232,10 @@ impl Store {
     }
 
     /// A unique, increasing id from sled's own generator (never repeats across
-    /// restarts; not contiguous). Used for activities and deliveries.
+    /// restarts; not contiguous), above the id floor a compaction left.
+    /// Used for activities and deliveries.
     pub fn unique_id(&self) -> StoreResult<u64> {
-        Ok(self.db.generate_id()? + 1)
+        Ok(self.db.generate_id()? + 1 + self.id_floor)
     }
 
     /// Size of the database on disk, bytes.

@@ -4,6 +4,7 @@ mod admin_contract;
 mod batching;
 mod cache;
 mod common;
+mod compact;
 mod counts_persist;
 mod ctl;
 mod daemon_config;
