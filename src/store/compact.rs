@@ -73,12 +73,12 @@ fn read_floor(meta: &sled::Tree) -> StoreResult<u64> {
         .unwrap_or(0))
 }
 
-/// Open a data directory without sled's background thread (compaction must
-/// not write to the original). A held lock means the daemon runs.
+/// Open a data directory (with [`sled_config`]: no background thread, so
+/// nothing but this code writes). A held lock means the daemon runs.
 fn open_quiet(path: &Path) -> StoreResult<sled::Db> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        match sled_config(path).flush_every_ms(None).open() {
+        match sled_config(path).open() {
             Err(e) if e.to_string().contains("could not acquire lock") => {
                 if std::time::Instant::now() >= deadline {
                     return Err(StoreError::Conflict(format!(

@@ -78,25 +78,21 @@ pub struct Store {
     pub(crate) id_floor: u64,
 }
 
-/// Period of sled's own background thread, ms (see [`sled_config`]).
-const SLED_BACKGROUND_MS: u64 = 1000;
-
 /// sled's settings, the same for every open of a data directory.
 ///
-/// sled's background thread stays on although durability comes from our
-/// own flushes (`actors::flusher`): it is the only caller of sled's segment
-/// cleaner, which moves live pages out of mostly-dead log segments so the
-/// segments can be reused. Each period it writes sled's IO buffer, cleans
-/// for at most half the period, and fsyncs: data may reach the disk sooner
-/// than `storage.durability` promises, never later. Measured (bench/
-/// ANALYSIS.md, fifth round): no throughput cost; the cleaner takes only
-/// ~6% off the growth of bare sled under the benchmark's writes, and sled's
-/// log still grows with every delivery (docs/OPERATIONS.md, "Disk").
+/// sled's background thread is off (`flush_every_ms(None)`): durability
+/// comes from our own flushes (`actors::flusher`). That thread is also the
+/// only caller of sled's segment cleaner, so it was measured on (every 1 s,
+/// bench/ANALYSIS.md, fifth round): no throughput change, nothing reclaimed
+/// measurably under webhook load, but the bulk seeding of 1M links wrote a
+/// 1.4 GiB log instead of 0.8 and the next start took 0.36 s instead of
+/// 0.10-0.14. The data directory's growth is handled offline instead
+/// ([`compact`], `synclinkd --compact`).
 pub(crate) fn sled_config(path: &Path) -> sled::Config {
     sled::Config::new()
         .path(path)
         .cache_capacity(CACHE_CAPACITY)
-        .flush_every_ms(Some(SLED_BACKGROUND_MS))
+        .flush_every_ms(None)
 }
 
 impl Store {
