@@ -83,11 +83,10 @@ pub struct Store {
 /// sled's background thread is off (`flush_every_ms(None)`): durability
 /// comes from our own flushes (`actors::flusher`). That thread is also the
 /// only caller of sled's segment cleaner, so it was measured on (every 1 s,
-/// bench/ANALYSIS.md, fifth round): no throughput change, nothing reclaimed
-/// measurably under webhook load, but the bulk seeding of 1M links wrote a
-/// 1.4 GiB log instead of 0.8 and the next start took 0.36 s instead of
-/// 0.10-0.14. The data directory's growth is handled offline instead
-/// ([`compact`], `synclinkd --compact`).
+/// bench/ANALYSIS.md, fifth round): no throughput change, and nothing
+/// reclaimed measurably under webhook load (~6% in bare sled). The data
+/// directory's growth is handled offline instead ([`compact`],
+/// `synclinkd --compact`).
 pub(crate) fn sled_config(path: &Path) -> sled::Config {
     sled::Config::new()
         .path(path)
