@@ -93,6 +93,28 @@ fn open_quiet(path: &Path) -> StoreResult<sled::Db> {
     }
 }
 
+/// Give `copy` (recursively) the owner of `original`: run as root by
+/// mistake, the copy would otherwise belong to root and the service user
+/// could not open it. A no-op when the owners already match.
+fn same_owner(original: &Path, copy: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::MetadataExt;
+    let want = std::fs::metadata(original).map_err(fs_err("read", original))?;
+    let (uid, gid) = (want.uid(), want.gid());
+    fn walk(p: &Path, uid: u32, gid: u32) -> StoreResult<()> {
+        let m = std::fs::symlink_metadata(p).map_err(fs_err("read", p))?;
+        if m.uid() != uid || m.gid() != gid {
+            std::os::unix::fs::lchown(p, Some(uid), Some(gid)).map_err(fs_err("chown", p))?;
+        }
+        if m.is_dir() {
+            for e in std::fs::read_dir(p).map_err(fs_err("read", p))? {
+                walk(&e.map_err(fs_err("read", p))?.path(), uid, gid)?;
+            }
+        }
+        Ok(())
+    }
+    walk(copy, uid, gid)
+}
+
 /// Copy every tree of `src` into `dst`; returns (trees, records).
 fn copy(src: &sled::Db, dst: &sled::Db) -> StoreResult<(usize, u64)> {
     let names = src.tree_names();
@@ -156,6 +178,10 @@ pub fn compact(path: &Path) -> StoreResult<Compacted> {
             path.display()
         )));
     }
+    // Work beside the real directory: a symlinked data directory keeps
+    // pointing at the compacted data, on the same file system.
+    let real = std::fs::canonicalize(path).map_err(fs_err("resolve", path))?;
+    let path = real.as_path();
     let before_bytes = dir_bytes(path);
     let tmp = sibling(path, ".compacting");
     let made = (|| {
@@ -176,6 +202,8 @@ pub fn compact(path: &Path) -> StoreResult<Compacted> {
             .insert(META_ID_FLOOR, &floor.to_be_bytes())?;
         dst.flush()?;
         verify(&src, &dst)?;
+        drop(dst);
+        same_owner(path, &tmp)?;
         Ok::<_, StoreError>((trees, records))
     })();
     let (trees, records) = match made {
@@ -344,6 +372,63 @@ mod tests {
         assert!(!sibling(&path, ".compacting").exists());
         assert_eq!(dir_bytes(&path), before);
         drop(s);
+    }
+
+    #[test]
+    fn a_symlinked_data_directory_points_at_the_compacted_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("big-disk").join("data");
+        std::fs::create_dir(dir.path().join("big-disk")).unwrap();
+        seeded(&real);
+        let link = dir.path().join("data");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let before = dump(&real);
+        let c = compact(&link).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(dump(&link), before);
+        assert_eq!(c.kept.parent(), real.canonicalize().unwrap().parent());
+        assert!(!dir.path().join("data.compacting").exists());
+    }
+
+    /// Run as root, the copy gets the original's owner. (As any other user
+    /// the copy is that user's, like the original: nothing to change.)
+    #[test]
+    fn the_copy_keeps_the_owner_of_the_original() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        seeded(&path);
+        let me = std::fs::metadata(dir.path()).unwrap();
+        // Root can hand the original to another user; others keep their own.
+        let (uid, gid) = if me.uid() == 0 {
+            (65534, 65534)
+        } else {
+            (me.uid(), me.gid())
+        };
+        if me.uid() == 0 {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        }
+        compact(&path).unwrap();
+        let mut seen = 0;
+        for e in walk_all(&path) {
+            let m = std::fs::symlink_metadata(&e).unwrap();
+            assert_eq!((m.uid(), m.gid()), (uid, gid), "{}", e.display());
+            seen += 1;
+        }
+        assert!(seen > 3, "the data directory and sled's files");
+    }
+
+    fn walk_all(p: &Path) -> Vec<PathBuf> {
+        let mut out = vec![p.to_path_buf()];
+        if p.is_dir() {
+            for e in std::fs::read_dir(p).unwrap() {
+                out.extend(walk_all(&e.unwrap().path()));
+            }
+        }
+        out
     }
 
     #[test]
