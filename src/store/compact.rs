@@ -51,7 +51,7 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Bytes of the files under `path`.
-pub(crate) fn dir_bytes(path: &Path) -> u64 {
+fn dir_bytes(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
     };
