@@ -155,19 +155,7 @@ pub fn link_key(integration: Id, key: &str, group: Id) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Project;
-
-    fn project(s: &Store, id: Id) {
-        s.insert_project(&Project {
-            id,
-            org: 1,
-            slug: format!("p{id}"),
-            name: "P".into(),
-            teams: vec![],
-            date_added: 0,
-        })
-        .unwrap();
-    }
+    use crate::store::test_project as project;
 
     #[test]
     fn link_lookup_is_exact_on_key() {

@@ -140,19 +140,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Project;
 
     fn setup() -> (Store, Id) {
         let s = Store::temporary().unwrap();
-        s.insert_project(&Project {
-            id: 1,
-            org: 1,
-            slug: "p".into(),
-            name: "P".into(),
-            teams: vec![],
-            date_added: 0,
-        })
-        .unwrap();
+        crate::store::test_project(&s, 1);
         let g = s.create_group(1, "g", 0).unwrap();
         (s, g.id)
     }
