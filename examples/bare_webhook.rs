@@ -27,7 +27,10 @@ const MAX_BODY: usize = 1_048_576;
 
 async fn issue_updated(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     // One path segment after the prefix, as `synclinkd` checks it.
-    let token = req.path()[PREFIX.len()..].strip_prefix('/');
+    let token = req
+        .path()
+        .get(PREFIX.len()..)
+        .and_then(|rest| rest.strip_prefix('/'));
     match token {
         Some(t) if !t.contains('/') => {
             std::hint::black_box(t.len());
