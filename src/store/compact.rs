@@ -16,7 +16,7 @@
 //! The daemon must be stopped: sled's lock on the directory makes the open
 //! fail otherwise, and nothing is changed.
 
-use super::{create_private_dir, sled_config, Store, StoreError, StoreResult, META_ID_FLOOR};
+use super::{create_private_dir, open_sled_waiting, Store, StoreError, StoreResult, META_ID_FLOOR};
 use std::path::{Path, PathBuf};
 
 /// How long an open waits for sled's lock (a daemon that just stopped may
@@ -73,24 +73,19 @@ fn read_floor(meta: &sled::Tree) -> StoreResult<u64> {
         .unwrap_or(0))
 }
 
-/// Open a data directory (with [`sled_config`]: no background thread, so
-/// nothing but this code writes). A held lock means the daemon runs.
-fn open_quiet(path: &Path) -> StoreResult<sled::Db> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match sled_config(path).open() {
-            Err(e) if e.to_string().contains("could not acquire lock") => {
-                if std::time::Instant::now() >= deadline {
-                    return Err(StoreError::Conflict(format!(
-                        "{} is in use (stop synclinkd first): {e}",
-                        path.display()
-                    )));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            r => return Ok(r?),
+/// Open a data directory, waiting [`LOCK_WAIT`] for sled's lock; a lock
+/// still held then means the daemon runs.
+fn open_waiting(path: &Path) -> StoreResult<sled::Db> {
+    open_sled_waiting(path, std::time::Instant::now() + LOCK_WAIT).map_err(|e| {
+        if e.to_string().contains("could not acquire lock") {
+            StoreError::Conflict(format!(
+                "{} is in use (stop synclinkd first): {e}",
+                path.display()
+            ))
+        } else {
+            e.into()
         }
-    }
+    })
 }
 
 /// Give `copy` (recursively) the owner of `original`: run as root by
@@ -185,7 +180,7 @@ pub fn compact(path: &Path) -> StoreResult<Compacted> {
     let before_bytes = dir_bytes(path);
     let tmp = sibling(path, ".compacting");
     let made = (|| {
-        let src = open_quiet(path)?;
+        let src = open_waiting(path)?;
         // Above every id the old database handed out (see `Store::unique_id`).
         let meta = src.open_tree("meta")?;
         let floor = read_floor(&meta)?
@@ -196,7 +191,7 @@ pub fn compact(path: &Path) -> StoreResult<Compacted> {
             std::fs::remove_dir_all(&tmp).map_err(fs_err("remove", &tmp))?;
         }
         create_private_dir(&tmp).map_err(fs_err("create", &tmp))?;
-        let dst = open_quiet(&tmp)?;
+        let dst = open_waiting(&tmp)?;
         let (trees, records) = copy(&src, &dst)?;
         dst.open_tree("meta")?
             .insert(META_ID_FLOOR, &floor.to_be_bytes())?;

@@ -94,6 +94,27 @@ pub(crate) fn sled_config(path: &Path) -> sled::Config {
         .flush_every_ms(None)
 }
 
+/// Open the database at `path` with [`sled_config`], retrying while sled's
+/// directory lock is held (a handle that was just dropped: its IO threads
+/// may keep the lock a moment) until `deadline`. The last error is returned
+/// as sled gave it.
+pub(crate) fn open_sled_waiting(
+    path: &Path,
+    deadline: std::time::Instant,
+) -> sled::Result<sled::Db> {
+    loop {
+        match sled_config(path).open() {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
+}
+
 impl Store {
     /// Open (or create, mode 0700) the database at `path` and run migrations.
     pub fn open(path: &Path) -> StoreResult<Store> {

@@ -17,7 +17,7 @@
 //! temporary file and renamed, so leaving (even exiting the process) while
 //! the reopen runs loses nothing; the next start then pays the replay.
 
-use super::{StoreError, StoreResult};
+use super::StoreResult;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -141,21 +141,8 @@ impl Snapshot {
 /// Open the database at `path` (retrying while the previous handle's
 /// threads still hold sled's directory lock, until `deadline`), then drop it.
 fn reopen_once(path: &std::path::Path, deadline: Instant) -> StoreResult<()> {
-    loop {
-        match super::sled_config(path).open() {
-            Ok(db) => {
-                drop(db);
-                return Ok(());
-            }
-            Err(e)
-                if e.to_string().contains("could not acquire lock")
-                    && Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => return Err(StoreError::Sled(e)),
-        }
-    }
+    drop(super::open_sled_waiting(path, deadline)?);
+    Ok(())
 }
 
 impl super::Store {
