@@ -198,12 +198,8 @@ fn record_sizes(dir: &std::path::Path) -> BTreeMap<u8, usize> {
 
 /// Bare sled: the three writes a delivery must make, sized like synclink's.
 fn raw_run(a: &Args, dir: &std::path::Path, sizes: [usize; 3]) -> Run {
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(8 * 1024 * 1024)
-        .flush_every_ms(None)
-        .open()
-        .expect("open sled");
+    // synclinkd's sled settings, without synclink's trees and records.
+    let db = synclink::store::sled_config(dir).open().expect("open sled");
     let t = db.open_tree("sync").expect("tree");
     let [assignee, activity, state] = sizes.map(|n| vec![0x5au8; n]);
     let key = |tag: u8, a: u64, b: Option<u64>| {

@@ -87,7 +87,7 @@ pub struct Store {
 /// reclaimed measurably under webhook load (~6% in bare sled). The data
 /// directory's growth is handled offline instead ([`compact`],
 /// `synclinkd --compact`).
-pub(crate) fn sled_config(path: &Path) -> sled::Config {
+pub fn sled_config(path: &Path) -> sled::Config {
     sled::Config::new()
         .path(path)
         .cache_capacity(CACHE_CAPACITY)
