@@ -147,6 +147,7 @@ def headline(res):
     h["rss_mib_1m"] = rss / 1024 if rss else None
     s1m = _startups(res.get("startup_1m")) + _startups([res["startup_1m_after_runs"]] if res.get("startup_1m_after_runs") else [])
     h["startup_s_1m"] = max(s1m) if s1m else None
+    h["floor"] = floor_ceiling(res)
     return h
 
 
@@ -181,7 +182,7 @@ def markdown(res):
     L.append("| target | goal | measured | verdict |")
     L.append("|---|---|---|---|")
     sv = h.get("sync_vs_bare_peak")
-    fc = floor_ceiling(res, h)
+    fc = h.get("floor")
     L.append(f"| durable (`sync`) webhook throughput vs bare actix-web handler (peak vs peak) | ≥ {T['sync_vs_bare']:.0%} | "
              f"{_fmt(sv and sv * 100, '.1f')}% (same concurrency c={h.get('peak_c')}: "
              f"{_fmt(h.get('sync_vs_bare_same_c') and h['sync_vs_bare_same_c'] * 100, '.1f')}%; the most sled's "
@@ -338,7 +339,7 @@ def _admin_section(res):
     return L
 
 
-def floor_ceiling(res, h):
+def floor_ceiling(res):
     """The highest `sync`/bare ratio this machine allows if synclinkd did
     nothing but sled's writes on top of the bare handler's work: the bare run
     at its peak keeps the cores busy, so its CPU per request, all processes
@@ -356,7 +357,7 @@ def floor_ceiling(res, h):
 
 
 def _floor_section(res, h):
-    f, c = res.get("storage_floor"), floor_ceiling(res, h)
+    f, c = res.get("storage_floor"), h.get("floor")
     if not f or not c:
         return ["## (e) Storage floor\n", "Not run.\n"]
     sz = f.get("record_sizes_by_tag", {})
