@@ -68,7 +68,7 @@ fn main() {
     let name = args.next().unwrap_or_else(|| "issue_assigned.json".into());
     let n: u32 = args.next().map_or(200_000, |s| s.parse().expect("N"));
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/jira")
+        .join("tests/fixtures/jira")
         .join(&name);
     let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let want = serde_json::from_slice(&body)

@@ -143,6 +143,7 @@ fn store_run(a: &Args, dir: &std::path::Path) -> Run {
             let log = LogBound {
                 count: logged,
                 keep: 100_000,
+                refused: 0,
             };
             let epoch = s.delete_epoch();
             let r = s
@@ -175,6 +176,7 @@ fn store_run(a: &Args, dir: &std::path::Path) -> Run {
         LogBound {
             count: 0,
             keep: usize::MAX,
+            refused: 0,
         },
         None,
     )

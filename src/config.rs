@@ -42,6 +42,8 @@ pub struct HttpConfig {
     pub max_inflight: usize,
     /// Seconds a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
+    /// Seconds a webhook body may take to arrive whole (else 408).
+    pub body_timeout_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -53,6 +55,7 @@ impl Default for HttpConfig {
             metrics: true,
             max_inflight: 1024,
             shutdown_timeout_secs: 30,
+            body_timeout_secs: 10,
         }
     }
 }
@@ -256,6 +259,9 @@ impl Config {
         }
         if self.http.max_inflight == 0 {
             return bad("http.max_inflight", "must be greater than 0");
+        }
+        if self.http.body_timeout_secs == 0 {
+            return bad("http.body_timeout_secs", "must be greater than 0");
         }
         let m = self.admin.socket_mode.trim_start_matches("0o");
         match u32::from_str_radix(m, 8) {

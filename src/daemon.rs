@@ -152,11 +152,14 @@ async fn serve(
         config: config.clone(),
         store,
         actors,
+        slots: Arc::new(http::webhook::Slots::new(
+            config.http.max_inflight,
+            metrics.clone(),
+        )),
         metrics,
         log: log.clone(),
         started,
         lifecycle: lifecycle.clone(),
-        inflight: Arc::new(tokio::sync::Semaphore::new(config.http.max_inflight)),
     };
 
     // Admin API on the Unix socket.

@@ -1,5 +1,5 @@
 //! synclink: keeps the assignees of an error tracker's issue groups in sync
-//! with Jira Server / Data Center. See README.md and ../shared/SPEC.md.
+//! with Jira Server / Data Center. See README.md and docs/API.md.
 
 pub mod actors;
 pub mod alloc;

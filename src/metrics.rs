@@ -24,6 +24,12 @@ pub struct Metrics {
     pub deliveries: IntCounterVec,
     /// Webhook deliveries refused with 503 because the sync path was saturated.
     pub overloaded: IntCounter,
+    /// Webhook deliveries holding a slot of `http.max_inflight` now.
+    pub webhook_inflight: IntGauge,
+    /// `http.max_inflight`, so a dashboard can show the headroom.
+    pub webhook_max_inflight: IntGauge,
+    /// Webhook bodies not received whole within `http.body_timeout_secs` (408).
+    pub body_timeouts: IntCounter,
     pub webhook_seconds: Histogram,
     pub assignments: IntCounter,
     pub deassignments: IntCounter,
@@ -79,6 +85,11 @@ impl Metrics {
         registry
             .register(Box::new(cache_entries.clone()))
             .expect("register");
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::with_opts(Opts::new(name, help)).expect("metric");
+            registry.register(Box::new(g.clone())).expect("register");
+            g
+        };
         let deliveries = counter_vec(
             "synclink_webhook_deliveries_total",
             "Webhook deliveries by outcome",
@@ -93,6 +104,18 @@ impl Metrics {
             overloaded: counter(
                 "synclink_webhook_overloaded_total",
                 "Webhook deliveries answered 503 because the sync path was saturated",
+            ),
+            webhook_inflight: gauge(
+                "synclink_webhook_inflight",
+                "Webhook deliveries holding a slot of http.max_inflight",
+            ),
+            webhook_max_inflight: gauge(
+                "synclink_webhook_max_inflight",
+                "Webhook deliveries allowed in flight (http.max_inflight)",
+            ),
+            body_timeouts: counter(
+                "synclink_webhook_body_timeouts_total",
+                "Webhook bodies not received whole within http.body_timeout_secs (408)",
             ),
             webhook_seconds: histogram(
                 "synclink_webhook_duration_seconds",

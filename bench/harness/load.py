@@ -17,10 +17,8 @@ _FIELDS = {"ts": "__SL_TS__", "clid": "__SL_CLID__", "key": "__SL_KEY__", "email
 
 
 def _fixture_dir():
-    for cand in (BENCH_DIR.parent.parent / "shared/fixtures/jira", Path("/work/shared/fixtures/jira")):
-        if cand.is_dir():
-            return cand
-    return None
+    cand = BENCH_DIR.parent / "tests/fixtures/jira"
+    return cand if cand.is_dir() else None
 
 
 def _fallback_body(assign):

@@ -108,8 +108,9 @@ pub struct SyncActor {
     cache: Invalidator,
     commit: Commit,
     log: slog::Logger,
-    /// Entries in the delivery log (counted once, then kept up to date).
-    delivery_count: Option<usize>,
+    /// Entries in the delivery log's main and refused parts (counted once,
+    /// then kept up to date).
+    delivery_count: Option<(usize, usize)>,
     /// Deliveries waiting for the next batch (shared with [`SyncQueue`]).
     queue: batch::Queue,
 }

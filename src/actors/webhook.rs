@@ -107,13 +107,24 @@ pub enum Body {
     TooLarge(usize),
     /// The body could not be read (connection error, bad chunking).
     Unreadable(String),
+    /// Not received whole within `http.body_timeout_secs` (the limit, s).
+    TimedOut(u64),
 }
 
-/// Validate one delivery.
+/// Step 2 of SPEC section 4: resolve the integration from the token in the
+/// path, before the body is read. `Err` is the `bad-token` outcome.
+#[derive(Message)]
+#[rtype(result = "Result<Result<Id, Early>, super::ActorPanic>")]
+pub struct Authenticate {
+    pub token: String,
+    pub log: slog::Logger,
+}
+
+/// Validate the body of a delivery whose token was accepted.
 #[derive(Message)]
 #[rtype(result = "Result<Verdict, super::ActorPanic>")]
 pub struct Inspect {
-    pub token: String,
+    pub integration: Id,
     pub body: Body,
     pub received: i64,
     pub log: slog::Logger,
@@ -137,13 +148,21 @@ pub enum Verdict {
     Sync(SyncCommand),
 }
 
+impl Handler<Authenticate> for WebhookActor {
+    type Result = Result<Result<Id, Early>, super::ActorPanic>;
+    fn handle(&mut self, msg: Authenticate, ctx: &mut Context<Self>) -> Self::Result {
+        let WebhookActor { deps, verified } = self;
+        guarded("webhook", ctx, &deps.log, &deps.metrics, || {
+            authenticate(deps, verified, msg)
+        })
+    }
+}
+
 impl Handler<Inspect> for WebhookActor {
     type Result = Result<Verdict, super::ActorPanic>;
     fn handle(&mut self, msg: Inspect, ctx: &mut Context<Self>) -> Self::Result {
-        let WebhookActor { deps, verified } = self;
-        guarded("webhook", ctx, &deps.log, &deps.metrics, || {
-            inspect(deps, verified, msg)
-        })
+        let deps = &self.deps;
+        guarded("webhook", ctx, &deps.log, &deps.metrics, || inspect(msg))
     }
 }
 
@@ -171,34 +190,70 @@ fn early(
 /// HMAC-checked again while the integration's credential is unchanged: an
 /// entry holds the `Arc` of the credential it was verified against, and
 /// every write of the integration puts a new `Arc` in the store's index,
-/// which voids the entry. Only tokens that verified are kept; bounded.
+/// which voids the entry. The token's `exp` / `nbf` are kept with it and
+/// checked on every delivery. Only tokens that verified are kept; bounded.
 #[derive(Default)]
-pub struct Verified(HashMap<String, (String, Arc<WebhookCredential>)>);
+pub struct Verified(HashMap<String, Remembered>);
+
+struct Remembered {
+    external_id: String,
+    credential: Arc<WebhookCredential>,
+    validity: jwt::Validity,
+}
 
 /// Most tokens one actor remembers (it forgets them all when full).
 const VERIFIED_MAX: usize = 64;
 
 impl Verified {
-    /// The credential `token` was verified against, if it still is current.
-    fn current(&self, deps: &Deps, token: &str) -> Option<Arc<WebhookCredential>> {
-        let (ext, cred) = self.0.get(token)?;
-        let now = deps.store.webhook_credential(ext)?;
-        Arc::ptr_eq(&now, cred).then_some(now)
+    /// The credential `token` was verified against, if it still is
+    /// current, with the token's time claims.
+    fn current(&self, deps: &Deps, token: &str) -> Option<(Arc<WebhookCredential>, jwt::Validity)> {
+        let r = self.0.get(token)?;
+        let now = deps.store.webhook_credential(&r.external_id)?;
+        Arc::ptr_eq(&now, &r.credential).then_some((now, r.validity))
     }
 
-    fn remember(&mut self, token: &str, ext: String, cred: Arc<WebhookCredential>) {
+    fn remember(
+        &mut self,
+        token: &str,
+        external_id: String,
+        credential: Arc<WebhookCredential>,
+        validity: jwt::Validity,
+    ) {
         if self.0.len() >= VERIFIED_MAX {
             self.0.clear();
         }
-        self.0.insert(token.to_string(), (ext, cred));
+        self.0.insert(
+            token.to_string(),
+            Remembered {
+                external_id,
+                credential,
+                validity,
+            },
+        );
     }
 }
 
 /// Resolve the integration from the token: unverified `id` claim, lookup by
-/// external id (provider `jira_server`), then the HS256 signature.
+/// external id (provider `jira_server`), then the HS256 signature. A token
+/// verified before skips the lookup and the HMAC, not its time claims.
 fn resolve(deps: &Deps, verified: &mut Verified, token: &str) -> Result<Id, (Option<Id>, String)> {
+    resolve_at(deps, verified, token, jwt::now_secs())
+}
+
+fn resolve_at(
+    deps: &Deps,
+    verified: &mut Verified,
+    token: &str,
+    now: i64,
+) -> Result<Id, (Option<Id>, String)> {
     let cred = match verified.current(deps, token) {
-        Some(cred) => cred,
+        Some((cred, validity)) => {
+            validity
+                .check(now)
+                .map_err(|e| (Some(cred.id), e.to_string()))?;
+            cred
+        }
         None => {
             let ext = jwt::unverified_id(token).map_err(|e| (None, e.to_string()))?;
             let cred = deps
@@ -211,8 +266,9 @@ fn resolve(deps: &Deps, verified: &mut Verified, token: &str) -> Result<Id, (Opt
                         format!("no jira_server integration with external id `{ext}`"),
                     )
                 })?;
-            jwt::verify(token, &cred.webhook_secret).map_err(|e| (Some(cred.id), e.to_string()))?;
-            verified.remember(token, ext, cred.clone());
+            let validity = jwt::verify_at(token, &cred.webhook_secret, now)
+                .map_err(|e| (Some(cred.id), e.to_string()))?;
+            verified.remember(token, ext, cred.clone(), validity);
             cred
         }
     };
@@ -222,31 +278,34 @@ fn resolve(deps: &Deps, verified: &mut Verified, token: &str) -> Result<Id, (Opt
     Ok(cred.id)
 }
 
-fn inspect(deps: &Deps, verified: &mut Verified, msg: Inspect) -> Verdict {
-    let log = &msg.log;
-    let integration = match resolve(deps, verified, &msg.token) {
-        Ok(id) => id,
-        Err((id, reason)) => {
-            warn!(log, "token-validation-error"; "reason" => reason.as_str(),
-                  "integration" => id, "token_length" => msg.token.len());
-            // The issue the refused delivery was about, when its body says so.
-            let facts = match &msg.body {
-                Body::Bytes(b) => payload::facts_bytes(b),
-                _ => Facts::default(),
-            };
-            return early(
-                400,
-                DeliveryOutcome::BadToken,
-                id,
-                format!("invalid token: {reason}"),
-                facts,
-            );
+fn authenticate(deps: &Deps, verified: &mut Verified, msg: Authenticate) -> Result<Id, Early> {
+    resolve(deps, verified, &msg.token).map_err(|(id, reason)| {
+        warn!(msg.log, "token-validation-error"; "reason" => reason.as_str(),
+              "integration" => id, "token_length" => msg.token.len());
+        // The body is never read for a refused token, so the entry names
+        // no issue.
+        Early {
+            status: 400,
+            outcome: DeliveryOutcome::BadToken,
+            integration: id,
+            key: None,
+            changelog_id: None,
+            timestamp: None,
+            reason: format!("invalid token: {reason}"),
         }
-    };
+    })
+}
+
+fn inspect(msg: Inspect) -> Verdict {
+    let (log, integration) = (&msg.log, msg.integration);
     let (status, reason) = match msg.body {
         Body::Bytes(b) => return parse(log, integration, msg.received, b),
         Body::TooLarge(limit) => (413, format!("the body is larger than {limit} bytes")),
         Body::Unreadable(e) => (400, format!("cannot read the body: {e}")),
+        Body::TimedOut(secs) => (
+            408,
+            format!("the body was not received whole within {secs} s"),
+        ),
     };
     info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
     early(
@@ -376,6 +435,32 @@ mod tests {
         store.update_integration(&i).unwrap();
         let (_, reason) = resolve(&deps, &mut v, &new).unwrap_err();
         assert_eq!(reason, "the integration is disabled");
+    }
+
+    #[test]
+    fn a_remembered_token_is_refused_once_its_exp_passes() {
+        let store = Store::temporary().unwrap();
+        let deps = super::super::id::tests::deps(Config::default(), store.clone());
+        let i = store.create_integration(integration()).unwrap();
+        let mut v = Verified::default();
+        let now = jwt::now_secs();
+        let t = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &serde_json::json!({"id": i.external_id, "exp": now + 100, "nbf": now - 10}),
+            &jsonwebtoken::EncodingKey::from_secret(b"first-secret"),
+        )
+        .unwrap();
+        assert_eq!(resolve_at(&deps, &mut v, &t, now), Ok(i.id));
+        assert_eq!(v.0.len(), 1, "remembered");
+        // Within exp + 60 s of leeway: still accepted from memory.
+        assert_eq!(resolve_at(&deps, &mut v, &t, now + 160), Ok(i.id));
+        // Past it: refused, although the signature was verified before.
+        let (id, reason) = resolve_at(&deps, &mut v, &t, now + 161).unwrap_err();
+        assert_eq!(id, Some(i.id));
+        assert!(reason.contains("expired"), "{reason}");
+        // And nbf is checked again as well (a clock stepping back).
+        let (_, reason) = resolve_at(&deps, &mut v, &t, now - 71).unwrap_err();
+        assert!(reason.contains("not valid yet"), "{reason}");
     }
 
     #[test]

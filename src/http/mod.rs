@@ -54,7 +54,7 @@ pub struct AppState {
     pub started: Instant,
     pub lifecycle: Lifecycle,
     /// Bounds the webhook deliveries in flight (overload → 503).
-    pub inflight: Arc<tokio::sync::Semaphore>,
+    pub slots: Arc<webhook::Slots>,
 }
 
 /// A short random request id for the per-request log context.

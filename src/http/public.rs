@@ -25,6 +25,11 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.lifecycle.get() {
+        // Still ready (the daemon works; Jira's deliveries are the load), but
+        // a refusal for overload is shown, as it is in the metrics.
+        Phase::Ready if state.slots.refused_recently() => HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready (refusing webhook deliveries: overloaded)\n"),
         Phase::Ready => HttpResponse::Ok()
             .content_type("text/plain")
             .body("ready\n"),

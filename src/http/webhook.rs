@@ -1,18 +1,23 @@
 //! `POST /extensions/jira-server/issue-updated/{token}`: the Jira webhook
-//! (SPEC section 4). The handler stays thin: it bounds the work in flight,
-//! reads the body (bounded), asks a `WebhookActor` for a verdict, has the
-//! `SyncActor` write it; the reply comes once the group commit is on disk.
+//! (SPEC section 4). The handler stays thin: a `WebhookActor` checks the
+//! token in the path before anything else (a bad one is answered 400 at
+//! once, holding no slot and reading no body); then it takes a slot of
+//! `http.max_inflight`, reads the body (bounded in size and, by
+//! `http.body_timeout_secs`, in time), asks the `WebhookActor` for a
+//! verdict, has the `SyncActor` write it; the reply comes once the group
+//! commit is on disk.
 
 use super::request_log::RequestCtx;
 use super::AppState;
 use crate::actors::sync::{SyncError, SyncReply, Work};
-use crate::actors::webhook::{Body, Early, Inspect, Verdict, WorkerWebhook};
-use crate::domain::{Delivery, DeliveryOutcome};
-use actix_web::http::StatusCode;
+use crate::actors::webhook::{Authenticate, Body, Early, Inspect, Verdict, WorkerWebhook};
+use crate::domain::{Delivery, DeliveryOutcome, Id};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 use slog::{error, warn};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Path prefix kept from the reference system.
@@ -69,12 +74,7 @@ fn ok(r: &SyncReply) -> HttpResponse {
 
 /// Read the body up to `limit` bytes; beyond it keep draining (bounded) so
 /// the client reads our 413 instead of a reset connection.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Body {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<usize>().ok());
+async fn read_body(declared: Option<usize>, mut payload: web::Payload, limit: usize) -> Body {
     let drain_cap = limit.saturating_mul(8).max(8 << 20);
     let mut too_large = declared.is_some_and(|n| n > limit);
     let mut seen = 0usize;
@@ -110,6 +110,69 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
     }
 }
 
+/// The webhook's slots (`http.max_inflight`): only a delivery whose token
+/// was accepted takes one, for the time its body is read (bounded by
+/// `http.body_timeout_secs`) and its sync.
+pub struct Slots {
+    sem: tokio::sync::Semaphore,
+    /// When a delivery was last refused for overload (ms since the epoch).
+    last_refused_ms: AtomicI64,
+    metrics: crate::metrics::Metrics,
+}
+
+/// A slot held; given back (and counted) when dropped.
+pub struct Slot<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+    metrics: &'a crate::metrics::Metrics,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.metrics.webhook_inflight.dec();
+    }
+}
+
+/// How long `/readyz` reports a refusal for overload.
+pub const OVERLOAD_SHOWN_MS: i64 = 10_000;
+
+impl Slots {
+    pub fn new(max: usize, metrics: crate::metrics::Metrics) -> Slots {
+        metrics
+            .webhook_max_inflight
+            .set(i64::try_from(max).unwrap_or(i64::MAX));
+        Slots {
+            sem: tokio::sync::Semaphore::new(max),
+            last_refused_ms: AtomicI64::new(i64::MIN),
+            metrics,
+        }
+    }
+
+    /// A slot, or None (counted, and remembered for `/readyz`) when all are taken.
+    pub fn try_acquire(&self) -> Option<Slot<'_>> {
+        match self.sem.try_acquire() {
+            Ok(permit) => {
+                self.metrics.webhook_inflight.inc();
+                Some(Slot {
+                    _permit: permit,
+                    metrics: &self.metrics,
+                })
+            }
+            Err(_) => {
+                self.metrics.overloaded.inc();
+                self.last_refused_ms
+                    .store(crate::domain::now_ms(), Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Was a delivery refused for overload in the last [`OVERLOAD_SHOWN_MS`]?
+    pub fn refused_recently(&self) -> bool {
+        let last = self.last_refused_ms.load(Ordering::Relaxed);
+        crate::domain::now_ms().saturating_sub(last) < OVERLOAD_SHOWN_MS
+    }
+}
+
 async fn issue_updated(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -128,38 +191,114 @@ async fn issue_updated(
     }
     // The request's own logger: its `request_id` matches `X-Request-Id`.
     let log = ctx.log;
-    let Ok(_permit) = state.inflight.try_acquire() else {
-        state.metrics.overloaded.inc();
+    let started = Instant::now();
+    let received = crate::domain::now_ms();
+    // The rest runs as a task of its own on this worker: when the client
+    // breaks the connection (a malformed chunk, a reset), actix drops this
+    // handler, and the delivery must still reach the delivery log.
+    let declared = declared_length(&req);
+    let task = actix_web::rt::spawn(async move {
+        let resp = deliver(&state, &webhook, &log, token, declared, payload, received).await;
+        state
+            .metrics
+            .webhook_seconds
+            .observe(started.elapsed().as_secs_f64());
+        resp
+    });
+    match task.await {
+        Ok(resp) => resp,
+        Err(e) => reply(500, "internal", &format!("the delivery task failed: {e}")),
+    }
+}
+
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<usize>().ok())
+}
+
+/// SPEC section 4 steps 2-9 for one delivery: the token first (no slot, no
+/// body read), then a slot, the body within its deadline, the verdict, the write.
+async fn deliver(
+    state: &AppState,
+    webhook: &WorkerWebhook,
+    log: &slog::Logger,
+    token: String,
+    declared: Option<usize>,
+    payload: web::Payload,
+    received: i64,
+) -> HttpResponse {
+    let auth = webhook
+        .addr()
+        .send(Authenticate {
+            token,
+            log: log.clone(),
+        })
+        .timeout(ACTOR_TIMEOUT)
+        .await;
+    let integration = match auth {
+        Ok(Ok(Ok(id))) => id,
+        // The body is left unread; the connection is closed after the answer.
+        Ok(Ok(Err(e))) => return closing(early(state, log, e, received).await),
+        Ok(Err(e)) => return unavailable(log, &e.to_string()),
+        Err(e) => return unavailable(log, &format!("webhook validation unavailable: {e}")),
+    };
+    let Some(_slot) = state.slots.try_acquire() else {
         warn!(log, "overloaded"; "max_inflight" => state.config.http.max_inflight);
-        return reply(
+        return closing(reply(
             503,
             "unavailable",
             "too many webhook deliveries in flight; retry later",
-        );
+        ));
     };
-    let started = Instant::now();
-    let received = crate::domain::now_ms();
-    let body = read_body(&req, payload, state.config.http.max_body_bytes).await;
-    let resp = handle(&state, &webhook, &log, token, body, received).await;
-    state
-        .metrics
-        .webhook_seconds
-        .observe(started.elapsed().as_secs_f64());
+    let limit = state.config.http.max_body_bytes;
+    let secs = state.config.http.body_timeout_secs;
+    let body = match tokio::time::timeout(
+        Duration::from_secs(secs),
+        read_body(declared, payload, limit),
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(_) => {
+            state.metrics.body_timeouts.inc();
+            Body::TimedOut(secs)
+        }
+    };
+    let complete = matches!(body, Body::Bytes(_));
+    let resp = handle(state, webhook, log, integration, body, received).await;
+    if complete {
+        resp
+    } else {
+        closing(resp)
+    }
+}
+
+/// Close the connection after this answer: the request's body was not read
+/// to its end, so nothing after it on the connection can be trusted.
+fn closing(mut resp: HttpResponse) -> HttpResponse {
+    resp.head_mut().set_connection_type(ConnectionType::Close);
     resp
+}
+
+fn unavailable(log: &slog::Logger, why: &str) -> HttpResponse {
+    error!(log, "sync-failed"; "error" => why);
+    reply(503, "unavailable", why)
 }
 
 async fn handle(
     state: &AppState,
     webhook: &WorkerWebhook,
     log: &slog::Logger,
-    token: String,
+    integration: Id,
     body: Body,
     received: i64,
 ) -> HttpResponse {
     let verdict = webhook
         .addr()
         .send(Inspect {
-            token,
+            integration,
             body,
             received,
             log: log.clone(),
@@ -168,18 +307,8 @@ async fn handle(
         .await;
     let verdict = match verdict {
         Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            error!(log, "sync-failed"; "error" => %e);
-            return reply(503, "unavailable", &e.to_string());
-        }
-        Err(e) => {
-            error!(log, "sync-failed"; "error" => %e);
-            return reply(
-                503,
-                "unavailable",
-                &format!("webhook validation unavailable: {e}"),
-            );
-        }
+        Ok(Err(e)) => return unavailable(log, &e.to_string()),
+        Err(e) => return unavailable(log, &format!("webhook validation unavailable: {e}")),
     };
     match verdict {
         Verdict::Early(e) => early(state, log, e, received).await,
@@ -256,6 +385,7 @@ async fn early(state: &AppState, log: &slog::Logger, e: Early, received: i64) ->
             delivery: r.and_then(|r| r.delivery),
         }),
         413 => reply(413, "payload_too_large", &e.reason),
+        408 => reply(408, "request_timeout", &e.reason),
         s => reply(s, "bad_request", &e.reason),
     }
 }

@@ -1,6 +1,7 @@
 //! The webhook token: an HS256 JWT whose claims hold `{"id": "<external_id>"}`,
 //! signed with the integration's `webhook_secret`. Minted tokens have no `exp`; a
-//! token that carries one is refused once it has passed.
+//! token that carries `exp` or `nbf` must give them as numbers, and is refused
+//! outside them (60 s leeway) on every delivery.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,8 @@ pub enum JwtError {
     Expired,
     #[error("token is not valid yet (its `nbf` claim is in the future)")]
     NotYetValid,
+    #[error("token claim `{0}` is not a number")]
+    NotANumber(&'static str),
     #[error("cannot sign token: {0}")]
     Sign(String),
 }
@@ -72,31 +75,85 @@ pub fn unverified_id(token: &str) -> Result<String, JwtError> {
     }
 }
 
+/// Leeway for `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECS: i64 = 60;
+
+/// The time claims of a verified token: they hold on every delivery, so a
+/// token remembered as verified is checked against them again each time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Validity {
+    /// `exp`, seconds since the epoch.
+    pub exp: Option<f64>,
+    /// `nbf`, seconds since the epoch.
+    pub nbf: Option<f64>,
+}
+
+impl Validity {
+    /// Read `exp` and `nbf` from the claims: present ones must be numbers
+    /// (`-1` and `1.7e9` are; `"2001-01-01"`, `true` and `null` are not).
+    fn of(claims: &serde_json::Value) -> Result<Validity, JwtError> {
+        let num = |name: &'static str| match claims.get(name) {
+            None => Ok(None),
+            Some(v) => v.as_f64().map(Some).ok_or(JwtError::NotANumber(name)),
+        };
+        Ok(Validity {
+            exp: num("exp")?,
+            nbf: num("nbf")?,
+        })
+    }
+
+    /// Do the claims hold at `now` (seconds since the epoch), with
+    /// [`LEEWAY_SECS`] of leeway?
+    pub fn check(&self, now: i64) -> Result<(), JwtError> {
+        let now = now as f64;
+        let leeway = LEEWAY_SECS as f64;
+        if self.exp.is_some_and(|exp| now > exp + leeway) {
+            return Err(JwtError::Expired);
+        }
+        if self.nbf.is_some_and(|nbf| now + leeway < nbf) {
+            return Err(JwtError::NotYetValid);
+        }
+        Ok(())
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Verify the token's HS256 signature with `secret`. No `exp` is required,
-/// but one that is present is honoured (as the reference system's PyJWT
-/// does): an expired token, or one whose `nbf` lies ahead, is refused
-/// (60 s leeway).
-pub fn verify(token: &str, secret: &str) -> Result<(), JwtError> {
+/// but an `exp` or `nbf` that is present must be a number and hold now
+/// ([`Validity::check`], 60 s leeway); the returned [`Validity`] lets a
+/// caller that remembers the token check them again on later deliveries.
+pub fn verify(token: &str, secret: &str) -> Result<Validity, JwtError> {
+    verify_at(token, secret, now_secs())
+}
+
+/// [`verify`] at a given time (seconds since the epoch).
+pub fn verify_at(token: &str, secret: &str, now: i64) -> Result<Validity, JwtError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Undecodable)?;
     if header.alg != Algorithm::HS256 {
         return Err(JwtError::WrongAlgorithm);
     }
-    let mut v = validation();
-    v.validate_exp = true;
-    v.validate_nbf = true;
-    jsonwebtoken::decode::<serde_json::Value>(
+    // jsonwebtoken's own exp/nbf checks are off (`validation()`): it skips a
+    // claim it cannot read as an unsigned integer, where a non-number must
+    // be refused and a negative number honoured.
+    let data = jsonwebtoken::decode::<serde_json::Value>(
         token,
         &DecodingKey::from_secret(secret.as_bytes()),
-        &v,
+        &validation(),
     )
-    .map(|_| ())
     .map_err(|e| match e.kind() {
         jsonwebtoken::errors::ErrorKind::InvalidSignature => JwtError::BadSignature,
         jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => JwtError::WrongAlgorithm,
-        jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
-        jsonwebtoken::errors::ErrorKind::ImmatureSignature => JwtError::NotYetValid,
         _ => JwtError::Undecodable,
-    })
+    })?;
+    let validity = Validity::of(&data.claims)?;
+    validity.check(now)?;
+    Ok(validity)
 }
 
 #[cfg(test)]
@@ -136,6 +193,50 @@ mod tests {
         assert_eq!(verify(&old, "s"), Err(JwtError::Expired));
         let later = t(serde_json::json!({"id": "x", "nbf": now + 3600}));
         assert_eq!(verify(&later, "s"), Err(JwtError::NotYetValid));
+        // 60 s of leeway each way, and a negative number is a number.
+        verify(&t(serde_json::json!({"id": "x", "exp": now - 30})), "s").unwrap();
+        verify(&t(serde_json::json!({"id": "x", "nbf": now + 30})), "s").unwrap();
+        let negative = t(serde_json::json!({"id": "x", "exp": -1}));
+        assert_eq!(verify(&negative, "s"), Err(JwtError::Expired));
+        let float = t(serde_json::json!({"id": "x", "exp": (now + 3600) as f64 + 0.5}));
+        verify(&float, "s").unwrap();
+    }
+
+    #[test]
+    fn time_claims_that_are_not_numbers_are_refused() {
+        let t = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(b"s"),
+            )
+            .unwrap()
+        };
+        for bad in [
+            serde_json::json!("2001-01-01"),
+            serde_json::json!(true),
+            serde_json::json!(null),
+            serde_json::json!("1700000000"),
+            serde_json::json!({}),
+        ] {
+            let exp = t(serde_json::json!({"id": "x", "exp": bad.clone()}));
+            assert_eq!(verify(&exp, "s"), Err(JwtError::NotANumber("exp")), "{bad}");
+            let nbf = t(serde_json::json!({"id": "x", "nbf": bad.clone()}));
+            assert_eq!(verify(&nbf, "s"), Err(JwtError::NotANumber("nbf")), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validity_holds_at_each_check_not_only_the_first() {
+        let v = Validity {
+            exp: Some(1_000.0),
+            nbf: Some(500.0),
+        };
+        assert_eq!(v.check(439), Err(JwtError::NotYetValid));
+        assert_eq!(v.check(440), Ok(()));
+        assert_eq!(v.check(1_060), Ok(()));
+        assert_eq!(v.check(1_061), Err(JwtError::Expired));
+        assert_eq!(Validity::default().check(i64::MAX), Ok(()));
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl Store {
         let never = batch::LogBound {
             count: 0,
             keep: usize::MAX,
+            refused: 0,
         };
         let mut r = self.apply_sync_batch(&mut one, never, None)?;
         Ok(r.applied.pop().unwrap_or_default())
@@ -219,6 +220,7 @@ mod tests {
         let keep_all = batch::LogBound {
             count: 0,
             keep: usize::MAX,
+            refused: 0,
         };
         let planned_at = s.delete_epoch();
         s.begin_project_delete(1).unwrap();
@@ -292,7 +294,7 @@ mod tests {
             let mut d = delivery(if i % 2 == 0 {
                 DeliveryOutcome::Stale
             } else {
-                DeliveryOutcome::BadToken
+                DeliveryOutcome::NoAffectedGroups
             });
             d.received = i;
             s.record_delivery(&d).unwrap();

@@ -9,6 +9,9 @@ pub const TAG_ASSIGNEE: u8 = b'a';
 pub const TAG_ACTIVITY: u8 = b'c';
 pub const TAG_DELIVERY_STATE: u8 = b's';
 pub const TAG_DELIVERY_LOG: u8 = b'l';
+/// The delivery log's part for deliveries refused before their token was
+/// verified (`bad-token`), bounded on its own.
+pub const TAG_REFUSED_LOG: u8 = b'r';
 
 /// The named trees. The names are part of the on-disk format.
 #[derive(Clone)]
@@ -66,6 +69,9 @@ pub struct Trees {
     /// delivery log, see [`super::delivery_log`]; schema 2 and older: tree
     /// `deliveries`, delivery id -> Delivery)
     pub deliveries: Prefixed,
+    /// id of a chunk's first entry -> chunk of `bad-token` Delivery (the
+    /// refused part of the delivery log, bounded apart)
+    pub refused_deliveries: Prefixed,
     /// integration id -> Integration
     pub integrations: sled::Tree,
     /// external id -> integration id
@@ -104,6 +110,7 @@ impl Trees {
             activities: kind(TAG_ACTIVITY),
             delivery_state: kind(TAG_DELIVERY_STATE),
             deliveries: kind(TAG_DELIVERY_LOG),
+            refused_deliveries: kind(TAG_REFUSED_LOG),
             integrations: db.open_tree("integrations")?,
             integration_ext: db.open_tree("integration_ext")?,
             installations: db.open_tree("installations")?,

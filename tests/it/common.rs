@@ -28,10 +28,10 @@ pub const SPEC_METRIC_FAMILIES: [&str; 10] = [
     "synclink_actor_restarts_total",
 ];
 
-/// Path of a file in ../shared/fixtures/jira/.
+/// Path of a file in tests/fixtures/jira/ (copied from the contract's fixtures).
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/jira")
+        .join("tests/fixtures/jira")
         .join(name)
 }
 

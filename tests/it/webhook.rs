@@ -72,9 +72,10 @@ fn bad_tokens_are_refused_logged_and_recorded() {
     assert!(assignee_of(&d, w.group).is_null());
     let log = d.admin().must_get("/v1/deliveries?outcome=bad-token");
     assert_eq!(log.as_array().unwrap().len(), cases.len(), "{log}");
-    // Operators still see which issue a refused delivery was about.
+    // The token is checked before the body is read: a refused delivery's
+    // body is never buffered, so its entry names no issue.
     assert!(
-        log.as_array().unwrap().iter().all(|e| e["key"] == "APP-1"),
+        log.as_array().unwrap().iter().all(|e| e["key"].is_null()),
         "{log}"
     );
     // The bad signature was resolved to the integration before it failed.

@@ -13,6 +13,7 @@
 
 use super::{SyncActor, SyncCommand, SyncError, SyncReply};
 use crate::domain::{Delivery, DeliveryOutcome, DeliveryState, Id};
+use crate::store::delivery_log::LogPart;
 use crate::store::sync::{LogBound, Op, SyncWrite};
 use crate::store::{Store, StoreResult};
 use actix::prelude::*;
@@ -313,13 +314,30 @@ impl SyncActor {
         planned_at: u64,
     ) -> Result<Vec<Option<SyncReply>>, SyncError> {
         let keep = self.deps.config.storage.delivery_log_max;
-        let count = match self.delivery_count {
+        let (count, refused) = match self.delivery_count {
             Some(n) => n,
-            None => store.delivery_count()?,
+            None => (
+                store.delivery_count_of(LogPart::Main)?,
+                store.delivery_count_of(LogPart::Refused)?,
+            ),
         };
-        let b = store.apply_sync_batch(&mut writes, LogBound { count, keep }, Some(planned_at))?;
-        let added = writes.iter().filter(|w| w.delivery.is_some()).count();
-        self.delivery_count = Some((count + added).saturating_sub(b.pruned));
+        let bound = LogBound {
+            count,
+            keep,
+            refused,
+        };
+        let b = store.apply_sync_batch(&mut writes, bound, Some(planned_at))?;
+        let added = |part| {
+            writes
+                .iter()
+                .filter_map(|w| w.delivery.as_ref())
+                .filter(|d| LogPart::of(d) == part)
+                .count()
+        };
+        self.delivery_count = Some((
+            (count + added(LogPart::Main)).saturating_sub(b.pruned),
+            (refused + added(LogPart::Refused)).saturating_sub(b.pruned_refused),
+        ));
         let mut changed = Vec::new();
         for (w, a) in writes.iter().zip(&b.applied) {
             if let Some(d) = &w.delivery {

@@ -320,7 +320,7 @@ fn class(o: &Outcome) -> String {
 
 #[test]
 fn bytes_parser_matches_the_value_reference() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/jira");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jira");
     let mut fixtures: Vec<_> = std::fs::read_dir(dir)
         .expect("fixtures")
         .map(|e| e.unwrap().path())

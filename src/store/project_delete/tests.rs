@@ -268,6 +268,7 @@ fn sync_batches_racing_a_delete_leave_no_orphans() {
                 let keep_all = LogBound {
                     count: 0,
                     keep: usize::MAX,
+                    refused: 0,
                 };
                 let r = s
                     .apply_sync_batch(&mut writes, keep_all, Some(planned_at))

@@ -9,7 +9,7 @@
 //! exactly that of applying them one after another. Project deletes are
 //! ordered against batches by [`super::super::project_delete::DeleteGate`].
 
-use super::super::delivery_log::chunks;
+use super::super::delivery_log::{chunks, LogPart};
 use super::super::keys;
 use super::super::{encode, Store, StoreResult};
 use super::{changes, delivery_state_key, Op, SyncApplied, SyncWrite};
@@ -27,8 +27,13 @@ struct Prepared<'a> {
 /// (`storage.delivery_log_max`), for pruning in the batch's atomic write.
 #[derive(Debug, Clone, Copy)]
 pub struct LogBound {
+    /// Entries in the main part.
     pub count: usize,
+    /// `storage.delivery_log_max`.
     pub keep: usize,
+    /// Entries in the refused (`bad-token`) part, bounded by
+    /// `LogPart::Refused.keep(keep)`.
+    pub refused: usize,
 }
 
 /// What [`Store::apply_sync_batch`] did.
@@ -36,8 +41,10 @@ pub struct LogBound {
 pub struct BatchApplied {
     /// One entry per write, in order.
     pub applied: Vec<SyncApplied>,
-    /// Delivery-log entries pruned (oldest chunks first) in the same atomic write.
+    /// Main delivery-log entries pruned (oldest chunks first) in the same atomic write.
     pub pruned: usize,
+    /// Refused (`bad-token`) entries pruned in the same atomic write.
+    pub pruned_refused: usize,
 }
 
 impl Store {
@@ -83,13 +90,30 @@ impl Store {
                 state,
             });
         }
-        // The batch's delivery-log entries as chunks (ids increase), and the
-        // oldest chunks to drop: only this (single) writer adds or removes
-        // chunks, so they are still there when the batch is applied.
-        let entries: Vec<&crate::domain::Delivery> =
-            writes.iter().filter_map(|w| w.delivery.as_ref()).collect();
-        let new_chunks = chunks(entries.iter().copied())?;
-        let (old_keys, pruned) = self.chunks_to_prune(log.count + entries.len(), log.keep)?;
+        // The batch's delivery-log entries as chunks (ids increase) of each
+        // part of the log, and the oldest chunks to drop: only this (single)
+        // writer adds or removes chunks, so they are still there when the
+        // batch is applied.
+        let mut log_writes = Vec::with_capacity(2);
+        let mut pruned = [0usize; 2];
+        for (i, (part, count)) in [(LogPart::Main, log.count), (LogPart::Refused, log.refused)]
+            .into_iter()
+            .enumerate()
+        {
+            let entries: Vec<&crate::domain::Delivery> = writes
+                .iter()
+                .filter_map(|w| w.delivery.as_ref())
+                .filter(|d| LogPart::of(d) == part)
+                .collect();
+            if entries.is_empty() && count <= part.keep(log.keep) {
+                continue;
+            }
+            let new_chunks = chunks(entries.iter().copied())?;
+            let (old_keys, n) =
+                self.chunks_to_prune_of(part, count + entries.len(), part.keep(log.keep))?;
+            pruned[i] = n;
+            log_writes.push((part, new_chunks, old_keys));
+        }
         // Under the gate no tombstone can be written: a batch planned since
         // the current epoch needs no re-check (see `project_delete`).
         let _gate = self.deletes.lock();
@@ -172,11 +196,14 @@ impl Store {
             }
             changed.push(this);
         }
-        for (k, v) in &new_chunks {
-            self.t.deliveries.batch_insert(&mut batch, k, v.as_slice());
-        }
-        for k in &old_keys {
-            self.t.deliveries.batch_remove(&mut batch, k);
+        for (part, new_chunks, old_keys) in &log_writes {
+            let tree = self.log_part(*part);
+            for (k, v) in new_chunks {
+                tree.batch_insert(&mut batch, k, v.as_slice());
+            }
+            for k in old_keys {
+                tree.batch_remove(&mut batch, k);
+            }
         }
         // One atomic write: sled recovers all of it after a crash or none.
         self.t.sync.apply_batch(batch)?;
@@ -191,6 +218,10 @@ impl Store {
                 delivery_id: w.delivery.as_ref().map(|d| d.id),
             })
             .collect();
-        Ok(BatchApplied { applied, pruned })
+        Ok(BatchApplied {
+            applied,
+            pruned: pruned[0],
+            pruned_refused: pruned[1],
+        })
     }
 }
