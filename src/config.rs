@@ -164,6 +164,16 @@ impl Default for CacheConfig {
 pub struct JiraConfig {
     pub timeout_secs: u64,
     pub pending_ttl_secs: u64,
+    /// Two-way sync and reconcile (SPEC sections 10 and 11). Read and
+    /// validated today so that a configuration written for them loads;
+    /// the features that use them are not built yet (docs/API.md).
+    pub status_refresh_secs: u64,
+    pub outbound_max_in_flight: usize,
+    pub outbound_max_backoff_secs: u64,
+    pub outbound_give_up_secs: u64,
+    pub reconcile_interval_secs: u64,
+    pub reconcile_overlap_secs: u64,
+    pub reconcile_first_lookback_secs: u64,
 }
 
 impl Default for JiraConfig {
@@ -171,6 +181,13 @@ impl Default for JiraConfig {
         Self {
             timeout_secs: 10,
             pending_ttl_secs: 900,
+            status_refresh_secs: 3600,
+            outbound_max_in_flight: 4,
+            outbound_max_backoff_secs: 300,
+            outbound_give_up_secs: 86_400,
+            reconcile_interval_secs: 300,
+            reconcile_overlap_secs: 120,
+            reconcile_first_lookback_secs: 86_400,
         }
     }
 }
@@ -262,6 +279,15 @@ impl Config {
         }
         if self.http.body_timeout_secs == 0 {
             return bad("http.body_timeout_secs", "must be greater than 0");
+        }
+        if self.jira.status_refresh_secs == 0 {
+            return bad("jira.status_refresh_secs", "must be greater than 0");
+        }
+        if self.jira.outbound_max_in_flight == 0 {
+            return bad("jira.outbound_max_in_flight", "must be greater than 0");
+        }
+        if self.jira.outbound_max_backoff_secs == 0 {
+            return bad("jira.outbound_max_backoff_secs", "must be greater than 0");
         }
         let m = self.admin.socket_mode.trim_start_matches("0o");
         match u32::from_str_radix(m, 8) {

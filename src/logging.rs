@@ -172,6 +172,23 @@ impl<W: io::Write> Drain for JsonLines<W> {
 }
 
 /// A logger that drops everything (unit tests).
+/// Most bytes of what a client sent (a path, a method, a header, a token's
+/// claim) that a log record carries.
+pub const CLIENT_TEXT_MAX: usize = 1024;
+
+/// `text` as a log record may carry it: cut to [`CLIENT_TEXT_MAX`] bytes (on
+/// a character boundary), saying how long it was.
+pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= CLIENT_TEXT_MAX {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = CLIENT_TEXT_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}... ({} bytes in all)", &text[..end], text.len()))
+}
+
 pub fn discard() -> Logger {
     Logger::root(slog::Discard, o!())
 }
@@ -253,5 +270,18 @@ mod tests {
         assert!(l[1].starts_with("<6>{"), "{}", l[1]);
         let v: serde_json::Value = serde_json::from_str(&l[0][3..]).unwrap();
         assert_eq!(v["level"], "warning");
+    }
+
+    #[test]
+    fn client_text_is_clipped_to_1_kib() {
+        assert_eq!(super::clip("GET"), "GET");
+        let long = "x".repeat(60_000);
+        let c = super::clip(&long);
+        assert!(c.len() < super::CLIENT_TEXT_MAX + 40, "{}", c.len());
+        assert!(c.ends_with("(60000 bytes in all)"), "{c}");
+        // Never cut inside a character.
+        let wide = "é".repeat(1000);
+        let c = super::clip(&wide);
+        assert!(c.starts_with(&"é".repeat(512)), "{c}");
     }
 }

@@ -263,7 +263,10 @@ fn resolve_at(
                 .ok_or_else(|| {
                     (
                         None,
-                        format!("no jira_server integration with external id `{ext}`"),
+                        format!(
+                            "no jira_server integration with external id `{}`",
+                            crate::logging::clip(&ext)
+                        ),
                     )
                 })?;
             let validity = jwt::verify_at(token, &cred.webhook_secret, now)
@@ -317,6 +320,9 @@ fn inspect(msg: Inspect) -> Verdict {
     )
 }
 
+/// How far ahead of the time of receipt a `timestamp` may be (one day, ms).
+pub const MAX_AHEAD_MS: i64 = 86_400_000;
+
 /// Parse a body whose token was accepted into a sync command or an early outcome.
 fn parse(
     log: &slog::Logger,
@@ -344,6 +350,21 @@ fn parse(
             );
         }
     };
+    let mut p = p;
+    // A timestamp that is not an integer, or more than a day ahead of the
+    // time of receipt (one bad clock must not freeze a key), counts as absent.
+    if p.bad_timestamp {
+        info!(log, "bad-timestamp"; "integration" => integration,
+              "reason" => "not an integer; treated as absent");
+    }
+    if let Some(ts) = p
+        .timestamp
+        .filter(|ts| *ts > received.saturating_add(MAX_AHEAD_MS))
+    {
+        info!(log, "bad-timestamp"; "integration" => integration, "timestamp" => ts,
+              "reason" => "more than a day ahead of the time of receipt; treated as absent");
+        p.timestamp = None;
+    }
     // A key that is only recorded (not used for sync) is kept when it is of
     // a sane size: a hostile megabyte key must not fill the log.
     let shown_key = p.key.clone().filter(|k| k.len() <= payload::MAX_KEY_LEN);
@@ -385,7 +406,13 @@ fn parse(
     Verdict::Sync(SyncCommand {
         received,
         integration,
-        key: p.key.unwrap_or_default(),
+        // Keys match case-insensitively; links and delivery state hold them
+        // upper-cased.
+        key: p
+            .key
+            .as_deref()
+            .map(|k| payload::normalize_issue_key(k).into_owned())
+            .unwrap_or_default(),
         changelog_id: p.changelog_id,
         timestamp: p.timestamp,
         change,

@@ -50,6 +50,9 @@ pub struct Payload {
     pub changelog_id: Option<String>,
     /// `timestamp` (ms since the epoch).
     pub timestamp: Option<i64>,
+    /// A `timestamp` was there but is not an integer: it is treated as
+    /// absent (the caller logs it).
+    pub bad_timestamp: bool,
     pub action: Action,
 }
 
@@ -93,6 +96,17 @@ pub fn check_issue_key(key: &str) -> Result<(), String> {
         return Err("must not hold whitespace, control characters or `/`".into());
     }
     Ok(())
+}
+
+/// An issue key as links and delivery state store it: upper-cased (ASCII),
+/// so that keys match case-insensitively (`tes-41` is Jira's `TES-41`).
+/// Borrows when the key is upper case already (Jira's always are).
+pub fn normalize_issue_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.bytes().any(|b| b.is_ascii_lowercase()) {
+        std::borrow::Cow::Owned(key.to_ascii_uppercase())
+    } else {
+        std::borrow::Cow::Borrowed(key)
+    }
 }
 
 /// Facts of a delivery: `issue.key`, `changelog.id`, `timestamp`.
@@ -145,12 +159,15 @@ fn payload_of(top: &Top) -> Result<Payload, PayloadError> {
         Some(Val::Str(_)) => None,
         Some(_) => return Err(bad("`issue.key` must be a string")),
     };
-    let bad_timestamp = || bad("`timestamp` must be an integer (milliseconds)");
-    let timestamp = match &top.timestamp {
-        None | Some(Val::Null) => None,
-        Some(Val::Num(n)) => Some(n.as_i64().ok_or_else(bad_timestamp)?),
-        Some(Val::Str(s)) => Some(s.trim().parse::<i64>().map_err(|_| bad_timestamp())?),
-        Some(_) => return Err(bad_timestamp()),
+    // A timestamp that is not an integer is treated as absent.
+    let (timestamp, bad_timestamp) = match &top.timestamp {
+        None | Some(Val::Null) => (None, false),
+        Some(Val::Num(n)) => (n.as_i64(), n.as_i64().is_none()),
+        Some(Val::Str(s)) => match s.trim().parse::<i64>() {
+            Ok(t) => (Some(t), false),
+            Err(_) => (None, true),
+        },
+        Some(_) => (None, true),
     };
     let changelog = match &top.changelog {
         None | Some(Val::Null) => None,
@@ -163,6 +180,7 @@ fn payload_of(top: &Top) -> Result<Payload, PayloadError> {
             key,
             changelog_id: None,
             timestamp,
+            bad_timestamp,
             action: Action::MissingChangelog,
         });
     };
@@ -186,10 +204,28 @@ fn payload_of(top: &Top) -> Result<Payload, PayloadError> {
     if let Some(i) = items.first_non_object {
         return Err(bad(format!("`changelog.items[{i}]` is not an object")));
     }
+    // A malformed delivery never changes a group: `issue`, `issue.fields`
+    // and the assignee, when present, must have their shapes.
+    match &top.issue {
+        None | Some(Val::Object(_)) => {}
+        Some(_) => return Err(bad("`issue` must be an object")),
+    }
+    match issue.and_then(|i| i.fields.as_ref()) {
+        None | Some(Val::Object(_)) => {}
+        Some(_) => return Err(bad("`issue.fields` must be an object")),
+    }
+    match issue
+        .and_then(|i| Val::object(&i.fields))
+        .and_then(|f| f.assignee.as_ref())
+    {
+        None | Some(Val::Null) | Some(Val::Object(_)) => {}
+        Some(_) => return Err(bad("`issue.fields.assignee` must be an object or null")),
+    }
     let mut p = Payload {
         key,
         changelog_id,
         timestamp,
+        bad_timestamp,
         action: Action::NotAnAssigneeChange,
     };
     if !items.assignee {
@@ -215,7 +251,7 @@ fn payload_of(top: &Top) -> Result<Payload, PayloadError> {
             Some(Val::Str(e)) if !e.trim().is_empty() => Action::Assign(e.trim().to_string()),
             _ => Action::MissingAssigneeEmail,
         },
-        Some(_) => return Err(bad("`issue.fields.assignee` must be an object or null")),
+        Some(_) => unreachable!("the assignee's shape was checked above"),
     };
     Ok(p)
 }

@@ -21,6 +21,14 @@ pub struct Email {
     pub verified: bool,
 }
 
+/// The form in which emails are compared and indexed: ASCII case folding
+/// only (SPEC section 4 step 5). `BOB@EXAMPLE.ORG` is `bob@example.org`, but
+/// a look-alike such as the Kelvin sign (U+212A) for `K` stays a different
+/// address (Unicode lower-casing would turn it into `k`).
+pub fn email_key(email: &str) -> String {
+    email.to_ascii_lowercase()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: Id,

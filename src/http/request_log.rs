@@ -65,11 +65,12 @@ impl RequestCtx {
     }
 }
 
-/// The path as it may be logged: the webhook token is replaced by `{token}`.
+/// The path as it may be logged: the webhook token is replaced by `{token}`,
+/// and anything else a client sent is cut to 1 KiB ([`crate::logging::clip`]).
 pub fn loggable_path(path: &str) -> String {
     match webhook_token(path) {
         Some(_) => format!("{}/{{token}}", super::webhook::PATH),
-        None => path.to_string(),
+        None => crate::logging::clip(path).into_owned(),
     }
 }
 
@@ -160,7 +161,8 @@ where
                     .observe(elapsed.as_secs_f64());
             }
             let duration_ms = elapsed.as_secs_f64() * 1000.0;
-            let method = method.as_str();
+            let method = crate::logging::clip(method.as_str());
+            let method = method.as_ref();
             let routine = probe || (webhook && (200..300).contains(&status));
             if routine {
                 debug!(ctx.log, "http-request"; "listener" => listener, "method" => method,
@@ -206,6 +208,9 @@ mod tests {
             "/extensions/jira-server/issue-updated/{token}"
         );
         assert_eq!(loggable_path("/v1/orgs"), "/v1/orgs");
+        // Whatever a client sent is cut to 1 KiB.
+        let long = format!("/v1/{}", "a".repeat(60_000));
+        assert!(loggable_path(&long).len() < 1100);
         assert_eq!(
             loggable_path("/extensions/jira-server/oauth/callback"),
             "/extensions/jira-server/oauth/callback"

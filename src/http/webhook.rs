@@ -333,7 +333,7 @@ async fn handle(
                 Err(e) => e,
             };
             let (integration, key, changelog_id, timestamp) = facts;
-            warn!(log, "sync-failed"; "integration" => integration, "key" => key.as_str(),
+            error!(log, "sync-failed"; "integration" => integration, "key" => key.as_str(),
                   "error" => %err);
             let (status, code) = match &err {
                 SyncError::NotFound(_) | SyncError::BadReference(_) => (400, "bad_request"),

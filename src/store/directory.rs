@@ -3,7 +3,7 @@
 use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
 use super::{encode, get, scan, Store, StoreError, StoreResult};
-use crate::domain::{Email, Id, Organization, Team, User};
+use crate::domain::{email_key, Email, Id, Organization, Team, User};
 use sled::Transactional;
 
 impl Store {
@@ -49,7 +49,7 @@ impl Store {
         (&self.t.users, &self.t.user_emails).transaction(|(users, idx)| {
             users.insert(&keys::id(id), val.clone())?;
             for e in emails {
-                let k = Key::new().str(&e.email.to_lowercase()).u64(id).build();
+                let k = Key::new().str(&email_key(&e.email)).u64(id).build();
                 idx.insert(k, &[e.verified as u8])?;
             }
             Ok(())
@@ -65,7 +65,7 @@ impl Store {
     /// Users holding `email` (case-insensitively) as a **verified** address,
     /// lowest id first. An index prefix scan.
     pub fn users_with_verified_email(&self, email: &str) -> StoreResult<Vec<Id>> {
-        let prefix = Key::new().str(&email.to_lowercase()).build();
+        let prefix = Key::new().str(&email_key(email)).build();
         let mut out = Vec::new();
         for r in self.t.user_emails.scan_prefix(&prefix) {
             let (k, v) = r?;

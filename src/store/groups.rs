@@ -3,6 +3,7 @@
 use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
 use super::{encode, get, scan, Store, StoreError, StoreResult};
+use crate::domain::payload::normalize_issue_key;
 use crate::domain::{Activity, Assignee, Group, Id, Link};
 use sled::Transactional;
 
@@ -72,7 +73,12 @@ impl Store {
     }
 
     /// Link a group to `(integration, key)`; Conflict when the link exists.
+    /// The key is stored upper-cased ([`normalize_issue_key`]).
     pub fn create_link(&self, link: &Link) -> StoreResult<()> {
+        let link = &Link {
+            key: normalize_issue_key(&link.key).into_owned(),
+            ..link.clone()
+        };
         let k = link_key(link.integration, &link.key, link.group);
         let rk = Key::new()
             .u64(link.group)
@@ -114,8 +120,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Remove a link; NotFound when there is none.
+    /// Remove a link (its key in any case); NotFound when there is none.
     pub fn delete_link(&self, group: Id, integration: Id, key: &str) -> StoreResult<()> {
+        let key = &*normalize_issue_key(key);
         let k = link_key(integration, key, group);
         let rk = Key::new().u64(group).u64(integration).str(key).build();
         let existed = (&self.t.links, &self.t.group_links).transaction(|(links, gl)| {
@@ -133,9 +140,13 @@ impl Store {
         }
     }
 
-    /// Groups linked to `(integration, key)`: an index prefix scan.
+    /// Groups linked to `(integration, key)` (the key in any case): an index
+    /// prefix scan.
     pub fn linked_groups(&self, integration: Id, key: &str) -> StoreResult<Vec<Id>> {
-        let prefix = Key::new().u64(integration).str(key).build();
+        let prefix = Key::new()
+            .u64(integration)
+            .str(&normalize_issue_key(key))
+            .build();
         let mut out = Vec::new();
         for r in self.t.links.scan_prefix(&prefix) {
             let (k, _) = r?;

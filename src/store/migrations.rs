@@ -101,6 +101,87 @@ pub(super) fn v4_one_sync_tree(store: &Store) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 5: issue keys match case-insensitively and emails by ASCII case
+/// folding only (SPEC section 4 step 5).
+/// - Links (`links`, `group_links`) and delivery state are keyed by the
+///   upper-cased issue key; a link made as `tes-41` becomes `TES-41` (when
+///   both exist, they are one link). Delivery state under a key that is not
+///   upper case moves there, unless the upper-case key has its own (Jira's
+///   keys are upper case, so that one is the real history).
+/// - The email index is rebuilt from the users with ASCII lower-casing
+///   (Unicode lower-casing made the Kelvin sign `\u{212A}` a `k`).
+///
+/// Each step removes the old entry and writes the new one, so a crash
+/// part-way runs it again to the same result. When a merge drops a
+/// duplicate link, the saved counts are voided, so the next open counts.
+pub(super) fn v5_case_rules(store: &Store) -> StoreResult<()> {
+    use super::keys::{Key, KeyReader};
+    use crate::domain::payload::normalize_issue_key;
+    use crate::domain::{email_key, Link, User};
+    let t = &store.t;
+    let mut merged = false;
+    for r in t.links.iter() {
+        let (k, v) = r?;
+        let link: Link = decode("link", &v)?;
+        let upper = normalize_issue_key(&link.key);
+        if upper == link.key {
+            continue;
+        }
+        let new = Link {
+            key: upper.into_owned(),
+            ..link.clone()
+        };
+        let nk = super::groups::link_key(new.integration, &new.key, new.group);
+        let old_rk = Key::new()
+            .u64(link.group)
+            .u64(link.integration)
+            .str(&link.key)
+            .build();
+        let new_rk = Key::new()
+            .u64(new.group)
+            .u64(new.integration)
+            .str(&new.key)
+            .build();
+        merged |= t.links.contains_key(&nk)?;
+        t.links.insert(nk, encode("link", &new)?)?;
+        t.group_links.insert(new_rk, &[])?;
+        t.links.remove(k)?;
+        t.group_links.remove(old_rk)?;
+    }
+    let mut moves = Vec::new();
+    for r in t.delivery_state.iter() {
+        let (k, v) = r?;
+        let mut rd = KeyReader::new(&k);
+        let (Some(integration), Some(key)) = (rd.u64(), rd.str()) else {
+            continue;
+        };
+        let upper = normalize_issue_key(key);
+        if upper != key {
+            let nk = super::sync::delivery_state_key(integration, &upper);
+            moves.push((k.to_vec(), nk, v));
+        }
+    }
+    for (old, new, v) in moves {
+        if !t.delivery_state.contains_key(&new)? {
+            t.delivery_state.insert(new, v)?;
+        }
+        t.delivery_state.remove(old)?;
+    }
+    t.user_emails.clear()?;
+    for r in t.users.iter() {
+        let (_, v) = r?;
+        let user: User = decode("user", &v)?;
+        for e in &user.emails {
+            let k = Key::new().str(&email_key(&e.email)).u64(user.id).build();
+            t.user_emails.insert(k, &[e.verified as u8])?;
+        }
+    }
+    if merged {
+        t.meta.remove(super::counts::META_COUNTS)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +372,108 @@ mod tests {
         let counts = s.counts_by_scan();
         assert!(counts.contains(&("assignees", Some(1))), "{counts:?}");
         assert!(counts.contains(&("activities", Some(2))), "{counts:?}");
+    }
+
+    #[test]
+    fn v5_upper_cases_link_keys_and_folds_emails_by_ascii_only() {
+        use crate::domain::{DeliveryState, Email, Link};
+        use crate::store::keys::Key;
+        let link = |group: u64, key: &str| Link {
+            group,
+            integration: 7,
+            key: key.into(),
+        };
+        let dir = old_database(4, |s| {
+            // Links as schema 4 stored them: the key as given.
+            for l in [
+                link(1, "tes-41"),
+                link(2, "Tes-41"),
+                link(2, "TES-41"),
+                link(3, "APP-1"),
+            ] {
+                s.t.links
+                    .insert(
+                        crate::store::groups::link_key(l.integration, &l.key, l.group),
+                        encode("link", &l).unwrap(),
+                    )
+                    .unwrap();
+                s.t.group_links
+                    .insert(
+                        Key::new().u64(l.group).u64(7).str(&l.key).build(),
+                        &[] as &[u8],
+                    )
+                    .unwrap();
+            }
+            let st = |ts: i64| DeliveryState {
+                timestamp: Some(ts),
+                ..Default::default()
+            };
+            let put = |key: &str, st: DeliveryState| {
+                s.t.delivery_state
+                    .insert(
+                        delivery_state_key(7, key),
+                        encode("delivery state", &st).unwrap(),
+                    )
+                    .unwrap();
+            };
+            put("tes-41", st(1)); // moves to TES-41
+            put("app-1", st(2)); // APP-1 has its own: dropped
+            put("APP-1", st(3));
+            // The email index as schema 4 built it: Unicode lower-casing.
+            let u = s
+                .create_user(
+                    "Kate",
+                    &[Email {
+                        email: "\u{212A}ate@Example.org".into(),
+                        verified: true,
+                    }],
+                )
+                .unwrap();
+            s.t.user_emails.clear().unwrap();
+            s.t.user_emails
+                .insert(
+                    Key::new().str("kate@example.org").u64(u.id).build(),
+                    &[1u8] as &[u8],
+                )
+                .unwrap();
+        });
+        let s = migrated(&dir);
+        // One link per (integration, KEY, group), found in any case.
+        assert_eq!(s.linked_groups(7, "TES-41").unwrap(), vec![1, 2]);
+        assert_eq!(s.linked_groups(7, "tes-41").unwrap(), vec![1, 2]);
+        assert_eq!(s.t.links.len(), 3);
+        assert_eq!(
+            s.group_links(2).unwrap(),
+            vec![link(2, "TES-41")],
+            "the reverse index follows"
+        );
+        assert_eq!(s.group_links(1).unwrap(), vec![link(1, "TES-41")]);
+        assert_eq!(s.group_links(3).unwrap(), vec![link(3, "APP-1")]);
+        // The counts agree with the merged links.
+        let links =
+            |c: Vec<(&'static str, Option<usize>)>| c.into_iter().find(|(n, _)| *n == "links");
+        assert_eq!(links(s.counts()), Some(("links", Some(3))));
+        assert_eq!(links(s.counts()), links(s.counts_by_scan()));
+        // Delivery state under upper-case keys only; Jira's own kept.
+        assert_eq!(
+            s.delivery_state(7, "TES-41").unwrap().unwrap().timestamp,
+            Some(1)
+        );
+        assert_eq!(
+            s.delivery_state(7, "APP-1").unwrap().unwrap().timestamp,
+            Some(3)
+        );
+        assert_eq!(s.t.delivery_state.iter().count(), 2);
+        // The Kelvin sign is not a K any more; ASCII case still folds.
+        assert!(s
+            .users_with_verified_email("kate@example.org")
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            s.users_with_verified_email("\u{212A}ATE@EXAMPLE.ORG")
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

@@ -66,10 +66,11 @@ pub struct DeliveryFilter {
 impl DeliveryFilter {
     pub(crate) fn matches(&self, d: &Delivery) -> bool {
         self.integration.is_none_or(|i| d.integration == Some(i))
-            && self
-                .key
-                .as_ref()
-                .is_none_or(|k| d.key.as_deref() == Some(k.as_str()))
+            && self.key.as_ref().is_none_or(|k| {
+                d.key
+                    .as_deref()
+                    .is_some_and(|dk| dk.eq_ignore_ascii_case(k))
+            })
             && self.outcome.is_none_or(|o| d.outcome == o)
     }
 }

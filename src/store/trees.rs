@@ -24,7 +24,8 @@ pub struct Trees {
     pub org_slugs: sled::Tree,
     /// user id -> User
     pub users: sled::Tree,
-    /// (lowercase email, user id) -> verified (1 byte)
+    /// (email, ASCII lower-cased, user id) -> verified (1 byte) (schema 5;
+    /// Unicode lower-cased before)
     pub user_emails: sled::Tree,
     /// team id -> Team
     pub teams: sled::Tree,
@@ -50,7 +51,7 @@ pub struct Trees {
     pub groups: sled::Tree,
     /// (project id, group id) -> ()
     pub project_groups: sled::Tree,
-    /// (integration id, issue key, group id) -> Link
+    /// (integration id, issue key upper-cased, group id) -> Link (schema 5)
     pub links: sled::Tree,
     /// (group id, integration id, issue key) -> ()
     pub group_links: sled::Tree,

@@ -22,6 +22,7 @@ mod project_delete;
 mod projects;
 mod smoke;
 mod snapshot_shutdown;
+mod stand_firm;
 mod sync;
 mod webhook;
 mod world;

@@ -35,7 +35,7 @@ impl Directory {
     }
 
     fn candidates(&mut self, store: &Store, email: &str) -> StoreResult<Vec<Id>> {
-        let lower = email.to_lowercase();
+        let lower = crate::domain::email_key(email);
         if let Some(c) = self.candidates.get(&lower) {
             return Ok(c.clone());
         }
@@ -55,7 +55,7 @@ impl Directory {
 
     /// The user's verified email equal to `email` (any case), as spelled.
     fn spelled(&mut self, store: &Store, user: Id, email: &str) -> StoreResult<Option<String>> {
-        let k = (user, email.to_lowercase());
+        let k = (user, crate::domain::email_key(email));
         if let Some(e) = self.spelled.get(&k) {
             return Ok(e.clone());
         }

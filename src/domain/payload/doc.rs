@@ -246,7 +246,7 @@ impl<'de> FromMap<'de> for Changelog<'de> {
 }
 
 /// `changelog.items`: where the first element that is not an object is, and
-/// whether an element is an object whose `field` is `"assignee"`.
+/// whether an element is an object whose `field` or `fieldId` is `"assignee"`.
 #[derive(Debug, Default)]
 pub(super) struct Items {
     pub first_non_object: Option<usize>,
@@ -258,7 +258,7 @@ impl<'de> FromSeq<'de> for Items {
         let mut i = 0;
         while let Some(item) = seq.next_element::<Val<'de, Item>>()? {
             match item {
-                Val::Object(item) => self.assignee |= item.assignee,
+                Val::Object(item) => self.assignee |= item.is_assignee(),
                 _ => {
                     self.first_non_object.get_or_insert(i);
                 }
@@ -269,25 +269,35 @@ impl<'de> FromSeq<'de> for Items {
     }
 }
 
-/// One `changelog.items[]` object: is its (last) `field` the string `"assignee"`?
+/// One `changelog.items[]` object: does it name the assignee, by its (last)
+/// `field` or, as newer Jira does (with `field` translated, e.g.
+/// "Исполнитель"), by its (last) `fieldId`?
 #[derive(Debug, Default)]
 struct Item {
-    assignee: bool,
+    field: bool,
+    field_id: bool,
+}
+
+impl Item {
+    fn is_assignee(&self) -> bool {
+        self.field || self.field_id
+    }
 }
 
 impl<'de> FromMap<'de> for Item {
-    const NAMES: &'static [&'static str] = &["field"];
+    const NAMES: &'static [&'static str] = &["field", "fieldId"];
     fn entry<A: MapAccess<'de>>(
         &mut self,
         index: Option<usize>,
         map: &mut A,
     ) -> Result<(), A::Error> {
-        if index == Some(0) {
-            let field: Val<'de> = map.next_value()?;
-            self.assignee = matches!(field, Val::Str(s) if s == "assignee");
-            Ok(())
-        } else {
-            map.next_value::<Skip>().map(drop)
-        }
+        let slot = match index {
+            Some(0) => &mut self.field,
+            Some(1) => &mut self.field_id,
+            _ => return map.next_value::<Skip>().map(drop),
+        };
+        let v: Val<'de> = map.next_value()?;
+        *slot = matches!(v, Val::Str(s) if s == "assignee");
+        Ok(())
     }
 }

@@ -58,7 +58,7 @@ fn pool_json(rng: &mut Rng) -> Value {
     }
 }
 
-const POOL: usize = 62;
+const POOL: usize = 63;
 const NOT_JSON: &[usize] = &[48, 51, 53, 54, 55, 56, 57, 58, 59];
 
 fn pool_at(i: usize, rng: &mut Rng) -> Value {
@@ -126,6 +126,7 @@ fn pool_at(i: usize, rng: &mut Rng) -> Value {
         58 => raw("\"\u{1}\""),
         59 => Value::String(NOT_UTF8.into()),
         60 => raw("-12.5e-1"),
+        61 => json!([{"field": "Исполнитель", "fieldId": "assignee"}]),
         _ => raw("9007199254740993"),
     }
 }
@@ -146,6 +147,7 @@ const PATHS: &[&[&str]] = &[
     &["changelog", "items", "1"],
     &["changelog", "items", "0", "field"],
     &["changelog", "items", "1", "field"],
+    &["changelog", "items", "0", "fieldId"],
     &["user"],
     &["issue", "id"],
     &["issue", "fields", "status"],
@@ -365,7 +367,8 @@ fn bytes_parser_matches_the_value_reference() {
         "`issue.key` must be ",
         "`issue.key` must not hold whitespace, control characters or `/`",
         "an assignee change needs `issue.key`, and the delivery has none",
-        "`timestamp` must be an integer (milliseconds)",
+        "`issue` must be an object",
+        "`issue.fields` must be an object",
         "`changelog` must be an object",
         "`changelog.id` is longer than ",
         "`changelog.id` must be a string or a number",

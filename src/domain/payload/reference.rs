@@ -41,17 +41,14 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
         Some(Value::String(_)) => None,
         Some(_) => return Err(bad("`issue.key` must be a string")),
     };
-    let timestamp = match obj.get("timestamp") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(t) => Some(t),
-            None => return Err(bad("`timestamp` must be an integer (milliseconds)")),
-        },
+    let (timestamp, bad_timestamp) = match obj.get("timestamp") {
+        None | Some(Value::Null) => (None, false),
+        Some(Value::Number(n)) => (n.as_i64(), n.as_i64().is_none()),
         Some(Value::String(s)) => match s.trim().parse::<i64>() {
-            Ok(t) => Some(t),
-            Err(_) => return Err(bad("`timestamp` must be an integer (milliseconds)")),
+            Ok(t) => (Some(t), false),
+            Err(_) => (None, true),
         },
-        Some(_) => return Err(bad("`timestamp` must be an integer (milliseconds)")),
+        Some(_) => (None, true),
     };
     let changelog = match obj.get("changelog") {
         None | Some(Value::Null) => None,
@@ -64,6 +61,7 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
             key,
             changelog_id: None,
             timestamp,
+            bad_timestamp,
             action: Action::MissingChangelog,
         });
     };
@@ -89,14 +87,31 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
         let Some(item) = item.as_object() else {
             return Err(bad(format!("`changelog.items[{i}]` is not an object")));
         };
-        if item.get("field").and_then(Value::as_str) == Some("assignee") {
+        if item.get("field").and_then(Value::as_str) == Some("assignee")
+            || item.get("fieldId").and_then(Value::as_str) == Some("assignee")
+        {
             assignee_change = true;
         }
+    }
+    let issue = obj.get("issue");
+    if issue.is_some_and(|i| !i.is_object()) {
+        return Err(bad("`issue` must be an object"));
+    }
+    let fields = issue.and_then(|i| i.get("fields"));
+    if fields.is_some_and(|f| !f.is_object()) {
+        return Err(bad("`issue.fields` must be an object"));
+    }
+    if fields
+        .and_then(|f| f.get("assignee"))
+        .is_some_and(|a| !a.is_object() && !a.is_null())
+    {
+        return Err(bad("`issue.fields.assignee` must be an object or null"));
     }
     let mut p = Payload {
         key,
         changelog_id,
         timestamp,
+        bad_timestamp,
         action: Action::NotAnAssigneeChange,
     };
     if !assignee_change {

@@ -118,8 +118,6 @@ fn bad_requests_name_what_is_missing() {
     assert!(e.0.contains("object"), "{e}");
     let e = parse(&json!({"changelog": "x"})).unwrap_err();
     assert!(e.0.contains("changelog"), "{e}");
-    let e = parse(&json!({"timestamp": "soon", "changelog": {}})).unwrap_err();
-    assert!(e.0.contains("timestamp"), "{e}");
     let e = parse(&assignee_delivery(json!("bob"))).unwrap_err();
     assert!(e.0.contains("issue.fields.assignee"), "{e}");
 }
@@ -248,4 +246,84 @@ fn top_level_non_objects_are_refused() {
             "the delivery must be a JSON object"
         );
     }
+}
+
+#[test]
+fn malformed_issue_or_fields_are_refused_not_read_as_no_assignee() {
+    // Each of these used to be read as "no assignee" and unassigned every
+    // linked group with a 200.
+    for fields in [json!("x"), json!([]), json!(null), json!(7)] {
+        let mut v = assignee_delivery(json!({"emailAddress": "a@b.org"}));
+        v["issue"]["fields"] = fields.clone();
+        let e = parse(&v).unwrap_err();
+        assert_eq!(e.0, "`issue.fields` must be an object", "{fields}");
+    }
+    for issue in [json!("x"), json!([]), json!(null), json!(true)] {
+        let mut v = assignee_delivery(json!(null));
+        v["issue"] = issue.clone();
+        let e = parse(&v).unwrap_err();
+        assert_eq!(e.0, "`issue` must be an object", "{issue}");
+    }
+    for assignee in [json!("bob"), json!([]), json!(1), json!(false)] {
+        let e = parse(&assignee_delivery(assignee.clone())).unwrap_err();
+        assert_eq!(
+            e.0, "`issue.fields.assignee` must be an object or null",
+            "{assignee}"
+        );
+    }
+    // Even beside a change of another field: a malformed delivery is refused.
+    let v = json!({"issue": {"key": "A-1", "fields": "x"},
+                   "changelog": {"items": [{"field": "status"}]}});
+    assert_eq!(parse(&v).unwrap_err().0, "`issue.fields` must be an object");
+    // Absent is not malformed: no fields at all still means no assignee.
+    let v = json!({"issue": {"key": "A-1"}, "changelog": {"items": [{"field": "assignee"}]}});
+    assert_eq!(parse(&v).unwrap().action, Action::Unassign);
+    // Without a changelog nothing is read beyond it (missing-changelog).
+    let v = json!({"issue": "x"});
+    assert_eq!(parse(&v).unwrap().action, Action::MissingChangelog);
+}
+
+#[test]
+fn a_timestamp_that_is_not_an_integer_is_absent_and_flagged() {
+    for ts in [
+        json!("soon"),
+        json!(1.5),
+        json!(true),
+        json!({}),
+        json!("1e3"),
+    ] {
+        let mut v = assignee_delivery(json!({"emailAddress": "a@b.org"}));
+        v["timestamp"] = ts.clone();
+        let p = parse(&v).unwrap();
+        assert_eq!(p.timestamp, None, "{ts}");
+        assert!(p.bad_timestamp, "{ts}");
+        assert_eq!(p.action, Action::Assign("a@b.org".into()), "{ts}");
+        // And a delivery without a changelog is still just that.
+        let p = parse(&json!({"timestamp": ts.clone()})).unwrap();
+        assert_eq!(p.action, Action::MissingChangelog, "{ts}");
+        assert!(p.bad_timestamp, "{ts}");
+    }
+    for (ts, want) in [(json!(1000), 1000), (json!("1764344651000"), 1764344651000)] {
+        let mut v = assignee_delivery(json!(null));
+        v["timestamp"] = ts;
+        let p = parse(&v).unwrap();
+        assert_eq!((p.timestamp, p.bad_timestamp), (Some(want), false));
+    }
+    let mut v = assignee_delivery(json!(null));
+    v["timestamp"] = json!(null);
+    assert!(!parse(&v).unwrap().bad_timestamp, "null is absent, not bad");
+}
+
+#[test]
+fn an_item_named_only_by_field_id_counts() {
+    // Newer Jira: `fieldId` is the stable name; `field` may be translated.
+    let mut v = assignee_delivery(json!({"emailAddress": "a@b.org"}));
+    v["changelog"]["items"] = json!([{"field": "Исполнитель", "fieldId": "assignee"}]);
+    assert_eq!(parse(&v).unwrap().action, Action::Assign("a@b.org".into()));
+    v["changelog"]["items"] = json!([{"fieldId": "assignee"}]);
+    assert_eq!(parse(&v).unwrap().action, Action::Assign("a@b.org".into()));
+    v["changelog"]["items"] = json!([{"field": "assignee", "fieldId": "other"}]);
+    assert_eq!(parse(&v).unwrap().action, Action::Assign("a@b.org".into()));
+    v["changelog"]["items"] = json!([{"field": "Статус", "fieldId": "status"}]);
+    assert_eq!(parse(&v).unwrap().action, Action::NotAnAssigneeChange);
 }

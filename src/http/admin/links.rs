@@ -35,10 +35,11 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     check_key(&b.key)?;
+    // Stored (and answered) upper-cased: keys match case-insensitively.
     let link = Link {
         group: b.group,
         integration: b.integration,
-        key: b.key,
+        key: crate::domain::payload::normalize_issue_key(&b.key).into_owned(),
     };
     let store = state.store.clone();
     let l2 = link.clone();
