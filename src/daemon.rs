@@ -1,11 +1,12 @@
 //! `synclinkd` start-up and shutdown: open the store, start the actors in
 //! order, bind both listeners, then serve until a signal.
 
-use crate::actors::supervisor::{self, Deps};
+use crate::actors::{supervisor, Deps};
 use crate::config::Config;
 use crate::http::request_log::RequestLog;
-use crate::http::{self, AppState, Lifecycle, Phase};
+use crate::http::{self, AppState};
 use crate::lifecycle;
+use crate::lifecycle::{Lifecycle, Phase};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use actix_web::{middleware, web, App, HttpServer};

@@ -7,6 +7,7 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod domain;
+pub mod error;
 pub mod failpoint;
 pub mod http;
 pub mod jira;

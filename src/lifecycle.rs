@@ -13,13 +13,39 @@
 //!
 //! Without `NOTIFY_SOCKET` (not under systemd) every notification is a no-op.
 
-use crate::http::{Lifecycle, Phase};
 use actix_web::dev::ServerHandle;
 use sd_notify::NotifyState;
 use slog::{crit, debug, info, warn};
 use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, Signal, SignalKind};
+
+/// Lifecycle phase, for `/readyz` and `/v1/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Starting = 0,
+    Ready = 1,
+    ShuttingDown = 2,
+}
+
+#[derive(Clone, Default)]
+pub struct Lifecycle(Arc<AtomicU8>);
+
+impl Lifecycle {
+    pub fn set(&self, p: Phase) {
+        self.0.store(p as u8, Ordering::SeqCst);
+    }
+    pub fn get(&self) -> Phase {
+        match self.0.load(Ordering::SeqCst) {
+            1 => Phase::Ready,
+            2 => Phase::ShuttingDown,
+            _ => Phase::Starting,
+        }
+    }
+}
 
 /// Send `states` to the service manager, if there is one. Failures are
 /// logged, never fatal: the daemon works the same without systemd.

@@ -14,10 +14,10 @@
 //! that saw the counter move between its store read and its insert drops
 //! what it inserted (see [`Invalidator::invalidate`]).
 
-use super::supervisor::Deps;
+use super::Deps;
 use super::{guarded, Ping};
 use crate::domain::Id;
-use crate::store::{StoreError, StoreResult};
+use crate::store::StoreResult;
 use actix::prelude::*;
 use moka::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -132,7 +132,7 @@ impl Handler<Ping> for CacheActor {
 
 /// Read-through lookup of a group's assignee.
 #[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "Result<Lookup, LookupError>")]
+#[rtype(result = "Result<Lookup, crate::error::Error>")]
 pub struct GetAssignee(pub Id);
 
 /// Answer to [`GetAssignee`]: `cached` tells whether the answer came from
@@ -143,23 +143,14 @@ pub struct Lookup {
     pub assignee: Option<CachedAssignee>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LookupError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Panic(#[from] super::ActorPanic),
-}
-
 impl Handler<GetAssignee> for CacheActor {
-    type Result = Result<Lookup, LookupError>;
+    type Result = Result<Lookup, crate::error::Error>;
     fn handle(&mut self, msg: GetAssignee, ctx: &mut SyncContext<Self>) -> Self::Result {
         let deps = self.deps.clone();
         let inv = self.invalidator.clone();
         guarded("cache", ctx, &deps.log, &deps.metrics, || {
             lookup(&deps, &inv, msg.0)
         })?
-        .map_err(LookupError::from)
     }
 }
 

@@ -2,28 +2,16 @@
 //!
 //! Decoding an ID is pure (`crate::domain::snowflake::decode`): no message.
 
-use super::supervisor::Deps;
-use super::{guarded, ActorPanic, Ping};
-use crate::domain::snowflake::{Generator, Layout, SnowflakeError, SystemClock};
+use super::Deps;
+use super::{guarded, Ping};
+use crate::domain::snowflake::{Generator, Layout, SystemClock};
 use crate::domain::Id;
-use crate::store::StoreError;
+use crate::error::Error;
 use actix::prelude::*;
-
-#[derive(Debug, thiserror::Error)]
-pub enum IdError {
-    #[error("cannot persist the snowflake high-water mark: {0}")]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Snowflake(#[from] SnowflakeError),
-    #[error("the ID generator is unavailable: {0}")]
-    Unavailable(String),
-    #[error(transparent)]
-    Panic(#[from] ActorPanic),
-}
 
 /// Ask for the next snowflake ID.
 #[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "Result<Id, IdError>")]
+#[rtype(result = "Result<Id, Error>")]
 pub struct NextId;
 
 pub struct IdActor {
@@ -62,14 +50,20 @@ impl Handler<Ping> for IdActor {
 }
 
 impl Handler<NextId> for IdActor {
-    type Result = Result<Id, IdError>;
+    type Result = Result<Id, Error>;
     fn handle(&mut self, _: NextId, ctx: &mut SyncContext<Self>) -> Self::Result {
         let IdActor { deps, gen } = self;
         let (log, metrics) = (deps.log.clone(), deps.metrics.clone());
         guarded("ids", ctx, &log, &metrics, || {
-            let gen = gen.as_mut().map_err(|e| IdError::Unavailable(e.clone()))?;
+            let gen = gen
+                .as_mut()
+                .map_err(|e| Error::Unavailable(format!("the ID generator is unavailable: {e}")))?;
             let store = &deps.store;
-            let id = gen.next_id(|mark| store.set_snowflake_mark(mark).map_err(IdError::from))?;
+            let id = gen.next_id(|mark| {
+                store.set_snowflake_mark(mark).map_err(|e| {
+                    Error::Storage(format!("cannot persist the snowflake high-water mark: {e}"))
+                })
+            })?;
             deps.metrics.ids_issued.inc();
             Ok(id)
         })?

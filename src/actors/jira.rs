@@ -6,14 +6,16 @@
 //! request token secret, access token and secret, webhook secret) go only to
 //! sled: they are never returned and never logged.
 
-use super::supervisor::Deps;
-use super::Ping;
+mod handshake;
+
+use super::{Deps, Ping};
 use crate::domain::{Id, Integration};
+use crate::error::Error;
 use crate::jira::connect::ConnectRequest;
-use crate::jira::handshake::{self, InFlight};
-pub use crate::jira::handshake::{Connected, Handshake, JiraActorError, JiraResult};
 use actix::prelude::*;
 use futures_util::FutureExt;
+use handshake::InFlight;
+pub use handshake::{Connected, Handshake, JiraResult};
 use std::panic::AssertUnwindSafe;
 
 /// Start a handshake: create (or restart) the pending integration.
@@ -73,7 +75,7 @@ impl JiraActor {
             Err(payload) => {
                 let e =
                     super::contain_panic("jira", ctx, &act.deps.log, &act.deps.metrics, payload);
-                Err(JiraActorError::Internal(e.to_string()))
+                Err(Error::from(e))
             }
         }))
     }

@@ -16,6 +16,15 @@ pub mod webhook;
 use actix::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// Everything the actors are built from (handed to each at start).
+#[derive(Clone)]
+pub struct Deps {
+    pub config: std::sync::Arc<crate::config::Config>,
+    pub store: crate::store::Store,
+    pub metrics: crate::metrics::Metrics,
+    pub log: slog::Logger,
+}
+
 /// Typed addresses of every actor, cloned into the HTTP apps.
 #[derive(Clone)]
 pub struct Actors {
@@ -43,6 +52,20 @@ pub struct Ping;
 #[error("internal error in {actor}: the actor was restarted")]
 pub struct ActorPanic {
     pub actor: &'static str,
+}
+
+/// A panic is a bug: `Internal` (the HTTP layer decides what the caller sees).
+impl From<ActorPanic> for crate::error::Error {
+    fn from(e: ActorPanic) -> Self {
+        crate::error::Error::Internal(e.to_string())
+    }
+}
+
+/// An actor that does not answer (stopped, or its mailbox closed).
+impl From<MailboxError> for crate::error::Error {
+    fn from(e: MailboxError) -> Self {
+        crate::error::Error::Unavailable(format!("actor unavailable: {e}"))
+    }
 }
 
 /// After a caught panic: log `"actor-panic"` with its message, count the

@@ -2,14 +2,15 @@
 //! delete. One thread, so saves and deletes never race each other.
 
 use super::cache::Invalidator;
-use super::id::{block_on, IdActor, IdError, NextId};
-use super::supervisor::Deps;
-use super::{guarded, ActorPanic, Ping};
+use super::id::{block_on, IdActor, NextId};
+use super::Deps;
+use super::{guarded, Ping};
 use crate::config::IdsConfig;
 use crate::domain::{slug, Id, Project};
+use crate::error::Error;
 use crate::failpoint;
 use crate::store::project_delete::DeleteCounts;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use actix::prelude::*;
 use rand::Rng;
 
@@ -17,27 +18,9 @@ use rand::Rng;
 pub const MAX_ID_RETRIES_MESSAGE: &str =
     "Max allowed ID retry reached. Please try again in a second";
 
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectError {
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Ids(#[from] IdError),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error(transparent)]
-    Panic(#[from] ActorPanic),
-}
-
 /// Save a new project. `slug: None` derives one from the name.
 #[derive(Message, Debug, Clone)]
-#[rtype(result = "Result<Project, ProjectError>")]
+#[rtype(result = "Result<Project, Error>")]
 pub struct CreateProject {
     pub org: Id,
     pub name: String,
@@ -47,7 +30,7 @@ pub struct CreateProject {
 
 /// Delete a project and everything hanging off it.
 #[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "Result<DeleteCounts, ProjectError>")]
+#[rtype(result = "Result<DeleteCounts, Error>")]
 pub struct DeleteProject(pub Id);
 
 /// The save rules, with the ID source and the random source injected.
@@ -56,9 +39,9 @@ pub fn create_project<R: Rng + ?Sized>(
     ids: &IdsConfig,
     req: CreateProject,
     rng: &mut R,
-    mut next_id: impl FnMut() -> Result<Id, ProjectError>,
+    mut next_id: impl FnMut() -> Result<Id, Error>,
     now: i64,
-) -> Result<Project, ProjectError> {
+) -> Result<Project, Error> {
     let CreateProject {
         org,
         name,
@@ -66,7 +49,7 @@ pub fn create_project<R: Rng + ?Sized>(
         teams,
     } = req;
     if store.get_org(org)?.is_none() {
-        return Err(ProjectError::NotFound(format!("organization {org}")));
+        return Err(Error::NotFound(format!("organization {org}")));
     }
     let mut unique_teams: Vec<Id> = Vec::with_capacity(teams.len());
     for t in teams {
@@ -74,9 +57,9 @@ pub fn create_project<R: Rng + ?Sized>(
             continue;
         }
         match store.get_team(t)? {
-            None => return Err(ProjectError::NotFound(format!("team {t}"))),
+            None => return Err(Error::NotFound(format!("team {t}"))),
             Some(team) if team.org != org => {
-                return Err(ProjectError::Invalid(format!(
+                return Err(Error::BadRequest(format!(
                     "team {t} does not belong to organization {org}"
                 )))
             }
@@ -85,9 +68,9 @@ pub fn create_project<R: Rng + ?Sized>(
     }
     let slug = match slug {
         Some(s) => {
-            slug::validate_explicit(&s).map_err(ProjectError::Invalid)?;
+            slug::validate_explicit(&s).map_err(Error::BadRequest)?;
             if store.project_slug_taken(org, &s)? {
-                return Err(ProjectError::Conflict(format!(
+                return Err(Error::Conflict(format!(
                     "project slug `{s}` is taken in organization {org}"
                 )));
             }
@@ -95,7 +78,7 @@ pub fn create_project<R: Rng + ?Sized>(
         }
         None => {
             slug::generate(&name, rng, |c| store.project_slug_taken(org, c))?.ok_or_else(|| {
-                ProjectError::Conflict(format!(
+                Error::Conflict(format!(
                     "could not find a free slug for `{name}` in organization {org}; give one"
                 ))
             })?
@@ -113,7 +96,7 @@ pub fn create_project<R: Rng + ?Sized>(
             break;
         }
     }
-    let id = id.ok_or_else(|| ProjectError::Conflict(MAX_ID_RETRIES_MESSAGE.into()))?;
+    let id = id.ok_or_else(|| Error::Conflict(MAX_ID_RETRIES_MESSAGE.into()))?;
     let p = Project {
         id,
         org,
@@ -122,16 +105,13 @@ pub fn create_project<R: Rng + ?Sized>(
         teams: unique_teams,
         date_added: now,
     };
-    store.insert_project(&p).map_err(|e| match e {
-        StoreError::Conflict(m) => ProjectError::Conflict(m),
-        e => e.into(),
-    })?;
+    store.insert_project(&p)?;
     store.flush()?;
     Ok(p)
 }
 
 /// Run the cascade of a tombstoned project, invalidate its groups' cache.
-fn run_delete(store: &Store, cache: &Invalidator, id: Id) -> Result<DeleteCounts, ProjectError> {
+fn run_delete(store: &Store, cache: &Invalidator, id: Id) -> Result<DeleteCounts, Error> {
     let mut done = 0usize;
     let (counts, groups) = store.run_project_delete(id, |_| {
         done += 1;
@@ -181,7 +161,7 @@ impl Handler<Ping> for ProjectActor {
 }
 
 impl Handler<CreateProject> for ProjectActor {
-    type Result = Result<Project, ProjectError>;
+    type Result = Result<Project, Error>;
     fn handle(&mut self, msg: CreateProject, ctx: &mut SyncContext<Self>) -> Self::Result {
         let (log, metrics) = (self.deps.log.clone(), self.deps.metrics.clone());
         guarded("project", ctx, &log, &metrics, || {
@@ -196,7 +176,7 @@ impl Handler<CreateProject> for ProjectActor {
                 &mut rand::thread_rng(),
                 || match block_on(ids.send(NextId)) {
                     Ok(r) => Ok(r?),
-                    Err(e) => Err(ProjectError::Unavailable(format!(
+                    Err(e) => Err(Error::Unavailable(format!(
                         "the ID generator does not answer: {e}"
                     ))),
                 },
@@ -209,16 +189,13 @@ impl Handler<CreateProject> for ProjectActor {
 }
 
 impl Handler<DeleteProject> for ProjectActor {
-    type Result = Result<DeleteCounts, ProjectError>;
+    type Result = Result<DeleteCounts, Error>;
     fn handle(&mut self, msg: DeleteProject, ctx: &mut SyncContext<Self>) -> Self::Result {
         let (log, metrics) = (self.deps.log.clone(), self.deps.metrics.clone());
         guarded("project", ctx, &log, &metrics, || {
             let id = msg.0;
             let store = &self.deps.store;
-            store.begin_project_delete(id).map_err(|e| match e {
-                StoreError::NotFound(w) => ProjectError::NotFound(w),
-                e => e.into(),
-            })?;
+            store.begin_project_delete(id)?;
             match run_delete(store, &self.cache, id) {
                 Ok(counts) => {
                     slog::info!(log, "project-deleted"; "project" => id,

@@ -40,7 +40,7 @@ fn ids_cfg() -> IdsConfig {
 }
 
 /// Create with an ID source counting up from `start`.
-fn create(w: &W, r: CreateProject, next: &mut u64) -> Result<Project, ProjectError> {
+fn create(w: &W, r: CreateProject, next: &mut u64) -> Result<Project, Error> {
     let mut rng = StdRng::seed_from_u64(1);
     create_project(
         &w.s,
@@ -85,7 +85,7 @@ fn unknown_org_is_not_found() {
     let mut n = 0;
     assert!(matches!(
         create(&w, req(999, "x", None, vec![]), &mut n),
-        Err(ProjectError::NotFound(_))
+        Err(Error::NotFound(_))
     ));
 }
 
@@ -95,11 +95,11 @@ fn teams_must_exist_and_belong_to_the_org() {
     let mut n = 0;
     assert!(matches!(
         create(&w, req(w.org, "x", None, vec![w.team, 999]), &mut n),
-        Err(ProjectError::NotFound(m)) if m.contains("999")
+        Err(Error::NotFound(m)) if m.contains("999")
     ));
     assert!(matches!(
         create(&w, req(w.org, "x", None, vec![w.foreign_team]), &mut n),
-        Err(ProjectError::Invalid(m)) if m.contains("does not belong")
+        Err(Error::BadRequest(m)) if m.contains("does not belong")
     ));
     assert_eq!(w.s.list_projects(None).unwrap().len(), 0);
 }
@@ -112,7 +112,7 @@ fn explicit_slug_is_validated_and_unique_case_insensitively() {
         assert!(
             matches!(
                 create(&w, req(w.org, "x", Some(bad), vec![]), &mut n),
-                Err(ProjectError::Invalid(_))
+                Err(Error::BadRequest(_))
             ),
             "{bad}"
         );
@@ -120,7 +120,7 @@ fn explicit_slug_is_validated_and_unique_case_insensitively() {
     create(&w, req(w.org, "x", Some("web"), vec![]), &mut n).unwrap();
     assert!(matches!(
         create(&w, req(w.org, "y", Some("web"), vec![]), &mut n),
-        Err(ProjectError::Conflict(_))
+        Err(Error::Conflict(_))
     ));
     // The derived slug of "WEB" is `web`, taken: it gets a suffix.
     let p = create(&w, req(w.org, "WEB", None, vec![]), &mut n).unwrap();
@@ -168,7 +168,7 @@ fn used_ids_are_retried_then_409() {
     .unwrap_err();
     assert_eq!(calls, 6);
     match err {
-        ProjectError::Conflict(m) => assert_eq!(m, MAX_ID_RETRIES_MESSAGE),
+        Error::Conflict(m) => assert_eq!(m, MAX_ID_RETRIES_MESSAGE),
         e => panic!("{e}"),
     }
     assert_eq!(
@@ -211,10 +211,10 @@ fn id_source_errors_propagate() {
         &ids_cfg(),
         req(w.org, "a", None, vec![]),
         &mut rng,
-        || Err(ProjectError::Unavailable("down".into())),
+        || Err(Error::Unavailable("down".into())),
         0,
     );
-    assert!(matches!(r, Err(ProjectError::Unavailable(_))));
+    assert!(matches!(r, Err(Error::Unavailable(_))));
     assert_eq!(w.s.list_projects(None).unwrap().len(), 0);
 }
 
@@ -246,7 +246,7 @@ fn actor_creates_with_snowflake_ids_and_deletes() {
     assert!(a.id > 1 << 48, "a snowflake ID: {}", a.id);
     assert_eq!(crate::domain::snowflake::decode(a.id).unwrap().version, 1);
     assert_eq!(counts, DeleteCounts::default());
-    assert!(matches!(after, Err(ProjectError::NotFound(_))));
+    assert!(matches!(after, Err(Error::NotFound(_))));
     assert!(store.get_project(a.id).unwrap().is_none());
     assert!(store.get_project(b.id).unwrap().is_some());
 }

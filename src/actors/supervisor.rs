@@ -1,22 +1,9 @@
 //! `Supervisor`: starts the actors in order, watches their health, and
 //! drives graceful shutdown.
 
-use super::{cache, flusher, id, jira, project, sync, webhook, Actors, Ping};
-use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::store::Store;
+use super::{cache, flusher, id, jira, project, sync, webhook, Actors, Deps, Ping};
 use actix::prelude::*;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// Everything the actors are built from.
-#[derive(Clone)]
-pub struct Deps {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub metrics: Metrics,
-    pub log: slog::Logger,
-}
 
 pub struct Supervisor {
     log: slog::Logger,

@@ -19,11 +19,11 @@ pub use batch::{Drain, SyncQueue, Work, BATCH_MAX};
 
 use super::cache::Invalidator;
 use super::flusher::{Commit, Ticket};
-use super::supervisor::Deps;
+use super::Deps;
 use super::{guarded, Ping};
 use crate::domain::{ActivityType, DeliveryOutcome, Id};
+use crate::error::Error;
 use crate::store::sync::{Op, SyncWrite};
-use crate::store::StoreError;
 use actix::prelude::*;
 
 /// What an inbound assignee delivery asks for.
@@ -47,7 +47,7 @@ pub struct SyncCommand {
 
 /// Manual assign (`user: Some`) or deassign (`None`) from the admin API.
 #[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "Result<SyncReply, SyncError>")]
+#[rtype(result = "Result<SyncReply, Error>")]
 pub struct ManualAssign {
     pub group: Id,
     pub user: Option<Id>,
@@ -61,46 +61,6 @@ pub struct SyncReply {
     pub reason: String,
     pub delivery: Option<Id>,
     pub ticket: Ticket,
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SyncError {
-    /// A referenced entity does not exist.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// A reference that exists but cannot be used this way.
-    #[error("{0}")]
-    BadReference(String),
-    /// Storage failure or a crashed actor: try again later.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl From<StoreError> for SyncError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(w) => SyncError::NotFound(w),
-            StoreError::Invalid(m) | StoreError::Conflict(m) => SyncError::BadReference(m),
-            other => SyncError::Unavailable(other.to_string()),
-        }
-    }
-}
-
-impl From<super::ActorPanic> for SyncError {
-    fn from(e: super::ActorPanic) -> Self {
-        SyncError::Unavailable(e.to_string())
-    }
-}
-
-impl From<SyncError> for crate::http::error::ApiError {
-    fn from(e: SyncError) -> Self {
-        use crate::http::error::ApiError;
-        match e {
-            SyncError::NotFound(w) => ApiError::NotFound(format!("{w} not found")),
-            SyncError::BadReference(m) => ApiError::BadRequest(m),
-            SyncError::Unavailable(m) => ApiError::Unavailable(m),
-        }
-    }
 }
 
 pub struct SyncActor {
@@ -137,7 +97,7 @@ impl Handler<Ping> for SyncActor {
 }
 
 impl Handler<ManualAssign> for SyncActor {
-    type Result = Result<SyncReply, SyncError>;
+    type Result = Result<SyncReply, Error>;
     fn handle(&mut self, msg: ManualAssign, ctx: &mut SyncContext<Self>) -> Self::Result {
         let (log, metrics) = (self.log.clone(), self.deps.metrics.clone());
         guarded("sync", ctx, &log, &metrics, || self.manual(msg))?
@@ -159,19 +119,19 @@ impl SyncActor {
     /// Manual assign / deassign with the same rules as sync: the user must
     /// exist and have access to the group's project (be a member of one of
     /// its teams). Assigning the current assignee again records nothing.
-    fn manual(&mut self, m: ManualAssign) -> Result<SyncReply, SyncError> {
+    fn manual(&mut self, m: ManualAssign) -> Result<SyncReply, Error> {
         let store = self.deps.store.clone();
         let g = store.require_group(m.group)?;
         let p = store
             .get_project(g.project)?
-            .ok_or_else(|| SyncError::NotFound(format!("project {}", g.project)))?;
+            .ok_or_else(|| Error::NotFound(format!("project {}", g.project)))?;
         let op = match m.user {
             Some(uid) => {
                 let u = store
                     .get_user(uid)?
-                    .ok_or_else(|| SyncError::NotFound(format!("user {uid}")))?;
+                    .ok_or_else(|| Error::NotFound(format!("user {uid}")))?;
                 if !store.user_in_any_team(uid, &p.teams)? {
-                    return Err(SyncError::BadReference(format!(
+                    return Err(Error::BadRequest(format!(
                         "user {uid} has no access to project {} (not a member of any of its teams)",
                         p.id
                     )));

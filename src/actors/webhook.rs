@@ -7,11 +7,12 @@
 //! integration's credential comes from the store's in-memory index
 //! ([`crate::store::credentials`]). Writes go to the single `SyncActor`.
 
-use super::supervisor::Deps;
 use super::sync::{Change, SyncCommand};
+use super::Deps;
 use super::{guarded, Ping};
 use crate::domain::payload::{self, Action, BodyError, Facts};
 use crate::domain::{DeliveryOutcome, Id, IntegrationStatus, PROVIDER_JIRA_SERVER};
+use crate::error::Error;
 use crate::jira::jwt;
 use crate::store::credentials::WebhookCredential;
 use actix::prelude::*;
@@ -130,10 +131,11 @@ pub struct Inspect {
     pub log: slog::Logger,
 }
 
-/// A delivery that ends before sync: its HTTP status and delivery-log facts.
+/// A delivery that ends before sync: why it was refused (None: accepted,
+/// only recorded) and its delivery-log facts.
 #[derive(Debug, Clone)]
 pub struct Early {
-    pub status: u16,
+    pub refusal: Option<Error>,
     pub outcome: DeliveryOutcome,
     pub integration: Option<Id>,
     pub key: Option<String>,
@@ -167,7 +169,7 @@ impl Handler<Inspect> for WebhookActor {
 }
 
 fn early(
-    status: u16,
+    refusal: Option<Error>,
     outcome: DeliveryOutcome,
     integration: Option<Id>,
     reason: String,
@@ -175,7 +177,7 @@ fn early(
 ) -> Verdict {
     let (key, changelog_id, timestamp) = facts;
     Verdict::Early(Early {
-        status,
+        refusal,
         outcome,
         integration,
         key,
@@ -287,32 +289,33 @@ fn authenticate(deps: &Deps, verified: &mut Verified, msg: Authenticate) -> Resu
               "integration" => id, "token_length" => msg.token.len());
         // The body is never read for a refused token, so the entry names
         // no issue.
+        let reason = format!("invalid token: {reason}");
         Early {
-            status: 400,
+            refusal: Some(Error::BadRequest(reason.clone())),
             outcome: DeliveryOutcome::BadToken,
             integration: id,
             key: None,
             changelog_id: None,
             timestamp: None,
-            reason: format!("invalid token: {reason}"),
+            reason,
         }
     })
 }
 
 fn inspect(msg: Inspect) -> Verdict {
     let (log, integration) = (&msg.log, msg.integration);
-    let (status, reason) = match msg.body {
+    let refusal = match msg.body {
         Body::Bytes(b) => return parse(log, integration, msg.received, b),
-        Body::TooLarge(limit) => (413, format!("the body is larger than {limit} bytes")),
-        Body::Unreadable(e) => (400, format!("cannot read the body: {e}")),
-        Body::TimedOut(secs) => (
-            408,
-            format!("the body was not received whole within {secs} s"),
-        ),
+        Body::TooLarge(limit) => Error::TooLarge(format!("the body is larger than {limit} bytes")),
+        Body::Unreadable(e) => Error::BadRequest(format!("cannot read the body: {e}")),
+        Body::TimedOut(secs) => {
+            Error::Timeout(format!("the body was not received whole within {secs} s"))
+        }
     };
+    let reason = refusal.to_string();
     info!(log, "bad-request"; "integration" => integration, "reason" => reason.as_str());
     early(
-        status,
+        Some(refusal),
         DeliveryOutcome::BadRequest,
         Some(integration),
         reason,
@@ -342,7 +345,7 @@ fn parse(
                 BodyError::Invalid(_) => payload::facts_bytes(&bytes),
             };
             return early(
-                400,
+                Some(Error::BadRequest(reason.clone())),
                 DeliveryOutcome::BadRequest,
                 Some(integration),
                 reason,
@@ -370,7 +373,7 @@ fn parse(
     let shown_key = p.key.clone().filter(|k| k.len() <= payload::MAX_KEY_LEN);
     let done = |outcome: DeliveryOutcome, reason: String| {
         Verdict::Early(Early {
-            status: 200,
+            refusal: None,
             outcome,
             integration: Some(integration),
             key: shown_key.clone(),

@@ -74,6 +74,13 @@ pub enum SnowflakeError {
     TooLarge(u64),
 }
 
+/// A layout that cannot hold a value is a bug (the config is validated).
+impl From<SnowflakeError> for crate::error::Error {
+    fn from(e: SnowflakeError) -> Self {
+        crate::error::Error::Internal(e.to_string())
+    }
+}
+
 fn fits(field: &'static str, value: u64, bits: u32) -> Result<(), SnowflakeError> {
     if value >> bits != 0 {
         return Err(SnowflakeError::OutOfRange { field, value, bits });

@@ -1,109 +1,109 @@
 //! The one place where errors become HTTP status codes.
 //!
-//! Admin API errors are `{"error": {"code": "...", "message": "..."}}` with
-//! 400 `bad_request`, 404 `not_found`, 409 `conflict`, 502 `upstream`,
-//! 503 `unavailable` (and 500 `internal` for bugs).
+//! Everything below the HTTP layer answers with [`Error`] (`src/error.rs`),
+//! which says what kind of failure it is. Here, and only here, it becomes a
+//! status code and a JSON body `{"error": {"code": "...", "message": "..."}}`:
+//! 400 `bad_request`, 404 `not_found`, 408 `request_timeout`, 409
+//! `conflict`, 413 `payload_too_large`, 500 `internal`, 502 `upstream`
+//! (with `jira_status`), 503 `unavailable` (with `Retry-After: 1`).
+//!
+//! Each surface keeps the contract the spec gives it ([`Surface`]): the
+//! webhook answers a reference that vanished with 400 and any failure of
+//! its own machinery (storage, a crashed or busy actor) with 503, so Jira
+//! never sees a 404 or a 500; the OAuth callback is a page whose unknown
+//! tokens are 400.
 
-use crate::actors::ActorPanic;
-use crate::store::StoreError;
+pub use crate::error::Error;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Upstream(String),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    Internal(String),
+/// Who is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// The admin API (and the public listener's own routes).
+    Admin,
+    /// `POST /extensions/jira-server/issue-updated/{token}` (SPEC section 4).
+    Webhook,
+    /// The OAuth callback page.
+    OAuthPage,
 }
 
-impl ApiError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::Upstream(_) => "upstream",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal(_) => "internal",
-        }
-    }
-
-    pub fn bad(msg: impl Into<String>) -> ApiError {
-        ApiError::BadRequest(msg.into())
-    }
-
-    pub fn not_found(what: impl std::fmt::Display) -> ApiError {
-        ApiError::NotFound(format!("{what} not found"))
+/// The status code of `e` on `surface`.
+pub fn status(e: &Error, surface: Surface) -> StatusCode {
+    use Surface::*;
+    match (e, surface) {
+        (Error::BadRequest(_), _) => StatusCode::BAD_REQUEST,
+        (Error::NotFound(_), Admin) => StatusCode::NOT_FOUND,
+        (Error::NotFound(_), Webhook | OAuthPage) => StatusCode::BAD_REQUEST,
+        (Error::Conflict(_), Admin | OAuthPage) => StatusCode::CONFLICT,
+        (Error::Conflict(_), Webhook) => StatusCode::BAD_REQUEST,
+        (Error::TooLarge(_), _) => StatusCode::PAYLOAD_TOO_LARGE,
+        (Error::Timeout(_), _) => StatusCode::REQUEST_TIMEOUT,
+        (Error::Upstream { .. }, _) => StatusCode::BAD_GATEWAY,
+        (Error::Storage(_) | Error::Unavailable(_), _) => StatusCode::SERVICE_UNAVAILABLE,
+        (Error::Internal(_), Webhook) => StatusCode::SERVICE_UNAVAILABLE,
+        (Error::Internal(_), Admin | OAuthPage) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-impl ResponseError for ApiError {
+/// The `code` of an error body with this status.
+pub fn code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        409 => "conflict",
+        413 => "payload_too_large",
+        502 => "upstream",
+        503 => "unavailable",
+        _ => "internal",
+    }
+}
+
+/// The JSON answer of `e` on `surface`.
+pub fn respond(e: &Error, surface: Surface) -> HttpResponse {
+    respond_saying(e, surface, &e.to_string())
+}
+
+/// The JSON answer of `e` on `surface`, with `message` instead of its own.
+pub fn respond_saying(e: &Error, surface: Surface, message: &str) -> HttpResponse {
+    let status = status(e, surface);
+    let mut r = HttpResponse::build(status);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.insert_header(("Retry-After", "1"));
+    }
+    let mut body = json!({"code": code(status), "message": message});
+    if let Error::Upstream { jira_status, .. } = e {
+        body["jira_status"] = json!(jira_status);
+    }
+    r.json(json!({ "error": body }))
+}
+
+impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        status(self, Surface::Admin)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut r = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unavailable(_)) {
-            r.insert_header(("Retry-After", "1"));
-        }
-        r.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        respond(self, Surface::Admin)
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            StoreError::Conflict(m) => ApiError::Conflict(m),
-            StoreError::Invalid(m) => ApiError::BadRequest(m),
-            other => ApiError::Unavailable(other.to_string()),
-        }
-    }
-}
-
-impl From<ActorPanic> for ApiError {
-    fn from(e: ActorPanic) -> Self {
-        ApiError::Internal(e.to_string())
-    }
-}
-
-impl From<actix::MailboxError> for ApiError {
-    fn from(e: actix::MailboxError) -> Self {
-        ApiError::Unavailable(format!("actor unavailable: {e}"))
-    }
-}
-
-impl From<actix_web::error::BlockingError> for ApiError {
+impl From<actix_web::error::BlockingError> for Error {
     fn from(_: actix_web::error::BlockingError) -> Self {
-        ApiError::Unavailable("blocking worker pool unavailable".into())
+        Error::Unavailable("blocking worker pool unavailable".into())
     }
 }
 
 /// Run a blocking store call off the async workers.
-pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+pub async fn blocking<T, F>(f: F) -> Result<T, Error>
 where
-    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
     T: Send + 'static,
 {
-    Ok(actix_web::web::block(f).await??)
+    actix_web::web::block(f).await?
 }
 
 /// JSON, path and query extractor errors as `bad_request` JSON.
@@ -115,12 +115,10 @@ pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
             if let actix_web::error::JsonPayloadError::Overflow { limit }
             | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } = &err
             {
-                let body = json!({"error": {
-                    "code": "payload_too_large",
-                    "message": format!("request body is larger than {limit} bytes (http.max_body_bytes)"),
-                }});
-                let resp = HttpResponse::PayloadTooLarge().json(body);
-                return actix_web::error::InternalError::from_response(err, resp).into();
+                return Error::TooLarge(format!(
+                    "request body is larger than {limit} bytes (http.max_body_bytes)"
+                ))
+                .into();
             }
             let msg = match &err {
                 actix_web::error::JsonPayloadError::Deserialize(e) if e.is_data() => {
@@ -131,18 +129,18 @@ pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
                 }
                 other => format!("invalid request body: {other}"),
             };
-            ApiError::BadRequest(msg).into()
+            Error::BadRequest(msg).into()
         })
 }
 
 pub fn path_config() -> actix_web::web::PathConfig {
     actix_web::web::PathConfig::default()
-        .error_handler(|err, _| ApiError::BadRequest(format!("invalid path: {err}")).into())
+        .error_handler(|err, _| Error::BadRequest(format!("invalid path: {err}")).into())
 }
 
 pub fn query_config() -> actix_web::web::QueryConfig {
     actix_web::web::QueryConfig::default()
-        .error_handler(|err, _| ApiError::BadRequest(format!("invalid query: {err}")).into())
+        .error_handler(|err, _| Error::BadRequest(format!("invalid query: {err}")).into())
 }
 
 /// Fallback for unmatched admin requests: 405 `method_not_allowed` (JSON) when
@@ -155,5 +153,8 @@ pub async fn no_route(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
             "message": format!("method {} is not allowed on {path}", req.method()),
         }}));
     }
-    ApiError::NotFound(format!("no such route: {} {path}", req.method())).error_response()
+    actix_web::HttpResponse::NotFound().json(json!({"error": {
+        "code": "not_found",
+        "message": format!("no such route: {} {path}", req.method()),
+    }}))
 }

@@ -1,7 +1,7 @@
 //! Both listeners: the public one (webhooks, OAuth callback, health, metrics)
 //! on TCP and the admin API on a Unix socket. Handlers stay thin: they parse,
 //! call an actor or the store (off the async workers), and map errors once
-//! through [`error::ApiError`].
+//! through [`error::Error`].
 
 pub mod admin;
 pub mod error;
@@ -12,36 +12,11 @@ pub mod webhook;
 
 use crate::actors::Actors;
 use crate::config::Config;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Lifecycle phase, for `/readyz` and `/v1/status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Phase {
-    Starting = 0,
-    Ready = 1,
-    ShuttingDown = 2,
-}
-
-#[derive(Clone, Default)]
-pub struct Lifecycle(Arc<AtomicU8>);
-
-impl Lifecycle {
-    pub fn set(&self, p: Phase) {
-        self.0.store(p as u8, Ordering::SeqCst);
-    }
-    pub fn get(&self) -> Phase {
-        match self.0.load(Ordering::SeqCst) {
-            1 => Phase::Ready,
-            2 => Phase::ShuttingDown,
-            _ => Phase::Starting,
-        }
-    }
-}
 
 /// Shared state of both HTTP apps.
 #[derive(Clone)]

@@ -3,7 +3,9 @@
 //! connection. Answers a small HTML page; everything echoed is escaped.
 
 use super::AppState;
-use crate::actors::jira::{FinishHandshake, Handshake, JiraActorError};
+use crate::actors::jira::{FinishHandshake, Handshake};
+use crate::error::{Error, UpstreamStep};
+use crate::http::error::{self, Surface};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -78,28 +80,21 @@ async fn callback(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
             ),
         ),
         Ok(Err(e)) => {
-            let (status, text) = match &e {
-                JiraActorError::UnknownToken(m) | JiraActorError::BadRequest(m) => {
-                    (StatusCode::BAD_REQUEST, m.clone())
-                }
-                JiraActorError::NotFound(m) => (StatusCode::BAD_REQUEST, m.clone()),
-                JiraActorError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
-                JiraActorError::Jira(j) => {
-                    let hint = match j {
-                        crate::jira::client::JiraError::Webhook { .. } => {
+            let status = error::status(&e, Surface::OAuthPage);
+            let text = match &e {
+                Error::Upstream { step, .. } => {
+                    let hint = match step {
+                        UpstreamStep::Webhook => {
                             "The integration stays pending with its access token: retry the registration with POST /v1/integrations/{id}/webhook on the admin API."
                         }
                         _ => {
                             "The integration stays pending: reload this page to retry (or post the verifier to POST /v1/integrations/{id}/verifier on the admin API); if Jira says the token expired, connect again."
                         }
                     };
-                    (StatusCode::BAD_GATEWAY, format!("{j} {hint}"))
+                    format!("{e} {hint}")
                 }
-                JiraActorError::Store(_) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Storage is unavailable; try again.".to_string(),
-                ),
-                JiraActorError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, m.clone()),
+                Error::Storage(_) => "Storage is unavailable; try again.".to_string(),
+                e => e.to_string(),
             };
             page(status, "Jira connection failed", &text)
         }

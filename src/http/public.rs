@@ -1,7 +1,8 @@
 //! The public listener: the Jira webhook, the OAuth callback, `/healthz`,
 //! `/readyz` and `/metrics`.
 
-use super::{AppState, Phase};
+use super::AppState;
+use crate::lifecycle::Phase;
 use actix_web::{web, HttpResponse};
 use std::time::Duration;
 

@@ -7,15 +7,16 @@
 //! verdict, has the `SyncActor` write it; the reply comes once the group
 //! commit is on disk.
 
+use super::error::{respond, respond_saying, Surface};
 use super::request_log::RequestCtx;
 use super::AppState;
-use crate::actors::sync::{SyncError, SyncReply, Work};
+use crate::actors::sync::{SyncReply, Work};
 use crate::actors::webhook::{Authenticate, Body, Early, Inspect, Verdict, WorkerWebhook};
 use crate::domain::{Delivery, DeliveryOutcome, Id};
-use actix_web::http::{ConnectionType, StatusCode};
+use crate::error::Error;
+use actix_web::http::ConnectionType;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use serde_json::json;
 use slog::{error, warn};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -46,14 +47,10 @@ fn token_segment(rest: &str) -> Option<&str> {
     }
 }
 
-fn reply(status: u16, code: &str, message: &str) -> HttpResponse {
-    let mut r = HttpResponse::build(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    );
-    if status == 503 {
-        r.insert_header(("Retry-After", "1"));
-    }
-    r.json(json!({"error": {"code": code, "message": message}}))
+/// An error answered on the webhook's terms (SPEC section 4: a bad
+/// reference is 400, a failure of the daemon's own machinery 503).
+fn reply(e: &Error) -> HttpResponse {
+    respond(e, Surface::Webhook)
 }
 
 /// The body of a 200: what happened to the delivery.
@@ -207,7 +204,7 @@ async fn issue_updated(
     });
     match task.await {
         Ok(resp) => resp,
-        Err(e) => reply(500, "internal", &format!("the delivery task failed: {e}")),
+        Err(e) => reply(&Error::Internal(format!("the delivery task failed: {e}"))),
     }
 }
 
@@ -246,11 +243,9 @@ async fn deliver(
     };
     let Some(_slot) = state.slots.try_acquire() else {
         warn!(log, "overloaded"; "max_inflight" => state.config.http.max_inflight);
-        return closing(reply(
-            503,
-            "unavailable",
-            "too many webhook deliveries in flight; retry later",
-        ));
+        return closing(reply(&Error::Unavailable(
+            "too many webhook deliveries in flight; retry later".into(),
+        )));
     };
     let limit = state.config.http.max_body_bytes;
     let secs = state.config.http.body_timeout_secs;
@@ -284,7 +279,7 @@ fn closing(mut resp: HttpResponse) -> HttpResponse {
 
 fn unavailable(log: &slog::Logger, why: &str) -> HttpResponse {
     error!(log, "sync-failed"; "error" => why);
-    reply(503, "unavailable", why)
+    reply(&Error::Unavailable(why.to_string()))
 }
 
 async fn handle(
@@ -335,10 +330,6 @@ async fn handle(
             let (integration, key, changelog_id, timestamp) = facts;
             error!(log, "sync-failed"; "integration" => integration, "key" => key.as_str(),
                   "error" => %err);
-            let (status, code) = match &err {
-                SyncError::NotFound(_) | SyncError::BadReference(_) => (400, "bad_request"),
-                SyncError::Unavailable(_) => (503, "unavailable"),
-            };
             // Best effort: the failure itself goes to the delivery log.
             let d = Delivery {
                 id: 0,
@@ -352,7 +343,7 @@ async fn handle(
                 reason: format!("sync failed: {err}"),
             };
             let _ = state.actors.sync_queue.submit(Work::Record(d)).await;
-            reply(status, code, &format!("sync failed: {err}"))
+            respond_saying(&err, Surface::Webhook, &format!("sync failed: {err}"))
         }
     }
 }
@@ -378,15 +369,13 @@ async fn early(state: &AppState, log: &slog::Logger, e: Early, received: i64) ->
             None
         }
     };
-    match e.status {
-        200 => HttpResponse::Ok().json(Accepted {
+    match &e.refusal {
+        None => HttpResponse::Ok().json(Accepted {
             outcome: e.outcome.as_str(),
             groups: &[],
             delivery: r.and_then(|r| r.delivery),
         }),
-        413 => reply(413, "payload_too_large", &e.reason),
-        408 => reply(408, "request_timeout", &e.reason),
-        s => reply(s, "bad_request", &e.reason),
+        Some(err) => reply(err),
     }
 }
 

@@ -1,9 +1,10 @@
-//! Everything that speaks Jira: the webhook JWT, OAuth 1.0a RSA-SHA1 signing
-//! and the HTTP client.
+//! The Jira protocol: the webhook JWT, OAuth 1.0a RSA-SHA1 signing, the HTTP
+//! client and the connect request's rules. No store access and no actors:
+//! the handshake that uses them is a service of the `JiraActor`
+//! (`crate::actors::jira`).
 
 pub mod client;
 pub mod connect;
-pub mod handshake;
 pub mod jwt;
 pub mod oauth;
 pub mod response;

@@ -25,7 +25,7 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A file-system step of the compaction that failed.
 fn fs_err<'a>(what: &'a str, p: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
-    move |e| StoreError::Invalid(format!("cannot {what} {}: {e}", p.display()))
+    move |e| StoreError::Storage(format!("cannot {what} {}: {e}", p.display()))
 }
 
 /// Records per atomic write of the copy.
@@ -140,7 +140,7 @@ fn verify(src: &sled::Db, dst: &sled::Db) -> StoreResult<()> {
     a.sort();
     b.sort();
     if a != b {
-        return Err(StoreError::Invalid("the copy has other trees".into()));
+        return Err(StoreError::Storage("the copy has other trees".into()));
     }
     for name in &a {
         let skip = |kv: &sled::Result<(sled::IVec, sled::IVec)>| {
@@ -153,7 +153,7 @@ fn verify(src: &sled::Db, dst: &sled::Db) -> StoreResult<()> {
                 (None, None) => break,
                 (x, y) if x == y => {}
                 _ => {
-                    return Err(StoreError::Invalid(format!(
+                    return Err(StoreError::Storage(format!(
                         "the copy of tree {} differs",
                         String::from_utf8_lossy(name)
                     )))
@@ -185,7 +185,7 @@ pub fn compact(path: &Path) -> StoreResult<Compacted> {
         let meta = src.open_tree("meta")?;
         let floor = read_floor(&meta)?
             .checked_add(src.generate_id()? + 1)
-            .ok_or_else(|| StoreError::Invalid("the id space is exhausted".into()))?;
+            .ok_or_else(|| StoreError::Storage("the id space is exhausted".into()))?;
         if tmp.exists() {
             // Left by a compaction that did not finish: never in use.
             std::fs::remove_dir_all(&tmp).map_err(fs_err("remove", &tmp))?;

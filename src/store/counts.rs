@@ -206,7 +206,7 @@ impl Store {
         std::thread::Builder::new()
             .name("synclink-count".into())
             .spawn(move || recount(weak))
-            .map_err(|e| super::StoreError::Invalid(format!("cannot start the recount: {e}")))?;
+            .map_err(|e| super::StoreError::Storage(format!("cannot start the recount: {e}")))?;
         Ok(CountsOrigin::Recounting)
     }
 

@@ -155,10 +155,7 @@ impl Store {
                 let (k, _) = r?;
                 keys::read_pair(&k)
                     .map(|(_, t)| t)
-                    .ok_or_else(|| StoreError::Decode {
-                        what: "user_teams key",
-                        reason: "short key".into(),
-                    })
+                    .ok_or_else(|| super::error::decode_error("user_teams key", "short key"))
             })
             .collect()
     }

@@ -1,30 +1,20 @@
-use thiserror::Error;
+//! The store answers with the crate's one error kind ([`crate::error::Error`]):
+//! sled failures and records that do not decode are `Storage`; a missing,
+//! duplicate or unusable entity is `NotFound`, `Conflict` or `BadRequest`.
 
-#[derive(Debug, Error)]
-pub enum StoreError {
-    #[error("storage error: {0}")]
-    Sled(#[from] sled::Error),
-    #[error("cannot decode stored {what}: {reason}")]
-    Decode { what: &'static str, reason: String },
-    #[error("cannot encode {what}: {reason}")]
-    Encode { what: &'static str, reason: String },
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("database schema version {found} is newer than this build supports ({supported})")]
-    SchemaTooNew { found: u32, supported: u32 },
-    #[error("failpoint {0} hit")]
-    Failpoint(&'static str),
+pub use crate::error::Error as StoreError;
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Storage(format!("storage error: {e}"))
+    }
 }
 
 impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
     fn from(e: sled::transaction::TransactionError<StoreError>) -> Self {
         match e {
             sled::transaction::TransactionError::Abort(e) => e,
-            sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+            sled::transaction::TransactionError::Storage(e) => e.into(),
         }
     }
 }
@@ -33,6 +23,16 @@ impl From<StoreError> for sled::transaction::ConflictableTransactionError<StoreE
     fn from(e: StoreError) -> Self {
         sled::transaction::ConflictableTransactionError::Abort(e)
     }
+}
+
+/// A stored record that does not decode.
+pub fn decode_error(what: &str, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Storage(format!("cannot decode stored {what}: {reason}"))
+}
+
+/// A record that does not encode.
+pub fn encode_error(what: &str, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Storage(format!("cannot encode {what}: {reason}"))
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -131,8 +131,8 @@ impl Store {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             match Store::open_with(path, background_count) {
-                Err(StoreError::Sled(e))
-                    if e.to_string().contains("could not acquire lock")
+                Err(StoreError::Storage(e))
+                    if e.contains("could not acquire lock")
                         && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -146,7 +146,7 @@ impl Store {
     /// a small database without saved counters (tests).
     pub(crate) fn open_with(path: &Path, background_count: bool) -> StoreResult<Store> {
         create_private_dir(path)
-            .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::Storage(format!("cannot create {}: {e}", path.display())))?;
         // sled's page cache. Its accounting undercounts what it holds by
         // several times: with 64 MiB a scan of 1M links took the process to
         // 290 MiB, with 16 MiB to 172 MiB, and under a webhook load on 1M
@@ -213,10 +213,10 @@ impl Store {
     fn migrate(&self) -> StoreResult<()> {
         let found = self.schema_version()?.unwrap_or(0);
         if found > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew {
-                found,
-                supported: SCHEMA_VERSION,
-            });
+            return Err(StoreError::Storage(format!(
+                "database schema version {found} is newer than this build supports \
+                 ({SCHEMA_VERSION})"
+            )));
         }
         for (v, f) in MIGRATIONS {
             if *v > found {
@@ -288,20 +288,15 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
 
 /// Encode a stored value with bincode 2.
 pub fn encode<T: Serialize>(what: &'static str, v: &T) -> StoreResult<Vec<u8>> {
-    bincode::serde::encode_to_vec(v, bincode::config::standard()).map_err(|e| StoreError::Encode {
-        what,
-        reason: e.to_string(),
-    })
+    bincode::serde::encode_to_vec(v, bincode::config::standard())
+        .map_err(|e| error::encode_error(what, e))
 }
 
 /// Decode a stored value with bincode 2.
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> StoreResult<T> {
     bincode::serde::decode_from_slice(bytes, bincode::config::standard())
         .map(|(v, _)| v)
-        .map_err(|e| StoreError::Decode {
-            what,
-            reason: e.to_string(),
-        })
+        .map_err(|e| error::decode_error(what, e))
 }
 
 /// Read and decode one value.
@@ -371,7 +366,7 @@ mod tests {
             s.flush().unwrap();
         }
         match Store::reopen(dir.path(), false) {
-            Err(StoreError::SchemaTooNew { found: 99, .. }) => {}
+            Err(StoreError::Storage(m)) if m.contains("schema version 99 is newer") => {}
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("opened a database from the future"),
         }

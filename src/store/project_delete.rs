@@ -112,7 +112,7 @@ impl Store {
         mut after_group: impl FnMut(Id),
     ) -> StoreResult<(DeleteCounts, Vec<Id>)> {
         if !self.t.project_deletes.contains_key(keys::id(id))? {
-            return Err(StoreError::Invalid(format!(
+            return Err(StoreError::BadRequest(format!(
                 "project {id} has no delete in progress"
             )));
         }

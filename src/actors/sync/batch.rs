@@ -11,7 +11,7 @@
 //! see [`crate::actors::flusher::Commit::after`]). A delivery that fails while being planned
 //! (a reference that vanished) gets its own error; the others go on.
 
-use super::{SyncActor, SyncCommand, SyncError, SyncReply};
+use super::{Error, SyncActor, SyncCommand, SyncReply};
 use crate::domain::{Delivery, DeliveryOutcome, DeliveryState, Id};
 use crate::store::delivery_log::LogPart;
 use crate::store::sync::{LogBound, Op, SyncWrite};
@@ -41,7 +41,7 @@ pub enum Work {
 
 pub(super) struct Pending {
     work: Work,
-    reply: oneshot::Sender<Result<SyncReply, SyncError>>,
+    reply: oneshot::Sender<Result<SyncReply, Error>>,
 }
 
 pub(super) type Queue = Arc<Mutex<VecDeque<Pending>>>;
@@ -72,7 +72,7 @@ impl SyncQueue {
     /// Queue one delivery and wait for its reply: the write is then applied,
     /// the cache invalidated and, with `durability = "sync"`, the group
     /// commit that holds it is on disk (failures are answered at once).
-    pub async fn submit(&self, work: Work) -> Result<SyncReply, SyncError> {
+    pub async fn submit(&self, work: Work) -> Result<SyncReply, Error> {
         let (tx, rx) = oneshot::channel();
         let was_empty = {
             let mut q = lock(&self.pending);
@@ -85,10 +85,10 @@ impl SyncQueue {
         }
         match tokio::time::timeout(WAIT, rx).await {
             Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(SyncError::Unavailable(
+            Ok(Err(_)) => Err(Error::Unavailable(
                 "sync unavailable: the sync actor stopped".into(),
             )),
-            Err(_) => Err(SyncError::Unavailable(format!(
+            Err(_) => Err(Error::Unavailable(format!(
                 "sync unavailable: no answer within {WAIT:?}"
             ))),
         }
@@ -201,7 +201,7 @@ impl Handler<Drain> for SyncActor {
         let panicked = results.is_err();
         let results = match results {
             Ok(r) => r,
-            Err(p) => vec![Err(SyncError::from(p)); n],
+            Err(p) => vec![Err(Error::from(p)); n],
         };
         // Failures are answered now; the applied deliveries once their
         // group commit is on disk (at once with `async` durability).
@@ -240,13 +240,13 @@ impl Handler<Drain> for SyncActor {
 impl SyncActor {
     /// Plan every delivery in order, write them all in one atomic write,
     /// then (after the commit) metrics, one cache invalidation, one ticket.
-    pub(super) fn run_batch(&mut self, work: Vec<Work>) -> Vec<Result<SyncReply, SyncError>> {
+    pub(super) fn run_batch(&mut self, work: Vec<Work>) -> Vec<Result<SyncReply, Error>> {
         let store = self.deps.store.clone();
         // Before any planning read (see `store::project_delete::DeleteGate`).
         let planned_at = store.delete_epoch();
         let mut overlay = Overlay::default();
         // Per delivery: its index in `writes`, or its own error.
-        let mut slots: Vec<Result<usize, SyncError>> = Vec::with_capacity(work.len());
+        let mut slots: Vec<Result<usize, Error>> = Vec::with_capacity(work.len());
         let mut writes: Vec<SyncWrite> = Vec::with_capacity(work.len());
         let now = crate::domain::now_ms();
         for w in work {
@@ -298,7 +298,7 @@ impl SyncActor {
             .map(|s| {
                 s.and_then(|i| {
                     replies[i].take().ok_or_else(|| {
-                        SyncError::Unavailable("internal error: a write without a reply".into())
+                        Error::Unavailable("internal error: a write without a reply".into())
                     })
                 })
             })
@@ -312,7 +312,7 @@ impl SyncActor {
         store: &Store,
         mut writes: Vec<SyncWrite>,
         planned_at: u64,
-    ) -> Result<Vec<Option<SyncReply>>, SyncError> {
+    ) -> Result<Vec<Option<SyncReply>>, Error> {
         let keep = self.deps.config.storage.delivery_log_max;
         let (count, refused) = match self.delivery_count {
             Some(n) => n,

@@ -2,7 +2,7 @@
 //! checks per `(integration, key)`, the affected groups, and who is assigned.
 
 use super::batch::{Overlay, Planned};
-use super::{Change, SyncActor, SyncCommand, SyncError};
+use super::{Change, Error, SyncActor, SyncCommand};
 use crate::domain::{Delivery, DeliveryOutcome, Group, Id, Project};
 use crate::store::sync::{Op, RECENT_CHANGELOG_IDS};
 use crate::store::{Store, StoreResult};
@@ -133,10 +133,10 @@ impl SyncActor {
         cmd: &SyncCommand,
         log: &slog::Logger,
         overlay: &mut Overlay,
-    ) -> Result<Planned, SyncError> {
+    ) -> Result<Planned, Error> {
         let store = &self.deps.store;
         let Some(orgs) = self.sync_orgs(cmd.integration, overlay)? else {
-            return Err(SyncError::BadReference(format!(
+            return Err(Error::BadRequest(format!(
                 "integration {} no longer exists",
                 cmd.integration
             )));

@@ -3,7 +3,7 @@
 //! not fail the others.
 
 use super::batch::Work;
-use super::{Change, SyncActor, SyncCommand, SyncError, SyncReply};
+use super::{Change, Error, SyncActor, SyncCommand, SyncReply};
 use crate::actors::flusher::Commit;
 use crate::actors::id::tests::deps;
 use crate::config::{Config, Durability};
@@ -159,7 +159,7 @@ fn workload(w: &World) -> Vec<Work> {
 
 type Summary = Vec<Result<(DeliveryOutcome, Vec<Id>, String), String>>;
 
-fn summary(rs: &[Result<SyncReply, SyncError>]) -> Summary {
+fn summary(rs: &[Result<SyncReply, Error>]) -> Summary {
     rs.iter()
         .map(|r| match r {
             Ok(r) => Ok((r.outcome, r.groups.clone(), r.reason.clone())),
@@ -225,7 +225,7 @@ fn one_batch_equals_one_delivery_at_a_time() {
             for (i, (got, want)) in outcomes.iter().zip(want).enumerate() {
                 if i == 3 {
                     // The vanished integration fails alone, as a bad reference.
-                    assert!(matches!(got, Err(SyncError::BadReference(_))), "{got:?}");
+                    assert!(matches!(got, Err(Error::BadRequest(_))), "{got:?}");
                 } else {
                     assert_eq!(got.as_ref().ok(), Some(&want), "delivery {i}");
                 }

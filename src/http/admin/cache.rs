@@ -2,9 +2,9 @@
 //! `GET /v1/cache/groups/{id}` (a read-through lookup: `cached` says whether
 //! the answer was already cached).
 
-use crate::actors::cache::{GetAssignee, LookupError, Stats};
+use crate::actors::cache::{GetAssignee, Stats};
 use crate::domain::Id;
-use crate::http::error::ApiError;
+use crate::http::error::Error;
 use crate::http::{ts, AppState};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -14,22 +14,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/cache/groups/{id}", web::get().to(group));
 }
 
-async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let s = state.actors.cache.send(Stats).await?;
     Ok(HttpResponse::Ok().json(s))
 }
 
-async fn group(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+async fn group(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
-    let l = state
-        .actors
-        .cache
-        .send(GetAssignee(id))
-        .await?
-        .map_err(|e| match e {
-            LookupError::Store(e) => ApiError::from(e),
-            LookupError::Panic(p) => ApiError::from(p),
-        })?;
+    let l = state.actors.cache.send(GetAssignee(id)).await??;
     Ok(HttpResponse::Ok().json(json!({
         "group": id,
         "cached": l.cached,

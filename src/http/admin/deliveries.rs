@@ -2,7 +2,7 @@
 //! newest first. Never holds a token or a secret.
 
 use crate::domain::{Delivery, DeliveryOutcome};
-use crate::http::error::{blocking, ApiError};
+use crate::http::error::{blocking, Error};
 use crate::http::{ts, AppState};
 use crate::store::sync::DeliveryFilter;
 use actix_web::{web, HttpResponse};
@@ -36,10 +36,7 @@ pub fn view(d: &Delivery) -> serde_json::Value {
 /// Parse the query; every bad value is a 400 naming the parameter. `limit`
 /// goes up to `max_limit` (the larger of [`MAX_LIMIT`] and
 /// `storage.delivery_log_max`, so the whole log can be asked for at once).
-fn filter(
-    q: &HashMap<String, String>,
-    max_limit: usize,
-) -> Result<(DeliveryFilter, usize), ApiError> {
+fn filter(q: &HashMap<String, String>, max_limit: usize) -> Result<(DeliveryFilter, usize), Error> {
     let mut f = DeliveryFilter::default();
     let mut limit = DEFAULT_LIMIT;
     for (k, v) in q {
@@ -50,7 +47,7 @@ fn filter(
         match k.as_str() {
             "integration" => {
                 f.integration = Some(v.parse().map_err(|_| {
-                    ApiError::bad(format!(
+                    Error::bad(format!(
                         "`integration` must be an integration id, not `{v}`"
                     ))
                 })?)
@@ -59,7 +56,7 @@ fn filter(
             "outcome" => {
                 f.outcome = Some(DeliveryOutcome::parse(v).ok_or_else(|| {
                     let all: Vec<&str> = DeliveryOutcome::ALL.iter().map(|o| o.as_str()).collect();
-                    ApiError::bad(format!(
+                    Error::bad(format!(
                         "`outcome` must be one of {}, not `{v}`",
                         all.join(", ")
                     ))
@@ -69,14 +66,14 @@ fn filter(
                 limit = match v.parse::<usize>() {
                     Ok(n) if (1..=max_limit).contains(&n) => n,
                     _ => {
-                        return Err(ApiError::bad(format!(
+                        return Err(Error::bad(format!(
                             "`limit` must be a number from 1 to {max_limit}, not `{v}`"
                         )))
                     }
                 }
             }
             other => {
-                return Err(ApiError::bad(format!(
+                return Err(Error::bad(format!(
                     "unknown query parameter `{other}` (expected integration, key, outcome, limit)"
                 )))
             }
@@ -88,7 +85,7 @@ fn filter(
 async fn list(
     state: web::Data<AppState>,
     q: web::Query<HashMap<String, String>>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let max_limit = MAX_LIMIT.max(state.config.storage.delivery_log_max);
     let (f, limit) = filter(&q, max_limit)?;
     let store = state.store.clone();

@@ -2,7 +2,7 @@
 
 use crate::domain::{Email, Id};
 use crate::http::admin::durable_write;
-use crate::http::error::{blocking, ApiError};
+use crate::http::error::{blocking, Error};
 use crate::http::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -24,17 +24,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Slugs of organizations and teams: `^[a-z0-9_-]+$`, at most 50 characters.
-pub fn check_slug(field: &str, slug: &str) -> Result<(), ApiError> {
+pub fn check_slug(field: &str, slug: &str) -> Result<(), Error> {
     if slug.is_empty() || slug.len() > 50 {
-        return Err(ApiError::bad(format!(
-            "`{field}` must be 1 to 50 characters"
-        )));
+        return Err(Error::bad(format!("`{field}` must be 1 to 50 characters")));
     }
     if !slug
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     {
-        return Err(ApiError::bad(format!(
+        return Err(Error::bad(format!(
             "`{field}` may hold only a-z, 0-9, `-` and `_`"
         )));
     }
@@ -42,12 +40,12 @@ pub fn check_slug(field: &str, slug: &str) -> Result<(), ApiError> {
 }
 
 /// A required, non-blank text field of at most `max` characters.
-pub fn check_text(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
+pub fn check_text(field: &str, v: &str, max: usize) -> Result<(), Error> {
     if v.trim().is_empty() {
-        return Err(ApiError::bad(format!("`{field}` must not be empty")));
+        return Err(Error::bad(format!("`{field}` must not be empty")));
     }
     if v.chars().count() > max {
-        return Err(ApiError::bad(format!(
+        return Err(Error::bad(format!(
             "`{field}` must be at most {max} characters"
         )));
     }
@@ -63,7 +61,7 @@ struct NewOrg {
 async fn create_org(
     state: web::Data<AppState>,
     body: web::Json<NewOrg>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let NewOrg { slug, name } = body.into_inner();
     check_slug("slug", &slug)?;
     check_text("name", &name, 200)?;
@@ -71,17 +69,17 @@ async fn create_org(
     Ok(HttpResponse::Created().json(org))
 }
 
-async fn list_orgs(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn list_orgs(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let store = state.store.clone();
     Ok(HttpResponse::Ok().json(blocking(move || store.list_orgs()).await?))
 }
 
-async fn get_org(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+async fn get_org(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
     let store = state.store.clone();
     match blocking(move || store.get_org(id)).await? {
         Some(o) => Ok(HttpResponse::Ok().json(o)),
-        None => Err(ApiError::not_found(format!("organization {id}"))),
+        None => Err(Error::not_found(format!("organization {id}"))),
     }
 }
 
@@ -95,13 +93,13 @@ struct NewUser {
 async fn create_user(
     state: web::Data<AppState>,
     body: web::Json<NewUser>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let NewUser { name, emails } = body.into_inner();
     check_text("name", &name, 200)?;
     for e in &emails {
         let at = e.email.find('@');
         if e.email.len() > 254 || !matches!(at, Some(i) if i > 0 && i + 1 < e.email.len()) {
-            return Err(ApiError::bad(format!(
+            return Err(Error::bad(format!(
                 "`emails`: `{}` is not an email address",
                 e.email
             )));
@@ -111,12 +109,12 @@ async fn create_user(
     Ok(HttpResponse::Created().json(user))
 }
 
-async fn get_user(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+async fn get_user(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
     let store = state.store.clone();
     match blocking(move || store.get_user(id)).await? {
         Some(u) => Ok(HttpResponse::Ok().json(u)),
-        None => Err(ApiError::not_found(format!("user {id}"))),
+        None => Err(Error::not_found(format!("user {id}"))),
     }
 }
 
@@ -130,7 +128,7 @@ struct NewTeam {
 async fn create_team(
     state: web::Data<AppState>,
     body: web::Json<NewTeam>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let NewTeam { org, slug, name } = body.into_inner();
     check_slug("slug", &slug)?;
     check_text("name", &name, 200)?;
@@ -138,12 +136,12 @@ async fn create_team(
     Ok(HttpResponse::Created().json(team))
 }
 
-async fn get_team(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+async fn get_team(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
     let store = state.store.clone();
     match blocking(move || store.get_team(id)).await? {
         Some(t) => Ok(HttpResponse::Ok().json(t)),
-        None => Err(ApiError::not_found(format!("team {id}"))),
+        None => Err(Error::not_found(format!("team {id}"))),
     }
 }
 
@@ -156,7 +154,7 @@ async fn add_member(
     state: web::Data<AppState>,
     id: web::Path<Id>,
     body: web::Json<NewMember>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let (team, user) = (id.into_inner(), body.user);
     durable_write(&state, move |store| store.add_team_member(team, user)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -165,7 +163,7 @@ async fn add_member(
 async fn list_members(
     state: web::Data<AppState>,
     id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let team = id.into_inner();
     let store = state.store.clone();
     let members = blocking(move || {
@@ -181,7 +179,7 @@ async fn list_members(
 async fn remove_member(
     state: web::Data<AppState>,
     path: web::Path<(Id, Id)>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let (team, user) = path.into_inner();
     durable_write(&state, move |store| store.remove_team_member(team, user)).await?;
     Ok(HttpResponse::NoContent().finish())

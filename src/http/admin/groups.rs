@@ -2,7 +2,7 @@
 
 use crate::domain::Id;
 use crate::http::admin::directory::check_text;
-use crate::http::error::{blocking, ApiError};
+use crate::http::error::{blocking, Error};
 use crate::http::{ts, AppState};
 use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
@@ -26,7 +26,7 @@ struct NewGroup {
 async fn create(
     state: web::Data<AppState>,
     body: web::Json<NewGroup>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let NewGroup { project, title } = body.into_inner();
     check_text("title", &title, 1000)?;
     let g = crate::http::admin::durable_write(&state, move |store| {
@@ -64,13 +64,13 @@ pub fn group_view(store: &crate::store::Store, id: Id) -> Result<serde_json::Val
     }))
 }
 
-async fn get(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+async fn get(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
     let store = state.store.clone();
     Ok(HttpResponse::Ok().json(blocking(move || group_view(&store, id)).await?))
 }
 
-async fn activity(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+async fn activity(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
     let store = state.store.clone();
     let list = blocking(move || {
@@ -106,7 +106,7 @@ struct AssignBody {
 /// deassign through the `SyncActor`, with the same rules as sync (the user
 /// must exist and be a member of one of the project's teams). Answers the
 /// group view once the write is durable.
-async fn manual(state: &AppState, group: Id, user: Option<Id>) -> Result<HttpResponse, ApiError> {
+async fn manual(state: &AppState, group: Id, user: Option<Id>) -> Result<HttpResponse, Error> {
     let r = state
         .actors
         .sync
@@ -117,7 +117,7 @@ async fn manual(state: &AppState, group: Id, user: Option<Id>) -> Result<HttpRes
         .commit
         .wait(r.ticket)
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
     let store = state.store.clone();
     Ok(HttpResponse::Ok().json(blocking(move || group_view(&store, group)).await?))
 }
@@ -126,10 +126,10 @@ async fn assign(
     state: web::Data<AppState>,
     id: web::Path<Id>,
     body: web::Json<AssignBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     manual(&state, id.into_inner(), Some(body.user)).await
 }
 
-async fn deassign(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+async fn deassign(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     manual(&state, id.into_inner(), None).await
 }

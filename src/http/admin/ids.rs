@@ -2,7 +2,7 @@
 
 use crate::actors::id::NextId;
 use crate::domain::snowflake;
-use crate::http::error::ApiError;
+use crate::http::error::Error;
 use crate::http::{ts, AppState};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -12,14 +12,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/ids/{id}", web::get().to(decode));
 }
 
-async fn issue(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn issue(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let id = state.actors.ids.send(NextId).await??;
     Ok(HttpResponse::Ok().json(json!({ "id": id })))
 }
 
-async fn decode(state: web::Data<AppState>, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+async fn decode(state: web::Data<AppState>, id: web::Path<u64>) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
-    let p = snowflake::decode(id).map_err(|e| ApiError::bad(e.to_string()))?;
+    let p = snowflake::decode(id).map_err(|e| Error::bad(e.to_string()))?;
     let epoch = state.config.ids.epoch_secs();
     Ok(HttpResponse::Ok().json(json!({
         "id": id,

@@ -3,7 +3,7 @@
 
 use crate::domain::integration as rules;
 use crate::domain::{Id, Installation, Integration, IntegrationStatus, PROVIDER_JIRA_SERVER};
-use crate::http::error::{blocking, ApiError};
+use crate::http::error::{blocking, Error};
 use crate::http::AppState;
 use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
@@ -66,7 +66,7 @@ struct Import {
 }
 
 /// Validate a PEM RSA private key (PKCS#1 or PKCS#8) without keeping it parsed.
-fn check_private_key(pem: &str) -> Result<(), ApiError> {
+fn check_private_key(pem: &str) -> Result<(), Error> {
     use rsa::pkcs1::DecodeRsaPrivateKey;
     use rsa::pkcs8::DecodePrivateKey;
     let pem = pem.trim();
@@ -75,16 +75,16 @@ fn check_private_key(pem: &str) -> Result<(), ApiError> {
     {
         Ok(())
     } else {
-        Err(ApiError::bad(
+        Err(Error::bad(
             "`private_key_pem` is not a PEM RSA private key (PKCS#1 or PKCS#8)",
         ))
     }
 }
 
-fn check_secretish(field: &str, v: &Option<String>) -> Result<(), ApiError> {
+fn check_secretish(field: &str, v: &Option<String>) -> Result<(), Error> {
     if let Some(v) = v {
         if v.trim().is_empty() || v.len() > 4096 {
-            return Err(ApiError::bad(format!(
+            return Err(Error::bad(format!(
                 "`{field}` must be 1 to 4096 characters"
             )));
         }
@@ -95,15 +95,15 @@ fn check_secretish(field: &str, v: &Option<String>) -> Result<(), ApiError> {
 async fn import(
     state: web::Data<AppState>,
     body: web::Json<Import>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let b = body.into_inner();
-    let base_url = rules::normalize_base_url(&b.base_url).map_err(ApiError::BadRequest)?;
+    let base_url = rules::normalize_base_url(&b.base_url).map_err(Error::BadRequest)?;
     let consumer_key = b.consumer_key.trim().to_string();
-    rules::check_consumer_key(&consumer_key).map_err(ApiError::BadRequest)?;
-    rules::check_webhook_secret(&b.webhook_secret).map_err(ApiError::BadRequest)?;
+    rules::check_consumer_key(&consumer_key).map_err(Error::BadRequest)?;
+    rules::check_webhook_secret(&b.webhook_secret).map_err(Error::BadRequest)?;
     let external_id = match b.external_id {
         Some(e) => {
-            rules::check_external_id(&e).map_err(ApiError::BadRequest)?;
+            rules::check_external_id(&e).map_err(Error::BadRequest)?;
             e
         }
         None => rules::external_id(&base_url, &consumer_key),
@@ -144,13 +144,13 @@ async fn import(
     Ok(HttpResponse::Created().json(view(&i)))
 }
 
-async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn list(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let store = state.store.clone();
     let all = blocking(move || store.list_integrations()).await?;
     Ok(HttpResponse::Ok().json(all.iter().map(view).collect::<Vec<_>>()))
 }
 
-async fn load(state: &AppState, id: Id) -> Result<Integration, ApiError> {
+async fn load(state: &AppState, id: Id) -> Result<Integration, Error> {
     let store = state.store.clone();
     blocking(move || {
         store
@@ -160,15 +160,15 @@ async fn load(state: &AppState, id: Id) -> Result<Integration, ApiError> {
     .await
 }
 
-async fn get(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+async fn get(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let i = load(&state, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view(&i)))
 }
 
 /// The webhook URL for manual setup in Jira (it holds the token).
-pub fn webhook_url_for(public_url: &str, i: &Integration) -> Result<String, ApiError> {
+pub fn webhook_url_for(public_url: &str, i: &Integration) -> Result<String, Error> {
     let token = crate::jira::jwt::mint(&i.external_id, &i.webhook_secret)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(format!(
         "{}{}/{}",
         public_url.trim_end_matches('/'),
@@ -177,10 +177,7 @@ pub fn webhook_url_for(public_url: &str, i: &Integration) -> Result<String, ApiE
     ))
 }
 
-async fn webhook_url(
-    state: web::Data<AppState>,
-    id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
+async fn webhook_url(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let i = load(&state, id.into_inner()).await?;
     let url = webhook_url_for(&state.config.http.public_url, &i)?;
     Ok(HttpResponse::Ok().json(json!({ "url": url })))
@@ -196,7 +193,7 @@ async fn install(
     state: web::Data<AppState>,
     id: web::Path<Id>,
     body: web::Json<NewInstallation>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let inst = Installation {
         org: body.org,
         integration: id.into_inner(),
@@ -212,7 +209,7 @@ async fn install(
 async fn installations(
     state: web::Data<AppState>,
     id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
     load(&state, id).await?;
     let store = state.store.clone();

@@ -15,8 +15,8 @@
 //! null when it did not answer) beside the message.
 
 use super::integrations::view;
-use crate::actors::jira::{Connect, FinishHandshake, Handshake, JiraActorError, RegisterWebhook};
-use crate::http::error::ApiError;
+use crate::actors::jira::{Connect, FinishHandshake, Handshake, RegisterWebhook};
+use crate::http::error::Error;
 use crate::http::AppState;
 use crate::jira::connect;
 use actix_web::{web, HttpResponse};
@@ -45,23 +45,8 @@ struct VerifierBody {
 }
 
 /// A Jira actor failure as an admin API answer.
-pub fn error_response(e: JiraActorError) -> HttpResponse {
-    let api = match e {
-        JiraActorError::Jira(j) if j.is_upstream() => {
-            return HttpResponse::BadGateway().json(json!({"error": {
-                "code": "upstream",
-                "message": j.to_string(),
-                "jira_status": j.status(),
-            }}));
-        }
-        JiraActorError::Jira(j) => ApiError::BadRequest(j.to_string()),
-        JiraActorError::BadRequest(m) | JiraActorError::UnknownToken(m) => ApiError::BadRequest(m),
-        JiraActorError::NotFound(m) => ApiError::NotFound(m),
-        JiraActorError::Conflict(m) => ApiError::Conflict(m),
-        JiraActorError::Store(s) => ApiError::from(s),
-        JiraActorError::Internal(m) => ApiError::Internal(m),
-    };
-    actix_web::ResponseError::error_response(&api)
+pub fn error_response(e: Error) -> HttpResponse {
+    actix_web::ResponseError::error_response(&e)
 }
 
 async fn start(state: web::Data<AppState>, body: web::Json<ConnectBody>) -> HttpResponse {
@@ -75,7 +60,7 @@ async fn start(state: web::Data<AppState>, body: web::Json<ConnectBody>) -> Http
         b.callback.as_deref(),
     ) {
         Ok(r) => r,
-        Err(m) => return actix_web::ResponseError::error_response(&ApiError::BadRequest(m)),
+        Err(m) => return actix_web::ResponseError::error_response(&Error::BadRequest(m)),
     };
     match state.actors.jira.send(Connect(req)).await {
         Ok(Ok(c)) => {
@@ -84,13 +69,13 @@ async fn start(state: web::Data<AppState>, body: web::Json<ConnectBody>) -> Http
             HttpResponse::Created().json(v)
         }
         Ok(Err(e)) => error_response(e),
-        Err(m) => actix_web::ResponseError::error_response(&ApiError::from(m)),
+        Err(m) => actix_web::ResponseError::error_response(&Error::from(m)),
     }
 }
 
-fn parse_id(raw: &str) -> Result<u64, ApiError> {
+fn parse_id(raw: &str) -> Result<u64, Error> {
     raw.parse::<u64>().map_err(|_| {
-        ApiError::BadRequest(format!(
+        Error::BadRequest(format!(
             "invalid integration id `{}`",
             raw.chars().take(40).collect::<String>()
         ))
@@ -113,7 +98,7 @@ async fn verifier(
     match state.actors.jira.send(msg).await {
         Ok(Ok(i)) => HttpResponse::Ok().json(view(&i)),
         Ok(Err(e)) => error_response(e),
-        Err(m) => actix_web::ResponseError::error_response(&ApiError::from(m)),
+        Err(m) => actix_web::ResponseError::error_response(&Error::from(m)),
     }
 }
 
@@ -125,6 +110,6 @@ async fn webhook(state: web::Data<AppState>, id: web::Path<String>) -> HttpRespo
     match state.actors.jira.send(RegisterWebhook(id)).await {
         Ok(Ok(i)) => HttpResponse::Ok().json(view(&i)),
         Ok(Err(e)) => error_response(e),
-        Err(m) => actix_web::ResponseError::error_response(&ApiError::from(m)),
+        Err(m) => actix_web::ResponseError::error_response(&Error::from(m)),
     }
 }

@@ -1,7 +1,7 @@
 //! Links between groups and external issues `(integration, key)`.
 
 use crate::domain::{Id, Link};
-use crate::http::error::{blocking, ApiError};
+use crate::http::error::{blocking, Error};
 use crate::http::AppState;
 use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
@@ -18,8 +18,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// An issue key: 1 to 255 characters, no whitespace, control characters or
 /// `/` (the same rule as the webhook's `issue.key`).
-pub fn check_key(key: &str) -> Result<(), ApiError> {
-    crate::domain::payload::check_issue_key(key).map_err(|e| ApiError::bad(format!("`key` {e}")))
+pub fn check_key(key: &str) -> Result<(), Error> {
+    crate::domain::payload::check_issue_key(key).map_err(|e| Error::bad(format!("`key` {e}")))
 }
 
 #[derive(Deserialize)]
@@ -32,7 +32,7 @@ struct NewLink {
 async fn create(
     state: web::Data<AppState>,
     body: web::Json<NewLink>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let b = body.into_inner();
     check_key(&b.key)?;
     // Stored (and answered) upper-cased: keys match case-insensitively.
@@ -58,7 +58,7 @@ async fn create(
     Ok(HttpResponse::Created().json(link))
 }
 
-async fn list(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+async fn list(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
     let store = state.store.clone();
     let links = blocking(move || {
@@ -72,7 +72,7 @@ async fn list(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpRespo
 async fn delete(
     state: web::Data<AppState>,
     path: web::Path<(Id, Id, String)>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let (group, integration, key) = path.into_inner();
     check_key(&key)?;
     let store = state.store.clone();

@@ -12,7 +12,7 @@ pub mod links;
 pub mod projects;
 pub mod status;
 
-use crate::http::error::{blocking, ApiError};
+use crate::http::error::{blocking, Error};
 use crate::http::AppState;
 use crate::store::{Store, StoreError};
 use actix_web::web;
@@ -32,19 +32,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Wait until every write made so far is durable: the group commit of
 /// `storage.durability` (`sync`: on disk; `async`: at the next periodic flush).
-pub async fn settle(state: &AppState) -> Result<(), ApiError> {
+pub async fn settle(state: &AppState) -> Result<(), Error> {
     state
         .actors
         .commit
         .settle()
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
+        .map_err(|e| Error::Unavailable(e.to_string()))
 }
 
 /// Run an admin write off the async workers, then [`settle`] it, so an
 /// acknowledged admin write survives a crash (kill -9, power loss) and shares
 /// the flush with concurrent webhook writes instead of forcing its own.
-pub async fn durable_write<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+pub async fn durable_write<T, F>(state: &AppState, f: F) -> Result<T, Error>
 where
     F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     T: Send + 'static,

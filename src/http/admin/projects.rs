@@ -1,12 +1,11 @@
 //! Projects: save and delete go through the `ProjectActor` (slug rules,
 //! snowflake IDs, cascading delete); reads go to the store directly.
 
-use crate::actors::id::IdError;
-use crate::actors::project::{CreateProject, DeleteProject, ProjectError};
+use crate::actors::project::{CreateProject, DeleteProject};
 use crate::domain::{Id, NotificationSetting, Project};
 use crate::http::admin::directory::check_text;
 use crate::http::admin::durable_write;
-use crate::http::error::{blocking, ApiError};
+use crate::http::error::{blocking, Error};
 use crate::http::{ts, AppState};
 use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
@@ -26,30 +25,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/projects/{id}/notification-settings/{user}",
             web::put().to(put_setting),
         );
-}
-
-impl From<ProjectError> for ApiError {
-    fn from(e: ProjectError) -> Self {
-        match e {
-            ProjectError::NotFound(w) => ApiError::not_found(w),
-            ProjectError::Invalid(m) => ApiError::BadRequest(m),
-            ProjectError::Conflict(m) => ApiError::Conflict(m),
-            ProjectError::Store(e) => e.into(),
-            ProjectError::Ids(e) => e.into(),
-            ProjectError::Unavailable(m) => ApiError::Unavailable(m),
-            ProjectError::Panic(p) => p.into(),
-        }
-    }
-}
-
-impl From<IdError> for ApiError {
-    fn from(e: IdError) -> Self {
-        match e {
-            IdError::Panic(p) => p.into(),
-            IdError::Snowflake(e) => ApiError::Internal(e.to_string()),
-            e => ApiError::Unavailable(e.to_string()),
-        }
-    }
 }
 
 /// `{id, org, slug, name, teams, date_added}` with an RFC 3339 date.
@@ -77,7 +52,7 @@ struct NewProject {
 async fn create(
     state: web::Data<AppState>,
     body: web::Json<NewProject>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let b = body.into_inner();
     check_text("name", &b.name, 200)?;
     let msg = CreateProject {
@@ -95,10 +70,7 @@ struct ListQuery {
     org: Option<Id>,
 }
 
-async fn list(
-    state: web::Data<AppState>,
-    q: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+async fn list(state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, Error> {
     let org = q.org;
     let store = state.store.clone();
     let list = blocking(move || {
@@ -113,16 +85,16 @@ async fn list(
     Ok(HttpResponse::Ok().json(list.iter().map(view).collect::<Vec<_>>()))
 }
 
-async fn get(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+async fn get(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
     let store = state.store.clone();
     match blocking(move || store.get_project(id)).await? {
         Some(p) => Ok(HttpResponse::Ok().json(view(&p))),
-        None => Err(ApiError::not_found(format!("project {id}"))),
+        None => Err(Error::not_found(format!("project {id}"))),
     }
 }
 
-async fn delete(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+async fn delete(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let counts = state
         .actors
         .projects
@@ -145,20 +117,20 @@ const NON_STRING: char = '\u{1}';
 /// `type` and `value` are JSON scalars: a string (the usual `"workflow"`,
 /// `"always"`) is stored as is; a number or a boolean (the reference
 /// system's enum values, `40`, `20`) keeps its JSON type.
-fn setting_field(field: &str, v: serde_json::Value, max: usize) -> Result<String, ApiError> {
+fn setting_field(field: &str, v: serde_json::Value, max: usize) -> Result<String, Error> {
     match v {
         serde_json::Value::String(s) => {
             check_text(field, &s, max)?;
             if s.chars().any(char::is_control) {
-                return Err(ApiError::bad(format!(
+                return Err(Error::bad(format!(
                     "`{field}` must not hold control characters"
                 )));
             }
             Ok(s)
         }
         serde_json::Value::Number(_) | serde_json::Value::Bool(_) => Ok(format!("{NON_STRING}{v}")),
-        serde_json::Value::Null => Err(ApiError::bad(format!("`{field}` must not be null"))),
-        _ => Err(ApiError::bad(format!(
+        serde_json::Value::Null => Err(Error::bad(format!("`{field}` must not be null"))),
+        _ => Err(Error::bad(format!(
             "`{field}` must be a string, a number or a boolean"
         ))),
     }
@@ -185,7 +157,7 @@ async fn put_setting(
     state: web::Data<AppState>,
     path: web::Path<(Id, Id)>,
     body: web::Json<SettingBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let (project, user) = path.into_inner();
     let SettingBody { kind, value } = body.into_inner();
     let kind = setting_field("type", kind, 100)?;
@@ -203,7 +175,7 @@ async fn put_setting(
 async fn list_settings(
     state: web::Data<AppState>,
     id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let project = id.into_inner();
     let store = state.store.clone();
     let list = blocking(move || {

@@ -3,7 +3,7 @@
 //! while being recounted after a crash, with `"counting": true`), actor health. Cheap on any database:
 //! the counts are in-memory counters ([`crate::store::counts`]), not scans.
 
-use crate::http::error::{blocking, ApiError};
+use crate::http::error::{blocking, Error};
 use crate::http::AppState;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -13,7 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/status", web::get().to(status));
 }
 
-async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn status(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let store = state.store.clone();
     // After a crash the counters are rebuilt in the background: wait a
     // little for them, then answer `null` for the ones not counted yet.

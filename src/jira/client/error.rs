@@ -30,6 +30,31 @@ pub enum JiraError {
     },
 }
 
+/// A failure that Jira (or the way to it) caused is `Upstream`, with Jira's
+/// status and the step; a bad key, URL or missing verifier is the caller's.
+impl From<JiraError> for crate::error::Error {
+    fn from(e: JiraError) -> Self {
+        use crate::error::{Error, UpstreamStep};
+        let step = match &e {
+            JiraError::RequestToken { .. } | JiraError::MissingOAuthToken => {
+                UpstreamStep::RequestToken
+            }
+            JiraError::AccessToken { .. } => UpstreamStep::AccessToken,
+            JiraError::Webhook { .. } => UpstreamStep::Webhook,
+            _ => UpstreamStep::Other,
+        };
+        if e.is_upstream() {
+            Error::Upstream {
+                message: e.to_string(),
+                jira_status: e.status(),
+                step,
+            }
+        } else {
+            Error::BadRequest(e.to_string())
+        }
+    }
+}
+
 fn why(status: Option<u16>, message: &str) -> String {
     match status {
         Some(s) if message.is_empty() => format!("Jira answered HTTP {s}"),

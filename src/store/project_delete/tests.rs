@@ -193,7 +193,7 @@ fn run_needs_a_tombstone() {
     project(&w, 100, "p");
     assert!(matches!(
         w.s.run_project_delete(100, |_| {}),
-        Err(StoreError::Invalid(_))
+        Err(StoreError::BadRequest(_))
     ));
     assert!(w.s.get_project(100).unwrap().is_some());
 }

@@ -1,41 +1,22 @@
-//! The steps of the Jira connection, run by the `JiraActor` (one future per
+//! The steps of the Jira connection (an application service: the Jira
+//! protocol lives in `crate::jira`), run by the `JiraActor` (one future per
 //! request): start or restart a handshake, finish it, register the webhook.
 //! Store calls run on the blocking pool. At most one step runs at a time per
 //! integration ([`InFlight`]), so two finishes of one handshake (a double
 //! click on the callback, the callback racing the verifier route) cannot
 //! overwrite each other.
 
-use super::client::{self, JiraClient, JiraError};
-use super::connect::{self, CallbackKind, ConnectRequest};
-use crate::actors::supervisor::Deps;
+use crate::actors::Deps;
 use crate::domain::{Id, Integration, IntegrationStatus, PendingOAuth, WebhookRegistration};
-use crate::store::StoreError;
+use crate::error::Error;
+use crate::jira::client::{self, JiraClient, JiraError};
+use crate::jira::connect::{self, CallbackKind, ConnectRequest};
 use slog::{info, warn};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-/// Failures of the Jira actor's requests.
-#[derive(Debug, thiserror::Error)]
-pub enum JiraActorError {
-    #[error("{0}")]
-    BadRequest(String),
-    /// The OAuth request token is unknown or expired.
-    #[error("{0}")]
-    UnknownToken(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    /// Jira failed, or the way to it did (502).
-    #[error("{0}")]
-    Jira(JiraError),
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Internal(String),
-}
-
-pub type JiraResult<T> = Result<T, JiraActorError>;
+/// What the Jira actor's requests answer.
+pub type JiraResult<T> = Result<T, Error>;
 
 pub struct Connected {
     pub integration: Integration,
@@ -65,7 +46,7 @@ impl InFlight {
     pub fn claim(&self, id: Id) -> JiraResult<Claim> {
         let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if !set.insert(id) {
-            return Err(JiraActorError::Conflict(format!(
+            return Err(Error::Conflict(format!(
                 "another request is already working on integration {id}; try again when it is done"
             )));
         }
@@ -84,14 +65,12 @@ impl Drop for Claim {
 }
 
 /// Run a blocking store call on the blocking pool.
-pub async fn blocking<T: Send + 'static, E: Into<JiraActorError> + Send + 'static>(
+pub async fn blocking<T: Send + 'static, E: Into<Error> + Send + 'static>(
     f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> JiraResult<T> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(Into::into),
-        Err(e) => Err(JiraActorError::Internal(format!(
-            "blocking store call failed: {e}"
-        ))),
+        Err(e) => Err(Error::Internal(format!("blocking store call failed: {e}"))),
     }
 }
 
@@ -101,7 +80,7 @@ fn now() -> i64 {
 
 fn client_for(deps: &Deps, i: &Integration) -> JiraResult<JiraClient> {
     if i.private_key.is_empty() {
-        return Err(JiraActorError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "integration {} has no private key: connect it with POST /v1/integrations",
             i.id
         )));
@@ -113,7 +92,7 @@ fn client_for(deps: &Deps, i: &Integration) -> JiraResult<JiraClient> {
         i.verify_ssl,
         deps.config.jira.timeout_secs,
     )
-    .map_err(|e| JiraActorError::BadRequest(e.to_string()))
+    .map_err(|e| Error::BadRequest(e.to_string()))
 }
 
 pub async fn connect(deps: Deps, busy: InFlight, req: ConnectRequest) -> JiraResult<Connected> {
@@ -130,7 +109,7 @@ pub async fn connect(deps: Deps, busy: InFlight, req: ConnectRequest) -> JiraRes
     };
     if let Some(p) = &previous {
         if p.status != IntegrationStatus::Pending {
-            return Err(JiraActorError::Conflict(format!(
+            return Err(Error::Conflict(format!(
                 "integration {} with external id `{}` is already {}",
                 p.id,
                 p.external_id,
@@ -145,7 +124,7 @@ pub async fn connect(deps: Deps, busy: InFlight, req: ConnectRequest) -> JiraRes
         req.verify_ssl,
         deps.config.jira.timeout_secs,
     )
-    .map_err(|e| JiraActorError::BadRequest(e.to_string()))?;
+    .map_err(|e| Error::BadRequest(e.to_string()))?;
     let callback = match req.callback {
         CallbackKind::Web => client::callback_url(&deps.config.http.public_url),
         CallbackKind::Oob => "oob".to_string(),
@@ -157,7 +136,7 @@ pub async fn connect(deps: Deps, busy: InFlight, req: ConnectRequest) -> JiraRes
             warn!(deps.log, "jira-request-token-failed";
                   "external_id" => &req.external_id, "jira_status" => e.status(),
                   "error" => e.to_string());
-            return Err(JiraActorError::Jira(e));
+            return Err(Error::from(e));
         }
     };
     let authorize_url = client.authorize_url(&token);
@@ -199,14 +178,14 @@ fn resolve(store: &crate::store::Store, h: &Handshake) -> JiraResult<(PendingOAu
     let pending = match h {
         Handshake::RequestToken(token) => {
             let p = store.get_pending_oauth(token)?.ok_or_else(|| {
-                JiraActorError::UnknownToken(
+                Error::BadRequest(
                     "Unknown OAuth token: this authorisation link is not (or no longer) known. Start the connection again."
                         .into(),
                 )
             })?;
             if p.expires < t {
                 store.remove_pending_oauth(token)?;
-                return Err(JiraActorError::UnknownToken(
+                return Err(Error::BadRequest(
                     "This OAuth authorisation has expired. Start the connection again.".into(),
                 ));
             }
@@ -215,9 +194,9 @@ fn resolve(store: &crate::store::Store, h: &Handshake) -> JiraResult<(PendingOAu
         Handshake::Integration(id) => {
             let i = store
                 .get_integration(*id)?
-                .ok_or_else(|| JiraActorError::NotFound(format!("integration {id} not found")))?;
+                .ok_or_else(|| Error::NotFound(format!("integration {id}")))?;
             if i.status != IntegrationStatus::Pending {
-                return Err(JiraActorError::Conflict(format!(
+                return Err(Error::Conflict(format!(
                     "integration {id} is {}, not waiting for a verifier",
                     status_word(i.status)
                 )));
@@ -228,17 +207,17 @@ fn resolve(store: &crate::store::Store, h: &Handshake) -> JiraResult<(PendingOAu
                 .filter(|p| p.expires >= t)
                 .max_by_key(|p| p.expires)
                 .ok_or_else(|| {
-                    JiraActorError::Conflict(format!(
+                    Error::Conflict(format!(
                         "integration {id} has no OAuth handshake in progress (it expired or was already used): start again with POST /v1/integrations"
                     ))
                 })?
         }
     };
     let i = store.get_integration(pending.integration)?.ok_or_else(|| {
-        JiraActorError::UnknownToken("The integration of this OAuth token no longer exists.".into())
+        Error::BadRequest("The integration of this OAuth token no longer exists.".into())
     })?;
     if i.status != IntegrationStatus::Pending {
-        return Err(JiraActorError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "integration {} is already {}",
             i.id,
             status_word(i.status)
@@ -272,9 +251,7 @@ pub async fn finish(
         Ok(t) => t,
         Err(JiraError::MissingVerifier) => {
             info!(deps.log, "jira-missing-verifier"; "integration" => i.id);
-            return Err(JiraActorError::BadRequest(
-                JiraError::MissingVerifier.to_string(),
-            ));
+            return Err(Error::BadRequest(JiraError::MissingVerifier.to_string()));
         }
         Err(e) => {
             warn!(deps.log, "jira-access-token-failed";
@@ -283,7 +260,7 @@ pub async fn finish(
             let store = deps.store.clone();
             let copy = i.clone();
             blocking(move || store.update_integration(&copy)).await?;
-            return Err(JiraActorError::Jira(e));
+            return Err(Error::from(e));
         }
     };
     i.access_token = tokens.get("oauth_token").cloned().unwrap_or_default();
@@ -304,14 +281,12 @@ pub async fn register_again(deps: Deps, busy: InFlight, id: Id) -> JiraResult<In
     let _claim = busy.claim(id)?;
     let i = blocking(move || store.get_integration(id))
         .await?
-        .ok_or_else(|| JiraActorError::NotFound(format!("integration {id} not found")))?;
+        .ok_or_else(|| Error::NotFound(format!("integration {id}")))?;
     if i.status == IntegrationStatus::Disabled {
-        return Err(JiraActorError::Conflict(format!(
-            "integration {id} is disabled"
-        )));
+        return Err(Error::Conflict(format!("integration {id} is disabled")));
     }
     if i.access_token.is_empty() {
-        return Err(JiraActorError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "integration {id} has no access token yet: finish the OAuth handshake first"
         )));
     }
@@ -358,7 +333,7 @@ async fn register(deps: &Deps, mut i: Integration) -> JiraResult<Integration> {
     let store = deps.store.clone();
     let copy = i.clone();
     blocking(move || store.update_integration(&copy)).await?;
-    outcome.map(|_| i).map_err(JiraActorError::Jira)
+    outcome.map(|_| i).map_err(Error::from)
 }
 
 #[cfg(test)]
@@ -369,7 +344,7 @@ mod tests {
     fn one_claim_per_integration_released_on_drop() {
         let busy = InFlight::default();
         let a = busy.claim(1).unwrap();
-        assert!(matches!(busy.claim(1), Err(JiraActorError::Conflict(_))));
+        assert!(matches!(busy.claim(1), Err(Error::Conflict(_))));
         let b = busy.claim(2).unwrap();
         drop(a);
         let _again = busy.claim(1).unwrap();
