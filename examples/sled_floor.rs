@@ -27,8 +27,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::time::Instant;
+use synclink::domain::plan::{Op, RECENT_CHANGELOG_IDS};
 use synclink::domain::{Delivery, DeliveryOutcome, DeliveryState, Id, Project};
-use synclink::store::sync::{LogBound, Op, SyncWrite, RECENT_CHANGELOG_IDS};
+use synclink::store::sync::{LogBound, SyncWrite};
 use synclink::store::Store;
 
 #[derive(Parser)]
@@ -113,6 +114,7 @@ fn store_run(a: &Args, dir: &std::path::Path) -> Run {
                         project: 1,
                         user: 7,
                         email: format!("user{}@example.org", i + 1),
+                        replaces: None,
                     }
                 };
                 assigned[i] = !assigned[i];
@@ -166,6 +168,7 @@ fn store_run(a: &Args, dir: &std::path::Path) -> Run {
                 project: 1,
                 user: 7,
                 email: "user@example.org".into(),
+                replaces: None,
             }],
             now: 1_700_000_000_000,
             ..Default::default()

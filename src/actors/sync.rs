@@ -7,11 +7,14 @@
 //! here, through the cache's `Invalidator`, so a read after the answer
 //! never sees the old assignee)
 //! and one group commit [`Ticket`] that each caller awaits before
-//! answering. Manual assign / deassign is a message of its own. The inbound
-//! rules (`sync_group_assignee_inbound`) live in [`inbound`].
+//! answering. Manual assign / deassign is a message of its own. Every rule
+//! (which groups, who is assigned, duplicates, stale deliveries, what
+//! changes) is the pure planner's ([`crate::domain::plan`]); this actor
+//! gives it its reads ([`reads`]), logs what it notes, and has the store
+//! write the plans.
 
 mod batch;
-mod inbound;
+mod reads;
 #[cfg(test)]
 mod tests;
 
@@ -21,29 +24,11 @@ use super::cache::Invalidator;
 use super::flusher::{Commit, Ticket};
 use super::Deps;
 use super::{guarded, Ping};
+use crate::domain::plan;
 use crate::domain::{ActivityType, DeliveryOutcome, Id};
 use crate::error::Error;
-use crate::store::sync::{Op, SyncWrite};
+use crate::store::sync::SyncWrite;
 use actix::prelude::*;
-
-/// What an inbound assignee delivery asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    Assign(String),
-    Unassign,
-}
-
-/// `sync_group_assignee_inbound(integration, email, key, assign)` plus the
-/// delivery facts needed for ordering and the delivery log.
-#[derive(Debug, Clone)]
-pub struct SyncCommand {
-    pub received: i64,
-    pub integration: Id,
-    pub key: String,
-    pub changelog_id: Option<String>,
-    pub timestamp: Option<i64>,
-    pub change: Change,
-}
 
 /// Manual assign (`user: Some`) or deassign (`None`) from the admin API.
 #[derive(Message, Debug, Clone, Copy)]
@@ -116,59 +101,20 @@ impl SyncActor {
         self.cache.invalidate(&groups);
     }
 
-    /// Manual assign / deassign with the same rules as sync: the user must
-    /// exist and have access to the group's project (be a member of one of
-    /// its teams). Assigning the current assignee again records nothing.
+    /// Manual assign / deassign: planned by the same rules as sync
+    /// ([`plan::manual`]), written as one atomic write.
     fn manual(&mut self, m: ManualAssign) -> Result<SyncReply, Error> {
         let store = self.deps.store.clone();
-        let g = store.require_group(m.group)?;
-        let p = store
-            .get_project(g.project)?
-            .ok_or_else(|| Error::NotFound(format!("project {}", g.project)))?;
-        let op = match m.user {
-            Some(uid) => {
-                let u = store
-                    .get_user(uid)?
-                    .ok_or_else(|| Error::NotFound(format!("user {uid}")))?;
-                if !store.user_in_any_team(uid, &p.teams)? {
-                    return Err(Error::BadRequest(format!(
-                        "user {uid} has no access to project {} (not a member of any of its teams)",
-                        p.id
-                    )));
-                }
-                let email = u
-                    .emails
-                    .iter()
-                    .find(|e| e.verified)
-                    .or(u.emails.first())
-                    .map(|e| e.email.clone())
-                    .unwrap_or_default();
-                Op::Assign {
-                    group: g.id,
-                    project: p.id,
-                    user: uid,
-                    email,
-                }
-            }
-            None => Op::Deassign {
-                group: g.id,
-                project: p.id,
-            },
-        };
+        let plan = plan::manual(m.group, m.user, &mut reads::BatchReads::new(store.clone()))?;
         let applied = store.apply_sync(&SyncWrite {
-            ops: vec![op],
+            ops: plan.ops,
             now: crate::domain::now_ms(),
             ..Default::default()
         })?;
         self.after_write(&applied.changed);
-        let outcome = match applied.changed.first() {
-            Some((_, ActivityType::Assigned)) => DeliveryOutcome::Assigned,
-            Some((_, ActivityType::Unassigned)) => DeliveryOutcome::Unassigned,
-            None => DeliveryOutcome::Unchanged,
-        };
         Ok(SyncReply {
-            outcome,
-            groups: vec![g.id],
+            outcome: plan.outcome,
+            groups: vec![m.group],
             reason: String::new(),
             delivery: None,
             ticket: self.commit.ticket(),

@@ -7,10 +7,10 @@
 //! integration's credential comes from the store's in-memory index
 //! ([`crate::store::credentials`]). Writes go to the single `SyncActor`.
 
-use super::sync::{Change, SyncCommand};
 use super::Deps;
 use super::{guarded, Ping};
 use crate::domain::payload::{self, Action, BodyError, Facts};
+use crate::domain::plan::{Change, SyncCommand};
 use crate::domain::{DeliveryOutcome, Id, IntegrationStatus, PROVIDER_JIRA_SERVER};
 use crate::error::Error;
 use crate::jira::jwt;
@@ -115,7 +115,7 @@ pub enum Body {
 /// Step 2 of SPEC section 4: resolve the integration from the token in the
 /// path, before the body is read. `Err` is the `bad-token` outcome.
 #[derive(Message)]
-#[rtype(result = "Result<Result<Id, Early>, super::ActorPanic>")]
+#[rtype(result = "Result<Result<Id, Box<Early>>, super::ActorPanic>")]
 pub struct Authenticate {
     pub token: String,
     pub log: slog::Logger,
@@ -151,7 +151,7 @@ pub enum Verdict {
 }
 
 impl Handler<Authenticate> for WebhookActor {
-    type Result = Result<Result<Id, Early>, super::ActorPanic>;
+    type Result = Result<Result<Id, Box<Early>>, super::ActorPanic>;
     fn handle(&mut self, msg: Authenticate, ctx: &mut Context<Self>) -> Self::Result {
         let WebhookActor { deps, verified } = self;
         guarded("webhook", ctx, &deps.log, &deps.metrics, || {
@@ -283,14 +283,14 @@ fn resolve_at(
     Ok(cred.id)
 }
 
-fn authenticate(deps: &Deps, verified: &mut Verified, msg: Authenticate) -> Result<Id, Early> {
+fn authenticate(deps: &Deps, verified: &mut Verified, msg: Authenticate) -> Result<Id, Box<Early>> {
     resolve(deps, verified, &msg.token).map_err(|(id, reason)| {
         warn!(msg.log, "token-validation-error"; "reason" => reason.as_str(),
               "integration" => id, "token_length" => msg.token.len());
         // The body is never read for a refused token, so the entry names
         // no issue.
         let reason = format!("invalid token: {reason}");
-        Early {
+        Box::new(Early {
             refusal: Some(Error::BadRequest(reason.clone())),
             outcome: DeliveryOutcome::BadToken,
             integration: id,
@@ -298,7 +298,7 @@ fn authenticate(deps: &Deps, verified: &mut Verified, msg: Authenticate) -> Resu
             changelog_id: None,
             timestamp: None,
             reason,
-        }
+        })
     })
 }
 

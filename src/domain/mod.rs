@@ -1,7 +1,9 @@
 //! Plain types and pure rules: no I/O here.
 
 pub mod integration;
+pub mod limits;
 pub mod payload;
+pub mod plan;
 pub mod recent;
 pub mod slug;
 pub mod snowflake;

@@ -237,7 +237,7 @@ async fn deliver(
     let integration = match auth {
         Ok(Ok(Ok(id))) => id,
         // The body is left unread; the connection is closed after the answer.
-        Ok(Ok(Err(e))) => return closing(early(state, log, e, received).await),
+        Ok(Ok(Err(e))) => return closing(early(state, log, *e, received).await),
         Ok(Err(e)) => return unavailable(log, &e.to_string()),
         Err(e) => return unavailable(log, &format!("webhook validation unavailable: {e}")),
     };

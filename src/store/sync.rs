@@ -3,40 +3,17 @@
 
 use super::keys::Key;
 use super::{get, Store, StoreError, StoreResult};
+use crate::domain::plan::Op;
 use crate::domain::{ActivityType, Assignee, Delivery, DeliveryOutcome, DeliveryState, Id};
 
 mod batch;
 pub use batch::{BatchApplied, LogBound};
 
-/// How many recent changelog ids each `(integration, key)` remembers for
-/// duplicate detection.
-pub const RECENT_CHANGELOG_IDS: usize = 32;
-
-/// One assignee change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// Make `user` the group's assignee; `email` goes into the activity data.
-    Assign {
-        group: Id,
-        project: Id,
-        user: Id,
-        email: String,
-    },
-    /// Remove the group's assignee.
-    Deassign { group: Id, project: Id },
-}
-
-impl Op {
-    pub fn group(&self) -> Id {
-        match self {
-            Op::Assign { group, .. } | Op::Deassign { group, .. } => *group,
-        }
-    }
-}
-
-/// Everything one sync step writes, atomically.
+/// Everything one sync step writes, atomically: a plan of
+/// [`crate::domain::plan`], persisted as planned.
 #[derive(Debug, Clone, Default)]
 pub struct SyncWrite {
+    /// Assignee changes, each one a change (the planner kept only those).
     pub ops: Vec<Op>,
     /// Acting user recorded in the activities (None: the integration).
     pub actor: Option<Id>,
@@ -80,14 +57,6 @@ pub fn delivery_state_key(integration: Id, key: &str) -> Vec<u8> {
     Key::new().u64(integration).str(key).build()
 }
 
-/// Would this (assignee, change) pair change anything? Used to plan.
-pub fn changes(current: Option<&Assignee>, op: &Op) -> bool {
-    match op {
-        Op::Assign { user, .. } => current.is_none_or(|a| a.user != *user),
-        Op::Deassign { .. } => current.is_some(),
-    }
-}
-
 impl Store {
     /// Newest applied delivery for `(integration, key)`.
     pub fn delivery_state(&self, integration: Id, key: &str) -> StoreResult<Option<DeliveryState>> {
@@ -100,8 +69,7 @@ impl Store {
 
     /// Apply a [`SyncWrite`] in one atomic write of assignees, activities,
     /// delivery state and the delivery log. An op whose group is gone (or
-    /// whose project is being deleted) is skipped; an op that changes
-    /// nothing records nothing. (A batch of one: see
+    /// whose project is being deleted) is skipped. (A batch of one: see
     /// [`Store::apply_sync_batch`].)
     pub fn apply_sync(&self, w: &SyncWrite) -> StoreResult<SyncApplied> {
         let mut one = [w.clone()];
@@ -122,13 +90,9 @@ impl Store {
         let Some(a) = self.get_assignee(group)? else {
             return Ok(None);
         };
-        let email = self.get_user(a.user)?.and_then(|u| {
-            u.emails
-                .iter()
-                .find(|e| e.verified)
-                .or(u.emails.first())
-                .map(|e| e.email.clone())
-        });
+        let email = self
+            .get_user(a.user)?
+            .and_then(|u| crate::domain::plan::display_email(&u).map(str::to_string));
         Ok(Some((a, email)))
     }
 
@@ -164,21 +128,23 @@ mod tests {
         }
     }
 
+    /// The store persists a plan as planned (the planner decides what
+    /// changes, `domain::plan`): an assignee and its activity per op.
     #[test]
-    fn assign_twice_records_once_and_deassign_once() {
+    fn ops_are_persisted_with_their_activity() {
         let (s, g) = setup();
-        let assign = |u: Id| SyncWrite {
+        let assign = |u: Id, replaces| SyncWrite {
             ops: vec![Op::Assign {
                 group: g,
                 project: 1,
                 user: u,
                 email: "a@b".into(),
+                replaces,
             }],
             now: 10,
             ..Default::default()
         };
-        assert_eq!(s.apply_sync(&assign(7)).unwrap().changed.len(), 1);
-        assert_eq!(s.apply_sync(&assign(7)).unwrap().changed.len(), 0);
+        assert_eq!(s.apply_sync(&assign(7, None)).unwrap().changed.len(), 1);
         assert_eq!(s.get_assignee(g).unwrap().unwrap().user, 7);
         let un = SyncWrite {
             ops: vec![Op::Deassign {
@@ -192,7 +158,7 @@ mod tests {
             s.apply_sync(&un).unwrap().changed,
             vec![(g, ActivityType::Unassigned)]
         );
-        assert_eq!(s.apply_sync(&un).unwrap().changed.len(), 0);
+        assert!(s.get_assignee(g).unwrap().is_none());
         let acts = s.list_activity(g).unwrap();
         assert_eq!(acts.len(), 2);
         assert_eq!(acts[0].kind, ActivityType::Assigned);
@@ -214,6 +180,7 @@ mod tests {
                 project: 1,
                 user: 7,
                 email: "a@b".into(),
+                replaces: None,
             }],
             now: 10,
             ..Default::default()
@@ -256,6 +223,7 @@ mod tests {
                     project: 1,
                     user: 2,
                     email: "x".into(),
+                    replaces: None,
                 }],
                 state: Some((3, "APP-1".into(), st.clone())),
                 delivery: Some(delivery(DeliveryOutcome::Assigned)),

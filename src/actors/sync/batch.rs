@@ -4,21 +4,24 @@
 //! FIFO plus a `Drain` nudge to the `SyncActor`, sent only when the queue
 //! was empty). The `SyncActor` takes everything queued, up to
 //! [`BATCH_MAX`], plans each delivery in arrival order against the store
-//! *plus* what the earlier deliveries of the batch will write ([`Overlay`]),
+//! *plus* what the earlier deliveries of the batch will write
+//! ([`BatchReads`], the pure planner `crate::domain::plan`),
 //! applies all of them in ONE atomic sled write, invalidates the cache once
 //! for the batch and takes one group-commit ticket; each request gets its
 //! own reply once that ticket is on disk (the flusher sends the replies,
 //! see [`crate::actors::flusher::Commit::after`]). A delivery that fails while being planned
 //! (a reference that vanished) gets its own error; the others go on.
 
-use super::{Error, SyncActor, SyncCommand, SyncReply};
-use crate::domain::{Delivery, DeliveryOutcome, DeliveryState, Id};
+use super::reads::BatchReads;
+use super::{Error, SyncActor, SyncReply};
+use crate::domain::plan::{self, Note, SyncCommand};
+use crate::domain::Delivery;
 use crate::store::delivery_log::LogPart;
-use crate::store::sync::{LogBound, Op, SyncWrite};
-use crate::store::{Store, StoreResult};
+use crate::store::sync::{LogBound, SyncWrite};
+use crate::store::Store;
 use actix::prelude::*;
 use slog::info;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -95,91 +98,6 @@ impl SyncQueue {
     }
 }
 
-/// One delivery, planned: what the batch writes for it.
-pub(super) struct Planned {
-    pub ops: Vec<Op>,
-    pub state: Option<(Id, String, DeliveryState)>,
-    pub delivery: Delivery,
-}
-
-/// What the earlier deliveries of a batch will write, so the later ones see
-/// it: delivery state per `(integration, key)` and each group's assignee.
-#[derive(Default)]
-pub(super) struct Overlay {
-    states: HashMap<(Id, String), DeliveryState>,
-    assignees: HashMap<Id, Option<Id>>,
-    /// Per integration of the batch: the organizations where it syncs
-    /// inbound, or None when it does not exist (read once per batch).
-    pub sync_orgs: HashMap<Id, Option<BTreeSet<Id>>>,
-    /// The batch's directory reads (projects, users, team access), once each.
-    pub dir: super::inbound::Directory,
-}
-
-impl Overlay {
-    /// Newest applied delivery for `(integration, key)`, this batch included.
-    pub fn delivery_state(
-        &self,
-        store: &Store,
-        integration: Id,
-        key: &str,
-    ) -> StoreResult<Option<DeliveryState>> {
-        match self.states.get(&(integration, key.to_string())) {
-            Some(st) => Ok(Some(st.clone())),
-            None => store.delivery_state(integration, key),
-        }
-    }
-
-    fn assignee(&self, store: &Store, group: Id) -> StoreResult<Option<Id>> {
-        match self.assignees.get(&group) {
-            Some(a) => Ok(*a),
-            None => Ok(store.get_assignee(group)?.map(|a| a.user)),
-        }
-    }
-
-    /// Finish planning a delivery: an assign/unassign that will change
-    /// nothing becomes `unchanged`; record what it writes for the next ones.
-    pub fn plan(
-        &mut self,
-        store: &Store,
-        ops: Vec<Op>,
-        state: Option<(Id, String, DeliveryState)>,
-        mut delivery: Delivery,
-    ) -> StoreResult<Planned> {
-        let mut will_change = false;
-        for op in &ops {
-            let cur = self.assignee(store, op.group())?;
-            will_change |= match op {
-                Op::Assign { user, .. } => cur != Some(*user),
-                Op::Deassign { .. } => cur.is_some(),
-            };
-        }
-        if !will_change
-            && matches!(
-                delivery.outcome,
-                DeliveryOutcome::Assigned | DeliveryOutcome::Unassigned
-            )
-        {
-            delivery.outcome = DeliveryOutcome::Unchanged;
-            delivery.reason = format!("{}; the groups already matched", delivery.reason);
-        }
-        for op in &ops {
-            let next = match op {
-                Op::Assign { user, .. } => Some(*user),
-                Op::Deassign { .. } => None,
-            };
-            self.assignees.insert(op.group(), next);
-        }
-        if let Some((i, k, st)) = &state {
-            self.states.insert((*i, k.clone()), st.clone());
-        }
-        Ok(Planned {
-            ops,
-            state,
-            delivery,
-        })
-    }
-}
-
 impl Handler<Drain> for SyncActor {
     type Result = ();
     /// One batch per message: when more is queued the actor nudges itself,
@@ -237,6 +155,30 @@ impl Handler<Drain> for SyncActor {
     }
 }
 
+/// Log what the planner noted about a delivery (SPEC section 4 event names).
+fn log_notes(log: &slog::Logger, cmd: &SyncCommand, notes: &[Note]) {
+    let (integration, key) = (cmd.integration, cmd.key.as_str());
+    for n in notes {
+        match n {
+            Note::Duplicate { changelog_id } => {
+                info!(log, "duplicate-delivery"; "integration" => integration, "key" => key,
+                      "changelog_id" => changelog_id.as_str())
+            }
+            Note::Stale { timestamp, newest } => {
+                info!(log, "stale-delivery"; "integration" => integration, "key" => key,
+                      "timestamp" => timestamp, "newest" => newest)
+            }
+            Note::NoAffectedGroups => {
+                info!(log, "no-affected-groups"; "integration" => integration, "key" => key)
+            }
+            Note::AssigneeNotFound { email, group } => {
+                info!(log, "assignee-not-found-inbound"; "integration" => integration,
+                      "email" => email.as_str(), "key" => key, "group" => group)
+            }
+        }
+    }
+}
+
 impl SyncActor {
     /// Plan every delivery in order, write them all in one atomic write,
     /// then (after the commit) metrics, one cache invalidation, one ticket.
@@ -244,7 +186,7 @@ impl SyncActor {
         let store = self.deps.store.clone();
         // Before any planning read (see `store::project_delete::DeleteGate`).
         let planned_at = store.delete_epoch();
-        let mut overlay = Overlay::default();
+        let mut reads = BatchReads::new(store.clone());
         // Per delivery: its index in `writes`, or its own error.
         let mut slots: Vec<Result<usize, Error>> = Vec::with_capacity(work.len());
         let mut writes: Vec<SyncWrite> = Vec::with_capacity(work.len());
@@ -259,20 +201,21 @@ impl SyncActor {
                     if crate::failpoint::hit("sync-panic") {
                         panic!("failpoint sync-panic");
                     }
-                    self.inbound(&cmd, &log, &mut overlay)
+                    let planned = plan::inbound(&cmd, &mut reads);
+                    if let Ok(p) = &planned {
+                        log_notes(&log, &cmd, &p.notes);
+                        reads.record(p);
+                    }
+                    planned.map(|p| (p.ops, p.state, p.delivery))
                 }
-                Work::Record(delivery) => Ok(Planned {
-                    ops: vec![],
-                    state: None,
-                    delivery,
-                }),
+                Work::Record(delivery) => Ok((vec![], None, Some(delivery))),
             };
-            slots.push(planned.map(|p| {
+            slots.push(planned.map(|(ops, state, delivery)| {
                 writes.push(SyncWrite {
-                    ops: p.ops,
+                    ops,
                     actor: None,
-                    state: p.state,
-                    delivery: Some(p.delivery),
+                    state,
+                    delivery,
                     now,
                 });
                 writes.len() - 1

@@ -3,10 +3,11 @@
 //! not fail the others.
 
 use super::batch::Work;
-use super::{Change, Error, SyncActor, SyncCommand, SyncReply};
+use super::{Error, SyncActor, SyncReply};
 use crate::actors::flusher::Commit;
 use crate::actors::id::tests::deps;
 use crate::config::{Config, Durability};
+use crate::domain::plan::{Change, SyncCommand};
 use crate::domain::{
     Delivery, DeliveryOutcome, Email, Id, Installation, Integration, IntegrationStatus, Link,
     Project,

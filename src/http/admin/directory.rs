@@ -1,5 +1,6 @@
 //! Organizations, users, teams and team members.
 
+use crate::domain::limits::{check_text, NAME_MAX};
 use crate::domain::{Email, Id};
 use crate::http::admin::durable_write;
 use crate::http::error::{blocking, Error};
@@ -39,19 +40,6 @@ pub fn check_slug(field: &str, slug: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A required, non-blank text field of at most `max` characters.
-pub fn check_text(field: &str, v: &str, max: usize) -> Result<(), Error> {
-    if v.trim().is_empty() {
-        return Err(Error::bad(format!("`{field}` must not be empty")));
-    }
-    if v.chars().count() > max {
-        return Err(Error::bad(format!(
-            "`{field}` must be at most {max} characters"
-        )));
-    }
-    Ok(())
-}
-
 #[derive(Deserialize)]
 struct NewOrg {
     slug: String,
@@ -64,7 +52,7 @@ async fn create_org(
 ) -> Result<HttpResponse, Error> {
     let NewOrg { slug, name } = body.into_inner();
     check_slug("slug", &slug)?;
-    check_text("name", &name, 200)?;
+    check_text("name", &name, NAME_MAX)?;
     let org = durable_write(&state, move |store| store.create_org(&slug, &name)).await?;
     Ok(HttpResponse::Created().json(org))
 }
@@ -95,7 +83,7 @@ async fn create_user(
     body: web::Json<NewUser>,
 ) -> Result<HttpResponse, Error> {
     let NewUser { name, emails } = body.into_inner();
-    check_text("name", &name, 200)?;
+    check_text("name", &name, NAME_MAX)?;
     for e in &emails {
         let at = e.email.find('@');
         if e.email.len() > 254 || !matches!(at, Some(i) if i > 0 && i + 1 < e.email.len()) {
@@ -131,7 +119,7 @@ async fn create_team(
 ) -> Result<HttpResponse, Error> {
     let NewTeam { org, slug, name } = body.into_inner();
     check_slug("slug", &slug)?;
-    check_text("name", &name, 200)?;
+    check_text("name", &name, NAME_MAX)?;
     let team = durable_write(&state, move |store| store.create_team(org, &slug, &name)).await?;
     Ok(HttpResponse::Created().json(team))
 }

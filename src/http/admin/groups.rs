@@ -1,7 +1,7 @@
 //! Groups: create, get (with assignee), activity, manual assign/deassign.
 
+use crate::domain::limits::{check_text, TITLE_MAX};
 use crate::domain::Id;
-use crate::http::admin::directory::check_text;
 use crate::http::error::{blocking, Error};
 use crate::http::{ts, AppState};
 use crate::store::StoreError;
@@ -28,7 +28,7 @@ async fn create(
     body: web::Json<NewGroup>,
 ) -> Result<HttpResponse, Error> {
     let NewGroup { project, title } = body.into_inner();
-    check_text("title", &title, 1000)?;
+    check_text("title", &title, TITLE_MAX)?;
     let g = crate::http::admin::durable_write(&state, move |store| {
         let g = store.create_group(project, &title, crate::domain::now_ms())?;
         group_view(store, g.id)
@@ -42,15 +42,8 @@ pub fn group_view(store: &crate::store::Store, id: Id) -> Result<serde_json::Val
     let g = store
         .get_group(id)?
         .ok_or_else(|| StoreError::NotFound(format!("group {id}")))?;
-    let assignee = match store.get_assignee(id)? {
-        Some(a) => {
-            let email = store.get_user(a.user)?.and_then(|u| {
-                u.emails
-                    .iter()
-                    .find(|e| e.verified)
-                    .or(u.emails.first())
-                    .map(|e| e.email.clone())
-            });
+    let assignee = match store.assignee_with_email(id)? {
+        Some((a, email)) => {
             json!({"user": a.user, "email": email, "date_added": ts(a.date_added)})
         }
         None => serde_json::Value::Null,

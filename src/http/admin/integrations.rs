@@ -109,7 +109,7 @@ async fn import(
         None => rules::external_id(&base_url, &consumer_key),
     };
     if let Some(n) = &b.name {
-        crate::http::admin::directory::check_text("name", n, 200)?;
+        crate::domain::limits::check_text("name", n, crate::domain::limits::NAME_MAX)?;
     }
     if let Some(pem) = &b.private_key_pem {
         check_private_key(pem)?;

@@ -2,8 +2,8 @@
 //! snowflake IDs, cascading delete); reads go to the store directly.
 
 use crate::actors::project::{CreateProject, DeleteProject};
+use crate::domain::limits::{check_text, NAME_MAX, SETTING_TYPE_MAX, SETTING_VALUE_MAX};
 use crate::domain::{Id, NotificationSetting, Project};
-use crate::http::admin::directory::check_text;
 use crate::http::admin::durable_write;
 use crate::http::error::{blocking, Error};
 use crate::http::{ts, AppState};
@@ -54,7 +54,7 @@ async fn create(
     body: web::Json<NewProject>,
 ) -> Result<HttpResponse, Error> {
     let b = body.into_inner();
-    check_text("name", &b.name, 200)?;
+    check_text("name", &b.name, NAME_MAX)?;
     let msg = CreateProject {
         org: b.org,
         name: b.name,
@@ -160,8 +160,8 @@ async fn put_setting(
 ) -> Result<HttpResponse, Error> {
     let (project, user) = path.into_inner();
     let SettingBody { kind, value } = body.into_inner();
-    let kind = setting_field("type", kind, 100)?;
-    let value = setting_field("value", value, 200)?;
+    let kind = setting_field("type", kind, SETTING_TYPE_MAX)?;
+    let value = setting_field("value", value, SETTING_VALUE_MAX)?;
     let s = NotificationSetting {
         project,
         user,

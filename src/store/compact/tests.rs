@@ -1,7 +1,8 @@
 //! Tests of [`super::compact`].
 
 use super::*;
-use crate::store::sync::{Op, SyncWrite};
+use crate::domain::plan::Op;
+use crate::store::sync::SyncWrite;
 
 /// Every record of every tree, the id floor left out.
 fn dump(path: &Path) -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
@@ -27,6 +28,7 @@ fn flip(s: &Store, group: u64, user: Option<u64>) {
             project: 1,
             user,
             email: "u@example.org".into(),
+            replaces: None,
         },
         None => Op::Deassign { group, project: 1 },
     };

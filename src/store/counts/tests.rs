@@ -1,8 +1,9 @@
 //! Tests of [`super`] (`src/store/counts.rs`).
 
 use super::*;
+use crate::domain::plan::Op;
 use crate::domain::{Link, NotificationSetting, Project};
-use crate::store::sync::{Op, SyncWrite};
+use crate::store::sync::SyncWrite;
 
 fn assert_agree(s: &Store) {
     assert!(s.wait_counted(Duration::from_secs(30)), "recount finished");
@@ -181,9 +182,9 @@ fn counters_follow_every_writer_and_survive_reopen() {
         project: p.id,
         user: u.id,
         email: "u@x".into(),
+        replaces: None,
     };
     sync(&s, vec![assign(g1), assign(g2)]);
-    sync(&s, vec![assign(g1)]); // unchanged: nothing
     sync(
         &s,
         vec![Op::Deassign {

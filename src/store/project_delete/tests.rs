@@ -228,7 +228,8 @@ fn nothing_can_be_added_to_a_project_being_deleted() {
 /// after the cascade finished.)
 #[test]
 fn sync_batches_racing_a_delete_leave_no_orphans() {
-    use crate::store::sync::{LogBound, Op, SyncWrite};
+    use crate::domain::plan::Op;
+    use crate::store::sync::{LogBound, SyncWrite};
     for round in 0..20u64 {
         let w = world();
         let p = 100 + round;
@@ -251,6 +252,7 @@ fn sync_batches_racing_a_delete_leave_no_orphans() {
                                 project: p,
                                 user,
                                 email: "u@x".into(),
+                                replaces: None,
                             }
                         } else {
                             Op::Deassign {

@@ -4,17 +4,18 @@
 //! per delivery costs a `pwrite` per delivery. A batch applies its writes
 //! in order as one `apply_batch` of tree `sync` (assignees, activities,
 //! delivery state and the delivery log are record kinds of that one tree,
-//! schema 4): each write sees what the earlier ones of the batch leave
-//! (each group's assignee is tracked along the batch), so the result is
-//! exactly that of applying them one after another. Project deletes are
-//! ordered against batches by [`super::super::project_delete::DeleteGate`].
+//! schema 4). The writes are plans of `crate::domain::plan`, made against
+//! what the earlier writes of the batch leave: they are persisted as they
+//! are, with no rule of their own here. Project deletes are ordered
+//! against batches by [`super::super::project_delete::DeleteGate`] (an op
+//! whose group went is skipped).
 
 use super::super::delivery_log::{chunks, LogPart};
 use super::super::keys;
 use super::super::{encode, Store, StoreResult};
-use super::{changes, delivery_state_key, Op, SyncApplied, SyncWrite};
-use crate::domain::{Activity, ActivityType, Assignee, Id};
-use std::collections::HashMap;
+use super::{delivery_state_key, SyncApplied, SyncWrite};
+use crate::domain::plan::Op;
+use crate::domain::{Activity, Assignee};
 
 /// One write with its ids and encoded delivery state.
 struct Prepared<'a> {
@@ -119,33 +120,21 @@ impl Store {
         let _gate = self.deletes.lock();
         let recheck = planned_at != Some(self.deletes.epoch());
         let mut batch = sled::Batch::default();
-        // Each group's assignee as the batch leaves it so far.
-        let mut now_assigned: HashMap<Id, Option<Assignee>> = HashMap::new();
         let mut changed = Vec::with_capacity(prepared.len());
         let mut new_assignees = 0i64; // assignee count delta (status counts)
         for p in &prepared {
             let w = p.w;
             let mut this = Vec::new();
             for (op, act_id) in w.ops.iter().zip(&p.activity_ids) {
-                let group = op.group();
-                let project = match op {
-                    Op::Assign { project, .. } | Op::Deassign { project, .. } => *project,
-                };
+                let (group, project) = (op.group(), op.project());
                 if recheck
                     && (!self.t.groups.contains_key(keys::id(group))?
                         || self.t.project_deletes.contains_key(keys::id(project))?)
                 {
                     continue;
                 }
-                let current = match now_assigned.get(&group) {
-                    Some(a) => a.clone(),
-                    None => self.get_assignee(group)?,
-                };
-                if !changes(current.as_ref(), op) {
-                    continue;
-                }
-                let (kind, data) = match op {
-                    Op::Assign { user, email, .. } => {
+                match op {
+                    Op::Assign { user, replaces, .. } => {
                         let a = Assignee {
                             group,
                             project,
@@ -157,22 +146,14 @@ impl Store {
                             keys::id(group),
                             encode("assignee", &a)?,
                         );
-                        new_assignees += i64::from(current.is_none());
-                        now_assigned.insert(group, Some(a));
-                        let data = serde_json::json!({
-                            "assignee": user.to_string(),
-                            "assigneeEmail": email,
-                            "assigneeType": "user",
-                        });
-                        (ActivityType::Assigned, data.to_string())
+                        new_assignees += i64::from(replaces.is_none());
                     }
                     Op::Deassign { .. } => {
                         self.t.assignees.batch_remove(&mut batch, keys::id(group));
-                        new_assignees -= 1; // `changes`: there was one
-                        now_assigned.insert(group, None);
-                        (ActivityType::Unassigned, "{}".to_string())
+                        new_assignees -= 1;
                     }
-                };
+                }
+                let (kind, data) = op.activity();
                 let act = Activity {
                     id: *act_id,
                     group,

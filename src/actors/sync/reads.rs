@@ -1,0 +1,149 @@
+//! The planner's reads inside the single writer ([`crate::domain::plan::Reads`]):
+//! the store, plus what the earlier deliveries of the same batch will write
+//! (delivery state and assignees), with each directory read (integration
+//! installs, projects, users, team access) done once per batch. The next
+//! batch reads afresh, so a directory change is seen by the batch planned
+//! after it. No rule lives here: only reads and what a plan will write.
+
+use crate::domain::plan::{Plan, Reads};
+use crate::domain::{DeliveryState, Group, Id, Project, User};
+use crate::error::Error;
+use crate::store::Store;
+use std::collections::{BTreeSet, HashMap};
+
+pub(super) struct BatchReads {
+    store: Store,
+    /// Delivery state per `(integration, key)` as the batch leaves it.
+    states: HashMap<(Id, String), DeliveryState>,
+    /// Each group's assignee as the batch leaves it.
+    assignees: HashMap<Id, Option<Id>>,
+    /// Per integration: the organizations where it syncs inbound, or None
+    /// when it does not exist (integration records are large).
+    sync_orgs: HashMap<Id, Option<BTreeSet<Id>>>,
+    projects: HashMap<Id, Option<Project>>,
+    users: HashMap<Id, Option<User>>,
+    /// ASCII-lower-cased email -> users who verified it
+    candidates: HashMap<String, Vec<Id>>,
+    /// (user, project) -> is the user in one of the project's teams
+    access: HashMap<(Id, Id), bool>,
+}
+
+impl BatchReads {
+    pub(super) fn new(store: Store) -> BatchReads {
+        BatchReads {
+            store,
+            states: HashMap::new(),
+            assignees: HashMap::new(),
+            sync_orgs: HashMap::new(),
+            projects: HashMap::new(),
+            users: HashMap::new(),
+            candidates: HashMap::new(),
+            access: HashMap::new(),
+        }
+    }
+
+    /// What `plan` will write, for the plans after it in the batch.
+    pub(super) fn record(&mut self, plan: &Plan) {
+        for op in &plan.ops {
+            self.assignees.insert(op.group(), op.assignee_after());
+        }
+        if let Some((i, k, st)) = &plan.state {
+            self.states.insert((*i, k.clone()), st.clone());
+        }
+    }
+}
+
+impl Reads for BatchReads {
+    fn sync_orgs(&mut self, integration: Id) -> Result<Option<BTreeSet<Id>>, Error> {
+        if let Some(known) = self.sync_orgs.get(&integration) {
+            return Ok(known.clone());
+        }
+        let store = &self.store;
+        let orgs = match store.get_integration(integration)? {
+            None => None,
+            Some(_) => Some(
+                store
+                    .installations(integration)?
+                    .into_iter()
+                    .filter(|i| i.sync_inbound_assignee)
+                    .map(|i| i.org)
+                    .collect(),
+            ),
+        };
+        self.sync_orgs.insert(integration, orgs.clone());
+        Ok(orgs)
+    }
+
+    fn delivery_state(
+        &mut self,
+        integration: Id,
+        key: &str,
+    ) -> Result<Option<DeliveryState>, Error> {
+        match self.states.get(&(integration, key.to_string())) {
+            Some(st) => Ok(Some(st.clone())),
+            None => self.store.delivery_state(integration, key),
+        }
+    }
+
+    fn linked(&mut self, integration: Id, key: &str) -> Result<Vec<(Group, Project)>, Error> {
+        let mut out = Vec::new();
+        for gid in self.store.linked_groups(integration, key)? {
+            let Some(g) = self.store.get_group(gid)? else {
+                continue;
+            };
+            let Some(p) = self.project(g.project)? else {
+                continue;
+            };
+            out.push((g, p));
+        }
+        Ok(out)
+    }
+
+    fn group(&mut self, id: Id) -> Result<Option<Group>, Error> {
+        self.store.get_group(id)
+    }
+
+    fn project(&mut self, id: Id) -> Result<Option<Project>, Error> {
+        if let Some(p) = self.projects.get(&id) {
+            return Ok(p.clone());
+        }
+        let p = self.store.get_project(id)?;
+        self.projects.insert(id, p.clone());
+        Ok(p)
+    }
+
+    fn user(&mut self, id: Id) -> Result<Option<User>, Error> {
+        if let Some(u) = self.users.get(&id) {
+            return Ok(u.clone());
+        }
+        let u = self.store.get_user(id)?;
+        self.users.insert(id, u.clone());
+        Ok(u)
+    }
+
+    fn candidates(&mut self, email: &str) -> Result<Vec<Id>, Error> {
+        let key = crate::domain::email_key(email);
+        if let Some(c) = self.candidates.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = self.store.users_with_verified_email(email)?;
+        self.candidates.insert(key, c.clone());
+        Ok(c)
+    }
+
+    fn has_access(&mut self, user: Id, p: &Project) -> Result<bool, Error> {
+        if let Some(a) = self.access.get(&(user, p.id)) {
+            return Ok(*a);
+        }
+        let a = self.store.user_in_any_team(user, &p.teams)?;
+        self.access.insert((user, p.id), a);
+        Ok(a)
+    }
+
+    fn assignee(&mut self, group: Id) -> Result<Option<Id>, Error> {
+        match self.assignees.get(&group) {
+            Some(a) => Ok(*a),
+            None => Ok(self.store.get_assignee(group)?.map(|a| a.user)),
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The planner's rules on an in-memory [`Reads`]: no sled, no actors, no HTTP.
+
+use super::*;
+use crate::domain::{Email, Millis};
+use std::collections::HashMap;
+
+/// A small world in memory.
+#[derive(Default)]
+struct Mem {
+    /// integration -> orgs where it syncs inbound (absent: no integration)
+    installs: HashMap<Id, BTreeSet<Id>>,
+    states: HashMap<(Id, String), DeliveryState>,
+    /// (integration, key) -> groups
+    links: HashMap<(Id, String), Vec<Id>>,
+    groups: HashMap<Id, Group>,
+    projects: HashMap<Id, Project>,
+    users: HashMap<Id, User>,
+    /// (user, team)
+    members: BTreeSet<(Id, Id)>,
+    assignees: HashMap<Id, Id>,
+}
+
+impl Reads for Mem {
+    fn sync_orgs(&mut self, integration: Id) -> Result<Option<BTreeSet<Id>>, Error> {
+        Ok(self.installs.get(&integration).cloned())
+    }
+    fn delivery_state(&mut self, i: Id, key: &str) -> Result<Option<DeliveryState>, Error> {
+        Ok(self.states.get(&(i, key.to_string())).cloned())
+    }
+    fn linked(&mut self, i: Id, key: &str) -> Result<Vec<(Group, Project)>, Error> {
+        let ids = self.links.get(&(i, key.to_string())).cloned();
+        Ok(ids
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|g| {
+                let g = self.groups.get(&g)?.clone();
+                let p = self.projects.get(&g.project)?.clone();
+                Some((g, p))
+            })
+            .collect())
+    }
+    fn group(&mut self, id: Id) -> Result<Option<Group>, Error> {
+        Ok(self.groups.get(&id).cloned())
+    }
+    fn project(&mut self, id: Id) -> Result<Option<Project>, Error> {
+        Ok(self.projects.get(&id).cloned())
+    }
+    fn user(&mut self, id: Id) -> Result<Option<User>, Error> {
+        Ok(self.users.get(&id).cloned())
+    }
+    fn candidates(&mut self, email: &str) -> Result<Vec<Id>, Error> {
+        let mut ids: Vec<Id> = self
+            .users
+            .values()
+            .filter(|u| {
+                u.emails
+                    .iter()
+                    .any(|e| e.verified && e.email.eq_ignore_ascii_case(email))
+            })
+            .map(|u| u.id)
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+    fn has_access(&mut self, user: Id, p: &Project) -> Result<bool, Error> {
+        Ok(p.teams.iter().any(|t| self.members.contains(&(user, *t))))
+    }
+    fn assignee(&mut self, group: Id) -> Result<Option<Id>, Error> {
+        Ok(self.assignees.get(&group).copied())
+    }
+}
+
+const I: Id = 7;
+const KEY: &str = "APP-1";
+
+fn user(id: Id, emails: &[(&str, bool)]) -> User {
+    User {
+        id,
+        name: format!("u{id}"),
+        emails: emails
+            .iter()
+            .map(|(e, v)| Email {
+                email: e.to_string(),
+                verified: *v,
+            })
+            .collect(),
+    }
+}
+
+/// Org 1 with team 10 and project 100 (groups 1000, 1001 linked to APP-1),
+/// org 2 with team 20 and project 200 (group 2000 linked to APP-1); the
+/// integration syncs inbound in org 1 only. Bob (1) is in team 10.
+fn world() -> Mem {
+    let mut m = Mem::default();
+    m.installs.insert(I, BTreeSet::from([1]));
+    for (pid, org, team) in [(100, 1, 10), (200, 2, 20)] {
+        m.projects.insert(
+            pid,
+            Project {
+                id: pid,
+                org,
+                slug: format!("p{pid}"),
+                name: format!("P{pid}"),
+                teams: vec![team],
+                date_added: 0,
+            },
+        );
+    }
+    for (gid, pid) in [(1000, 100), (1001, 100), (2000, 200)] {
+        m.groups.insert(
+            gid,
+            Group {
+                id: gid,
+                project: pid,
+                title: "g".into(),
+                date_added: 0 as Millis,
+            },
+        );
+    }
+    m.links.insert((I, KEY.into()), vec![1000, 1001, 2000]);
+    m.users
+        .insert(1, user(1, &[("Bob@Example.org", true), ("b@x.org", false)]));
+    m.members.insert((1, 10));
+    m
+}
+
+fn cmd(change: Change, id: Option<&str>, ts: Option<i64>) -> SyncCommand {
+    SyncCommand {
+        received: 5,
+        integration: I,
+        key: KEY.into(),
+        changelog_id: id.map(str::to_string),
+        timestamp: ts,
+        change,
+    }
+}
+
+fn assign(email: &str) -> Change {
+    Change::Assign(email.into())
+}
+
+fn apply(m: &mut Mem, p: &Plan) {
+    for op in &p.ops {
+        match op.assignee_after() {
+            Some(u) => m.assignees.insert(op.group(), u),
+            None => m.assignees.remove(&op.group()),
+        };
+    }
+    if let Some((i, k, st)) = &p.state {
+        m.states.insert((*i, k.clone()), st.clone());
+    }
+}
+
+#[test]
+fn assign_picks_the_lowest_candidate_with_access_in_syncing_orgs_only() {
+    let mut m = world();
+    // Carol (2) has the email verified too, but a lower id wins only with access.
+    m.users.insert(0, user(0, &[("bob@example.org", true)]));
+    m.users.insert(2, user(2, &[("bob@example.org", true)]));
+    m.members.insert((2, 10));
+    let p = inbound(&cmd(assign("BOB@EXAMPLE.ORG"), Some("1"), Some(10)), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Assigned);
+    let d = p.delivery.as_ref().unwrap();
+    // Group 2000 is in org 2, where the integration does not sync.
+    assert_eq!(d.groups, vec![1000, 1001]);
+    assert_eq!(
+        p.ops,
+        vec![
+            Op::Assign {
+                group: 1000,
+                project: 100,
+                user: 1,
+                email: "Bob@Example.org".into(),
+                replaces: None
+            },
+            Op::Assign {
+                group: 1001,
+                project: 100,
+                user: 1,
+                email: "Bob@Example.org".into(),
+                replaces: None
+            },
+        ],
+        "user 0 has no access; bob (1) is the lowest with access; his own spelling"
+    );
+    assert_eq!(d.reason, "APP-1 was assigned in Jira to BOB@EXAMPLE.ORG");
+    assert!(p.notes.is_empty());
+}
+
+#[test]
+fn assigning_the_current_assignee_again_changes_nothing() {
+    let mut m = world();
+    m.assignees.insert(1000, 1);
+    let p = inbound(&cmd(assign("bob@example.org"), Some("1"), None), &mut m).unwrap();
+    // 1001 changes, 1000 already had bob: only one op, still `assigned`.
+    assert_eq!(p.ops.len(), 1);
+    assert_eq!(p.ops[0].group(), 1001);
+    assert_eq!(p.outcome, DeliveryOutcome::Assigned);
+    apply(&mut m, &p);
+    let p = inbound(&cmd(assign("bob@example.org"), Some("2"), None), &mut m).unwrap();
+    assert!(p.ops.is_empty());
+    assert_eq!(p.outcome, DeliveryOutcome::Unchanged);
+    let d = p.delivery.unwrap();
+    assert!(
+        d.reason.ends_with("; the groups already matched"),
+        "{}",
+        d.reason
+    );
+    // The ordering state still moves: the delivery was applied.
+    assert_eq!(p.state.unwrap().2.changelog_id.as_deref(), Some("2"));
+}
+
+#[test]
+fn an_assign_replacing_someone_says_whom() {
+    let mut m = world();
+    m.users.insert(3, user(3, &[("carol@example.org", true)]));
+    m.members.insert((3, 10));
+    m.assignees.insert(1000, 1);
+    let p = inbound(&cmd(assign("carol@example.org"), None, None), &mut m).unwrap();
+    assert!(matches!(
+        p.ops[0],
+        Op::Assign {
+            group: 1000,
+            user: 3,
+            replaces: Some(1),
+            ..
+        }
+    ));
+    assert!(matches!(
+        p.ops[1],
+        Op::Assign {
+            group: 1001,
+            replaces: None,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn unassign_lists_every_affected_group_and_changes_those_assigned() {
+    let mut m = world();
+    m.assignees.insert(1001, 1);
+    m.assignees.insert(2000, 1);
+    let p = inbound(&cmd(Change::Unassign, Some("1"), None), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unassigned);
+    assert_eq!(p.delivery.as_ref().unwrap().groups, vec![1000, 1001]);
+    assert_eq!(
+        p.ops,
+        vec![Op::Deassign {
+            group: 1001,
+            project: 100
+        }]
+    );
+    assert_eq!(p.ops[0].activity(), (ActivityType::Unassigned, "{}".into()));
+    apply(&mut m, &p);
+    let p = inbound(&cmd(Change::Unassign, Some("2"), None), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unchanged);
+    assert!(p.ops.is_empty());
+}
+
+#[test]
+fn nobody_with_access_is_assignee_not_found_per_group() {
+    let mut m = world();
+    // A verified address nobody holds, and an unverified one bob holds.
+    for email in ["nobody@example.org", "b@x.org"] {
+        let p = inbound(&cmd(assign(email), None, None), &mut m).unwrap();
+        assert_eq!(p.outcome, DeliveryOutcome::AssigneeNotFound, "{email}");
+        assert!(p.ops.is_empty());
+        assert_eq!(
+            p.notes,
+            vec![
+                Note::AssigneeNotFound {
+                    email: email.into(),
+                    group: 1000
+                },
+                Note::AssigneeNotFound {
+                    email: email.into(),
+                    group: 1001
+                },
+            ]
+        );
+        assert!(
+            p.state.is_some(),
+            "applied: it makes older deliveries stale"
+        );
+    }
+    // Some groups found, others not: assigned, and the reason names the rest.
+    m.projects.get_mut(&100).unwrap().teams = vec![10];
+    m.groups.insert(
+        1002,
+        Group {
+            id: 1002,
+            project: 101,
+            title: "g".into(),
+            date_added: 0,
+        },
+    );
+    m.projects.insert(
+        101,
+        Project {
+            id: 101,
+            org: 1,
+            slug: "p101".into(),
+            name: "P101".into(),
+            teams: vec![11],
+            date_added: 0,
+        },
+    );
+    m.links.get_mut(&(I, KEY.into())).unwrap().push(1002);
+    let p = inbound(&cmd(assign("bob@example.org"), None, None), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Assigned);
+    let reason = p.delivery.unwrap().reason;
+    assert!(reason.contains("groups [1002]"), "{reason}");
+}
+
+#[test]
+fn no_affected_groups_when_not_installed_or_linked_elsewhere() {
+    let mut m = world();
+    m.installs.insert(I, BTreeSet::new());
+    let p = inbound(&cmd(Change::Unassign, Some("1"), Some(1)), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::NoAffectedGroups);
+    assert_eq!(p.notes, vec![Note::NoAffectedGroups]);
+    assert!(p.state.is_some(), "applied");
+    let mut m = world();
+    m.links.clear();
+    let p = inbound(&cmd(assign("bob@example.org"), None, None), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::NoAffectedGroups);
+}
+
+#[test]
+fn an_integration_that_is_gone_is_a_bad_reference() {
+    let mut m = world();
+    m.installs.clear();
+    let e = inbound(&cmd(Change::Unassign, None, None), &mut m).unwrap_err();
+    assert_eq!(
+        e,
+        Error::BadRequest(format!("integration {I} no longer exists"))
+    );
+}
+
+#[test]
+fn duplicates_by_last_or_recent_changelog_id() {
+    let mut m = world();
+    let p = inbound(
+        &cmd(assign("bob@example.org"), Some("10"), Some(100)),
+        &mut m,
+    )
+    .unwrap();
+    apply(&mut m, &p);
+    let p = inbound(&cmd(Change::Unassign, Some("11"), Some(200)), &mut m).unwrap();
+    apply(&mut m, &p);
+    for (id, ts) in [("11", Some(300)), ("10", Some(400)), ("10", None)] {
+        let p = inbound(&cmd(Change::Unassign, Some(id), ts), &mut m).unwrap();
+        assert_eq!(p.outcome, DeliveryOutcome::Duplicate, "{id}");
+        assert_eq!(
+            p.notes,
+            vec![Note::Duplicate {
+                changelog_id: id.into()
+            }]
+        );
+        assert!(p.ops.is_empty() && p.state.is_none(), "no effect");
+    }
+}
+
+#[test]
+fn older_timestamps_are_stale_equal_ones_are_not() {
+    let mut m = world();
+    let p = inbound(
+        &cmd(assign("bob@example.org"), Some("1"), Some(100)),
+        &mut m,
+    )
+    .unwrap();
+    apply(&mut m, &p);
+    let p = inbound(&cmd(Change::Unassign, Some("2"), Some(99)), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Stale);
+    assert_eq!(
+        p.notes,
+        vec![Note::Stale {
+            timestamp: 99,
+            newest: 100
+        }]
+    );
+    assert!(p.ops.is_empty() && p.state.is_none());
+    let p = inbound(&cmd(Change::Unassign, Some("3"), Some(100)), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unassigned);
+    // Without a timestamp the stale check is skipped, and the newest stays.
+    apply(&mut m, &p);
+    let p = inbound(&cmd(assign("bob@example.org"), Some("4"), None), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Assigned);
+    assert_eq!(p.state.as_ref().unwrap().2.timestamp, Some(100));
+}
+
+#[test]
+fn the_state_keeps_the_newest_timestamp_and_a_bounded_id_list() {
+    let mut m = world();
+    for n in 0..(RECENT_CHANGELOG_IDS as i64 + 8) {
+        let c = cmd(Change::Unassign, Some(&n.to_string()), Some(n));
+        let p = inbound(&c, &mut m).unwrap();
+        apply(&mut m, &p);
+    }
+    let st = m.states.get(&(I, KEY.to_string())).unwrap();
+    assert_eq!(st.timestamp, Some(RECENT_CHANGELOG_IDS as i64 + 7));
+    assert_eq!(st.recent_changelog_ids.iter().count(), RECENT_CHANGELOG_IDS);
+    assert!(!st.recent_changelog_ids.contains("0"), "the oldest went");
+}
+
+#[test]
+fn assigned_activity_data_has_the_reference_shape() {
+    let op = Op::Assign {
+        group: 1,
+        project: 2,
+        user: 42,
+        email: "Bob@Example.org".into(),
+        replaces: None,
+    };
+    let (kind, data) = op.activity();
+    assert_eq!(kind, ActivityType::Assigned);
+    let v: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"assignee": "42", "assigneeEmail": "Bob@Example.org",
+                           "assigneeType": "user"})
+    );
+}
+
+#[test]
+fn manual_assign_follows_the_same_rules() {
+    let mut m = world();
+    assert_eq!(
+        manual(9, Some(1), &mut m).unwrap_err(),
+        Error::NotFound("group 9".into())
+    );
+    assert_eq!(
+        manual(1000, Some(9), &mut m).unwrap_err(),
+        Error::NotFound("user 9".into())
+    );
+    m.users
+        .insert(3, user(3, &[("c@x.org", false), ("c@y.org", false)]));
+    let e = manual(1000, Some(3), &mut m).unwrap_err();
+    assert!(
+        matches!(e, Error::BadRequest(ref s) if s.contains("no access")),
+        "{e}"
+    );
+    m.members.insert((3, 10));
+    // No verified address: the first is shown.
+    let p = manual(1000, Some(3), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Assigned);
+    assert!(matches!(&p.ops[0], Op::Assign { email, .. } if email == "c@x.org"));
+    assert!(p.delivery.is_none() && p.state.is_none());
+    apply(&mut m, &p);
+    assert_eq!(
+        manual(1000, Some(3), &mut m).unwrap().outcome,
+        DeliveryOutcome::Unchanged
+    );
+    let p = manual(1000, None, &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unassigned);
+    apply(&mut m, &p);
+    let p = manual(1000, None, &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unchanged);
+    assert!(p.ops.is_empty());
+}
+
+#[test]
+fn display_email_prefers_a_verified_address() {
+    let u = user(1, &[("a@x.org", false), ("B@x.org", true)]);
+    assert_eq!(display_email(&u), Some("B@x.org"));
+    assert_eq!(verified_spelling(&u, "b@X.ORG"), Some("B@x.org"));
+    assert_eq!(verified_spelling(&u, "a@x.org"), None, "not verified");
+    // ASCII case folding only: the Kelvin sign is not a K.
+    let k = user(2, &[("kate@x.org", true)]);
+    assert_eq!(verified_spelling(&k, "\u{212A}ate@x.org"), None);
+    assert_eq!(display_email(&user(3, &[])), None);
+}
