@@ -265,6 +265,16 @@ async fn serve(
     a?;
     p?;
     info!(log2, "listeners-closed");
+    // Nothing new comes in: the supervisor drains the writer, settles the
+    // last group commit and stops the actors (bounded by the shutdown
+    // timeout; a hung supervisor cannot hold the exit).
+    let within = std::time::Duration::from_secs(config.http.shutdown_timeout_secs);
+    let _ = state
+        .actors
+        .supervisor
+        .send(supervisor::Shutdown { within })
+        .timeout(within + std::time::Duration::from_secs(1))
+        .await;
     lifecycle::failpoint_slow_shutdown(&log2).await;
     Ok(())
 }

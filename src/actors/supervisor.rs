@@ -1,5 +1,19 @@
-//! `Supervisor`: starts the actors in order, watches their health, and
-//! drives graceful shutdown.
+//! `Supervisor`: starts the actors in order, reports their health, and
+//! drives the shutdown order.
+//!
+//! - Start: ids, cache, project (which finishes interrupted deletes first),
+//!   the group-commit flusher, sync, the webhook pool, jira; then the
+//!   supervisor, which adopts their addresses.
+//! - Restarts: a handler panic is caught at the actor boundary
+//!   (`actors::guarded`), logged as `"actor-panic"`, counted, and the actor
+//!   stopped; the actor runtime then builds a new one (a `SyncArbiter`
+//!   from its factory, a `Context` actor by actix's `Supervisor`). A new
+//!   `SyncActor` drains what its predecessor left queued; a new
+//!   `ProjectActor` finishes an interrupted delete before anything else.
+//! - Health ([`Health`]): pings every actor within a timeout, for
+//!   `/healthz`, `/v1/status` and the systemd watchdog.
+//! - Shutdown ([`Shutdown`]), after the listeners stopped: drain the
+//!   single writer's queue, settle the last group commit, stop.
 
 use super::{cache, flusher, id, jira, project, sync, webhook, Actors, Deps, Ping};
 use actix::prelude::*;
@@ -7,6 +21,8 @@ use std::time::Duration;
 
 pub struct Supervisor {
     log: slog::Logger,
+    /// The actors it started (filled in right after they start).
+    actors: Option<Actors>,
 }
 
 impl Actor for Supervisor {
@@ -22,6 +38,85 @@ impl Handler<Ping> for Supervisor {
             return Box::pin(std::future::pending());
         }
         Box::pin(async {})
+    }
+}
+
+/// Hand the supervisor the addresses of what it supervises.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Adopt(Actors);
+
+impl Handler<Adopt> for Supervisor {
+    type Result = ();
+    fn handle(&mut self, msg: Adopt, _: &mut Context<Self>) {
+        self.actors = Some(msg.0);
+    }
+}
+
+/// Ping every actor; each must answer within `timeout` (the supervisor
+/// itself is alive when it answers this).
+#[derive(Message)]
+#[rtype(result = "Vec<ActorHealth>")]
+pub struct Health {
+    pub timeout: Duration,
+}
+
+impl Handler<Health> for Supervisor {
+    type Result = ResponseFuture<Vec<ActorHealth>>;
+    fn handle(&mut self, msg: Health, _: &mut Context<Self>) -> Self::Result {
+        if crate::failpoint::hit("hang-supervisor") {
+            return Box::pin(std::future::pending());
+        }
+        let actors = self.actors.clone();
+        Box::pin(async move {
+            let mut out = vec![ActorHealth {
+                actor: "supervisor",
+                alive: true,
+            }];
+            if let Some(a) = actors {
+                out.extend(a.probe_all(msg.timeout).await);
+            }
+            out
+        })
+    }
+}
+
+/// The shutdown order, once both listeners have stopped (no new work can
+/// come in): let the single writer take everything queued, settle the last
+/// group commit (every acknowledged change is on disk), then stop the
+/// actors in the reverse of their start order. Answers how many
+/// deliveries were still queued when it began.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Shutdown {
+    /// How long the queue may take to drain.
+    pub within: Duration,
+}
+
+impl Handler<Shutdown> for Supervisor {
+    type Result = ResponseActFuture<Self, usize>;
+    fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        let actors = self.actors.clone();
+        let log = self.log.clone();
+        let fut = async move {
+            let Some(a) = actors else { return 0 };
+            let queued = a.sync_queue.len();
+            let deadline = tokio::time::Instant::now() + msg.within;
+            while !a.sync_queue.is_empty() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let settled = a.commit.settle().await;
+            slog::info!(log, "actors-stopping"; "queued" => queued,
+                        "drained" => a.sync_queue.is_empty(), "settled" => settled.is_ok());
+            queued
+        };
+        Box::pin(fut.into_actor(self).map(|queued, act, ctx| {
+            // Reverse start order: jira, webhook (per worker, stopped with
+            // the HTTP workers), sync, project, cache, ids; then itself.
+            act.actors = None;
+            ctx.stop();
+            queued
+        }))
     }
 }
 
@@ -43,11 +138,11 @@ pub fn start_all(deps: &Deps) -> Actors {
     let jira = jira::start(deps);
     let supervisor = Supervisor {
         log: deps.log.new(slog::o!("actor" => "supervisor")),
+        actors: None,
     }
     .start();
-    slog::debug!(supervisor_log(deps), "actors-started");
-    Actors {
-        supervisor,
+    let actors = Actors {
+        supervisor: supervisor.clone(),
         ids,
         cache,
         projects,
@@ -56,7 +151,10 @@ pub fn start_all(deps: &Deps) -> Actors {
         webhook,
         jira,
         commit,
-    }
+    };
+    supervisor.do_send(Adopt(actors.clone()));
+    slog::debug!(supervisor_log(deps), "actors-started");
+    actors
 }
 
 fn supervisor_log(deps: &Deps) -> slog::Logger {
@@ -71,8 +169,30 @@ pub struct ActorHealth {
 }
 
 impl Actors {
-    /// Ping every actor; each must answer within `timeout`.
+    /// Health of every actor, as the supervisor reports it. A supervisor
+    /// that does not answer is reported dead, and the others are then
+    /// probed directly, so `/v1/status` still tells which one hangs.
     pub async fn health(&self, timeout: Duration) -> Vec<ActorHealth> {
+        match self
+            .supervisor
+            .send(Health { timeout })
+            .timeout(timeout * 2)
+            .await
+        {
+            Ok(h) => h,
+            Err(_) => {
+                let mut out = vec![ActorHealth {
+                    actor: "supervisor",
+                    alive: false,
+                }];
+                out.extend(self.probe_all(timeout).await);
+                out
+            }
+        }
+    }
+
+    /// Ping every actor but the supervisor.
+    async fn probe_all(&self, timeout: Duration) -> Vec<ActorHealth> {
         async fn probe<A>(addr: &Addr<A>, name: &'static str, t: Duration) -> ActorHealth
         where
             A: Actor + Handler<Ping>,
@@ -82,7 +202,6 @@ impl Actors {
             ActorHealth { actor: name, alive }
         }
         vec![
-            probe(&self.supervisor, "supervisor", timeout).await,
             probe(&self.ids, "ids", timeout).await,
             probe(&self.cache, "cache", timeout).await,
             probe(&self.projects, "project", timeout).await,

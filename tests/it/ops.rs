@@ -171,6 +171,26 @@ fn sigterm_finishes_in_flight_requests_and_keeps_their_data() {
     assert_eq!(exit_code(st), Some(0), "logs:\n{}", d.log_text());
     assert_eq!(d.events("shutdown-started").len(), 1);
     assert_eq!(d.events("shutdown-complete").len(), 1);
+    // The supervisor drove the shutdown order after the listeners closed:
+    // the writer drained, the last group commit settled.
+    let order: Vec<String> = d
+        .log_text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["msg"].as_str().map(str::to_string))
+        .filter(|m| {
+            ["listeners-closed", "actors-stopping", "shutdown-complete"].contains(&m.as_str())
+        })
+        .collect();
+    assert_eq!(
+        order,
+        ["listeners-closed", "actors-stopping", "shutdown-complete"]
+    );
+    let stopping = d.wait_event("actors-stopping");
+    assert_eq!(
+        (stopping["drained"].as_bool(), stopping["settled"].as_bool()),
+        (Some(true), Some(true))
+    );
 
     d.restart();
     let orgs = d.admin().must_get("/v1/orgs");

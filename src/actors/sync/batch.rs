@@ -72,6 +72,15 @@ impl SyncQueue {
         SyncQueue { pending, addr }
     }
 
+    /// Deliveries waiting for the single writer.
+    pub fn len(&self) -> usize {
+        lock(&self.pending).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Queue one delivery and wait for its reply: the write is then applied,
     /// the cache invalidated and, with `durability = "sync"`, the group
     /// commit that holds it is on disk (failures are answered at once).
