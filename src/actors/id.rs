@@ -75,34 +75,6 @@ pub fn start(deps: &Deps) -> Addr<IdActor> {
     SyncArbiter::start(1, move || IdActor::new(deps.clone()))
 }
 
-/// Wait for a future on the current (non-async) thread: for sync actors that
-/// ask another actor (`block_on(addr.send(msg))`). Never call it on an async
-/// worker.
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-
-    let mut f = std::pin::pin!(f);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        match f.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => std::thread::park(),
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -118,16 +90,6 @@ pub(crate) mod tests {
             metrics: Metrics::new(),
             log: slog::Logger::root(slog::Discard, slog::o!()),
         }
-    }
-
-    #[test]
-    fn block_on_waits_for_another_thread() {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            tx.send(42).unwrap();
-        });
-        assert_eq!(block_on(rx).unwrap(), 42);
     }
 
     #[test]

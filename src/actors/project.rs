@@ -1,10 +1,13 @@
 //! `ProjectActor`: project save (slug rules, snowflake ID) and cascading
-//! delete. One thread, so saves and deletes never race each other.
+//! delete. Each request runs to its end before the next one starts
+//! (`AtomicResponse`), so saves and deletes never race each other; store
+//! calls run on the blocking pool and IDs are asked of the `IdActor` with
+//! a message that is awaited, never blocked on.
 
 use super::cache::Invalidator;
-use super::id::{block_on, IdActor, NextId};
+use super::id::{IdActor, NextId};
 use super::Deps;
-use super::{guarded, Ping};
+use super::Ping;
 use crate::config::IdsConfig;
 use crate::domain::{slug, Id, Project};
 use crate::error::Error;
@@ -12,7 +15,9 @@ use crate::failpoint;
 use crate::store::project_delete::DeleteCounts;
 use crate::store::Store;
 use actix::prelude::*;
-use rand::Rng;
+use futures_util::FutureExt;
+use rand::{Rng, SeedableRng};
+use std::panic::AssertUnwindSafe;
 
 /// The 409 message of SPEC section 7 when every ID tried was already used.
 pub const MAX_ID_RETRIES_MESSAGE: &str =
@@ -33,15 +38,22 @@ pub struct CreateProject {
 #[rtype(result = "Result<DeleteCounts, Error>")]
 pub struct DeleteProject(pub Id);
 
-/// The save rules, with the ID source and the random source injected.
-pub fn create_project<R: Rng + ?Sized>(
+/// A project that passed the save rules, waiting for its ID.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    org: Id,
+    name: String,
+    slug: String,
+    teams: Vec<Id>,
+}
+
+/// The save rules (SPEC section 7): the organization and teams exist and
+/// fit, the slug is valid and free (or derived from the name).
+pub fn prepare_project<R: Rng + ?Sized>(
     store: &Store,
-    ids: &IdsConfig,
     req: CreateProject,
     rng: &mut R,
-    mut next_id: impl FnMut() -> Result<Id, Error>,
-    now: i64,
-) -> Result<Project, Error> {
+) -> Result<Prepared, Error> {
     let CreateProject {
         org,
         name,
@@ -84,30 +96,90 @@ pub fn create_project<R: Rng + ?Sized>(
             })?
         }
     };
-    let mut id = None;
-    for _ in 0..=ids.max_retries {
-        let candidate = if ids.use_snowflake {
-            next_id()?
-        } else {
-            store.next_seq("projects")?
-        };
-        if !store.project_id_used(candidate)? && !failpoint::hit("project-id-collision") {
-            id = Some(candidate);
-            break;
-        }
+    Ok(Prepared {
+        org,
+        name,
+        slug,
+        teams: unique_teams,
+    })
+}
+
+/// Save the project under `id`, unless a project already has that ID
+/// (None: try another).
+pub fn insert_with_id(
+    store: &Store,
+    p: &Prepared,
+    id: Id,
+    now: i64,
+) -> Result<Option<Project>, Error> {
+    if store.project_id_used(id)? || failpoint::hit("project-id-collision") {
+        return Ok(None);
     }
-    let id = id.ok_or_else(|| Error::Conflict(MAX_ID_RETRIES_MESSAGE.into()))?;
     let p = Project {
         id,
-        org,
-        slug,
-        name,
-        teams: unique_teams,
+        org: p.org,
+        slug: p.slug.clone(),
+        name: p.name.clone(),
+        teams: p.teams.clone(),
         date_added: now,
     };
     store.insert_project(&p)?;
     store.flush()?;
-    Ok(p)
+    Ok(Some(p))
+}
+
+/// Run a store call on the blocking pool. A panic in it is raised again
+/// here, in the actor's future, where the actor boundary catches it.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Error::Unavailable(format!("blocking pool: {e}"))),
+    }
+}
+
+/// Save a new project: the save rules, then an ID from `next_id` (or the
+/// sequence) until one is free, at most `ids.max_retries` retries (then 409
+/// with [`MAX_ID_RETRIES_MESSAGE`]). Store calls run on the blocking pool;
+/// the ID source is awaited, never blocked on.
+pub async fn create_project<R, F, Fut>(
+    store: Store,
+    ids: IdsConfig,
+    req: CreateProject,
+    mut rng: R,
+    mut next_id: F,
+    now: i64,
+) -> Result<Project, Error>
+where
+    R: Rng + Send + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Id, Error>>,
+{
+    let s = store.clone();
+    let prepared = std::sync::Arc::new(
+        blocking(move || {
+            if req.name == "panic-now" && failpoint::hit("project-panic") {
+                panic!("failpoint project-panic");
+            }
+            prepare_project(&s, req, &mut rng)
+        })
+        .await?,
+    );
+    for _ in 0..=ids.max_retries {
+        let candidate = if ids.use_snowflake {
+            next_id().await?
+        } else {
+            let s = store.clone();
+            blocking(move || s.next_seq("projects")).await?
+        };
+        let (s, p) = (store.clone(), prepared.clone());
+        if let Some(project) = blocking(move || insert_with_id(&s, &p, candidate, now)).await? {
+            return Ok(project);
+        }
+    }
+    Err(Error::Conflict(MAX_ID_RETRIES_MESSAGE.into()))
 }
 
 /// Run the cascade of a tombstoned project, invalidate its groups' cache.
@@ -140,63 +212,105 @@ pub struct ProjectActor {
 }
 
 impl Actor for ProjectActor {
-    type Context = SyncContext<Self>;
+    type Context = Context<Self>;
 
     /// Also runs when the actor is rebuilt after a panic: a delete that the
-    /// panic interrupted is finished before the next request is handled.
-    fn started(&mut self, _: &mut SyncContext<Self>) {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            resume_deletes(&self.deps.store, &self.cache, &self.deps.log)
+    /// panic interrupted is finished before the next request is handled
+    /// (`ctx.wait` holds the mailbox until it is done).
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let (store, cache, log) = (
+            self.deps.store.clone(),
+            self.cache.clone(),
+            self.deps.log.clone(),
+        );
+        let resume = tokio::task::spawn_blocking(move || resume_deletes(&store, &cache, &log));
+        ctx.wait(resume.into_actor(self).map(|r, act, _| {
+            if r.is_err() {
+                slog::crit!(act.deps.log, "actor-panic"; "actor" => "project",
+                    "panic" => "while resuming project deletes");
+            }
         }));
-        if r.is_err() {
-            slog::crit!(self.deps.log, "actor-panic"; "actor" => "project",
-                "panic" => "while resuming project deletes");
-        }
     }
 }
 
+/// A handler panic stops the actor; actix's `Supervisor` builds a new one.
+impl actix::Supervised for ProjectActor {}
+
 impl Handler<Ping> for ProjectActor {
     type Result = ();
-    fn handle(&mut self, _: Ping, _: &mut SyncContext<Self>) {}
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) {}
+}
+
+impl ProjectActor {
+    /// Run a request to its end before the next message is handled (saves
+    /// and deletes never interleave); a panic inside it is caught, logged as
+    /// `"actor-panic"`, counted, answered with an error, and the actor is
+    /// stopped (its `Supervisor` restarts it).
+    fn atomic<T: 'static>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, Error>> + 'static,
+    ) -> AtomicResponse<Self, Result<T, Error>> {
+        let fut = AssertUnwindSafe(fut).catch_unwind();
+        AtomicResponse::new(Box::pin(fut.into_actor(self).map(|res, act, ctx| {
+            match res {
+                Ok(r) => r,
+                Err(payload) => Err(super::contain_panic(
+                    "project",
+                    ctx,
+                    &act.deps.log,
+                    &act.deps.metrics,
+                    payload,
+                )
+                .into()),
+            }
+        })))
+    }
 }
 
 impl Handler<CreateProject> for ProjectActor {
-    type Result = Result<Project, Error>;
-    fn handle(&mut self, msg: CreateProject, ctx: &mut SyncContext<Self>) -> Self::Result {
-        let (log, metrics) = (self.deps.log.clone(), self.deps.metrics.clone());
-        guarded("project", ctx, &log, &metrics, || {
-            if msg.name == "panic-now" && failpoint::hit("project-panic") {
-                panic!("failpoint project-panic");
-            }
-            let ids = self.ids.clone();
+    type Result = AtomicResponse<Self, Result<Project, Error>>;
+    fn handle(&mut self, msg: CreateProject, _: &mut Context<Self>) -> Self::Result {
+        let (store, ids, log) = (
+            self.deps.store.clone(),
+            self.ids.clone(),
+            self.deps.log.clone(),
+        );
+        let config = self.deps.config.ids.clone();
+        self.atomic(async move {
             let p = create_project(
-                &self.deps.store,
-                &self.deps.config.ids,
+                store,
+                config,
                 msg,
-                &mut rand::thread_rng(),
-                || match block_on(ids.send(NextId)) {
-                    Ok(r) => Ok(r?),
-                    Err(e) => Err(Error::Unavailable(format!(
-                        "the ID generator does not answer: {e}"
-                    ))),
+                rand::rngs::StdRng::from_entropy(),
+                || {
+                    let ids = ids.clone();
+                    async move {
+                        ids.send(NextId).await.map_err(|e| {
+                            Error::Unavailable(format!("the ID generator does not answer: {e}"))
+                        })?
+                    }
                 },
                 crate::domain::now_ms(),
-            )?;
+            )
+            .await?;
             slog::info!(log, "project-created"; "project" => p.id, "org" => p.org, "slug" => &p.slug);
             Ok(p)
-        })?
+        })
     }
 }
 
 impl Handler<DeleteProject> for ProjectActor {
-    type Result = Result<DeleteCounts, Error>;
-    fn handle(&mut self, msg: DeleteProject, ctx: &mut SyncContext<Self>) -> Self::Result {
-        let (log, metrics) = (self.deps.log.clone(), self.deps.metrics.clone());
-        guarded("project", ctx, &log, &metrics, || {
+    type Result = AtomicResponse<Self, Result<DeleteCounts, Error>>;
+    fn handle(&mut self, msg: DeleteProject, _: &mut Context<Self>) -> Self::Result {
+        let (store, cache, log) = (
+            self.deps.store.clone(),
+            self.cache.clone(),
+            self.deps.log.clone(),
+        );
+        self.atomic(blocking(move || {
             let id = msg.0;
-            let store = &self.deps.store;
             store.begin_project_delete(id)?;
-            match run_delete(store, &self.cache, id) {
+            match run_delete(&store, &cache, id) {
                 Ok(counts) => {
                     slog::info!(log, "project-deleted"; "project" => id,
                         "groups" => counts.groups, "links" => counts.links,
@@ -211,7 +325,7 @@ impl Handler<DeleteProject> for ProjectActor {
                     Err(e)
                 }
             }
-        })?
+        }))
     }
 }
 
@@ -244,11 +358,7 @@ pub fn start(deps: &Deps, ids: Addr<IdActor>, cache: Invalidator) -> Addr<Projec
         log,
         ..deps.clone()
     };
-    SyncArbiter::start(1, move || ProjectActor {
-        deps: deps.clone(),
-        ids: ids.clone(),
-        cache: cache.clone(),
-    })
+    actix::Supervisor::start(move |_| ProjectActor { deps, ids, cache })
 }
 
 #[cfg(test)]

@@ -39,14 +39,35 @@ fn ids_cfg() -> IdsConfig {
     IdsConfig::default()
 }
 
+/// [`create_project`] on a current-thread runtime, with a synchronous ID
+/// source (the actor's is the `IdActor`).
+fn run_create(
+    s: &Store,
+    cfg: &IdsConfig,
+    r: CreateProject,
+    mut next: impl FnMut() -> Result<Id, Error>,
+    now: i64,
+) -> Result<Project, Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(create_project(
+        s.clone(),
+        cfg.clone(),
+        r,
+        StdRng::seed_from_u64(1),
+        move || std::future::ready(next()),
+        now,
+    ))
+}
+
 /// Create with an ID source counting up from `start`.
 fn create(w: &W, r: CreateProject, next: &mut u64) -> Result<Project, Error> {
-    let mut rng = StdRng::seed_from_u64(1);
-    create_project(
+    run_create(
         &w.s,
         &ids_cfg(),
         r,
-        &mut rng,
         || {
             *next += 1;
             Ok(*next)
@@ -134,12 +155,10 @@ fn used_ids_are_retried_then_409() {
     let first = create(&w, req(w.org, "a", None, vec![]), &mut n).unwrap();
     // An ID source that keeps answering the used ID, then a fresh one.
     let mut calls = 0;
-    let mut rng = StdRng::seed_from_u64(1);
-    let p = create_project(
+    let p = run_create(
         &w.s,
         &ids_cfg(),
         req(w.org, "b", None, vec![]),
-        &mut rng,
         || {
             calls += 1;
             Ok(if calls <= 5 { first.id } else { 77 })
@@ -154,11 +173,10 @@ fn used_ids_are_retried_then_409() {
     );
 
     let mut calls = 0;
-    let err = create_project(
+    let err = run_create(
         &w.s,
         &ids_cfg(),
         req(w.org, "c", None, vec![]),
-        &mut rng,
         || {
             calls += 1;
             Ok(first.id)
@@ -185,14 +203,12 @@ fn sequential_ids_without_snowflake() {
         use_snowflake: false,
         ..IdsConfig::default()
     };
-    let mut rng = StdRng::seed_from_u64(1);
     let mut ids = Vec::new();
     for name in ["a", "b", "c"] {
-        let p = create_project(
+        let p = run_create(
             &w.s,
             &cfg,
             req(w.org, name, None, vec![]),
-            &mut rng,
             || panic!("no snowflake"),
             0,
         )
@@ -205,12 +221,10 @@ fn sequential_ids_without_snowflake() {
 #[test]
 fn id_source_errors_propagate() {
     let w = w();
-    let mut rng = StdRng::seed_from_u64(1);
-    let r = create_project(
+    let r = run_create(
         &w.s,
         &ids_cfg(),
         req(w.org, "a", None, vec![]),
-        &mut rng,
         || Err(Error::Unavailable("down".into())),
         0,
     );
