@@ -15,3 +15,5 @@ pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod store;
+#[cfg(test)]
+mod testing;

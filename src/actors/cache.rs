@@ -248,10 +248,8 @@ mod tests {
     use crate::config::Config;
 
     fn invalidator() -> Invalidator {
-        let deps = crate::actors::id::tests::deps(
-            Config::default(),
-            crate::store::Store::temporary().unwrap(),
-        );
+        let deps =
+            crate::testing::deps(Config::default(), crate::store::Store::temporary().unwrap());
         Invalidator {
             cache: Cache::builder().max_capacity(100).build(),
             epoch: Arc::default(),

@@ -76,21 +76,11 @@ pub fn start(deps: &Deps) -> Addr<IdActor> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::metrics::Metrics;
     use crate::store::Store;
-    use std::sync::Arc;
-
-    pub(crate) fn deps(config: Config, store: Store) -> Deps {
-        Deps {
-            config: Arc::new(config),
-            store,
-            metrics: Metrics::new(),
-            log: slog::Logger::root(slog::Discard, slog::o!()),
-        }
-    }
+    use crate::testing::deps;
 
     #[test]
     fn actor_issues_increasing_ids_and_counts_them() {

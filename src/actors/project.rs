@@ -362,5 +362,4 @@ pub fn start(deps: &Deps, ids: Addr<IdActor>, cache: Invalidator) -> Addr<Projec
 }
 
 #[cfg(test)]
-#[path = "project_tests.rs"]
 mod tests;

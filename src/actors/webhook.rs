@@ -440,7 +440,7 @@ mod tests {
     #[test]
     fn a_remembered_token_follows_every_change_of_its_integration() {
         let store = Store::temporary().unwrap();
-        let deps = super::super::id::tests::deps(Config::default(), store.clone());
+        let deps = crate::testing::deps(Config::default(), store.clone());
         let mut i = store.create_integration(integration()).unwrap();
         let mut v = Verified::default();
         let old = jwt::mint(&i.external_id, "first-secret").unwrap();
@@ -470,7 +470,7 @@ mod tests {
     #[test]
     fn a_remembered_token_is_refused_once_its_exp_passes() {
         let store = Store::temporary().unwrap();
-        let deps = super::super::id::tests::deps(Config::default(), store.clone());
+        let deps = crate::testing::deps(Config::default(), store.clone());
         let i = store.create_integration(integration()).unwrap();
         let mut v = Verified::default();
         let now = jwt::now_secs();
@@ -496,7 +496,7 @@ mod tests {
     #[test]
     fn the_memory_of_tokens_is_bounded() {
         let store = Store::temporary().unwrap();
-        let deps = super::super::id::tests::deps(Config::default(), store.clone());
+        let deps = crate::testing::deps(Config::default(), store.clone());
         let i = store.create_integration(integration()).unwrap();
         let mut v = Verified::default();
         for n in 0..(VERIFIED_MAX * 3) {

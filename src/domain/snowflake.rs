@@ -234,5 +234,4 @@ impl<C: Clock> Generator<C> {
 }
 
 #[cfg(test)]
-#[path = "snowflake_tests.rs"]
 mod tests;

@@ -166,7 +166,7 @@ pub fn link_key(integration: Id, key: &str, group: Id) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_project as project;
+    use crate::testing::project;
 
     #[test]
     fn link_lookup_is_exact_on_key() {

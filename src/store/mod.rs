@@ -261,20 +261,6 @@ impl Store {
     }
 }
 
-/// Unit tests: insert a bare project `id` (org 1, slug `p{id}`, no teams).
-#[cfg(test)]
-pub(crate) fn test_project(s: &Store, id: crate::domain::Id) {
-    s.insert_project(&crate::domain::Project {
-        id,
-        org: 1,
-        slug: format!("p{id}"),
-        name: "P".into(),
-        teams: vec![],
-        date_added: 0,
-    })
-    .unwrap();
-}
-
 fn create_private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if !path.exists() {

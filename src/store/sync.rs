@@ -109,7 +109,7 @@ mod tests {
 
     fn setup() -> (Store, Id) {
         let s = Store::temporary().unwrap();
-        crate::store::test_project(&s, 1);
+        crate::testing::project(&s, 1);
         let g = s.create_group(1, "g", 0).unwrap();
         (s, g.id)
     }

@@ -2,8 +2,8 @@
 //! methods, status codes, error codes, bad input of every kind (and that it
 //! writes nothing), `GET /v1/status`, the delete answer with every count.
 
+use crate::common::world;
 use crate::common::*;
-use crate::world;
 use serde_json::{json, Value};
 
 /// A raw request on the admin socket: any method, content type and body.

@@ -3,7 +3,6 @@
 //! time in the order the delivery log records them.
 
 use crate::common::*;
-use crate::world::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,7 +2,6 @@
 //! acknowledged, stats and metrics.
 
 use crate::common::*;
-use crate::world::*;
 use serde_json::json;
 
 fn cached(d: &Daemon, group: u64) -> serde_json::Value {

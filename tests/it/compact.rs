@@ -2,8 +2,7 @@
 //! stopped it copies the database into a fresh directory, keeps the old one,
 //! and the daemon carries on where it was.
 
-use crate::common::{Daemon, BIN};
-use crate::world::*;
+use crate::common::*;
 use std::process::Command;
 
 fn compact(d: &Daemon) -> std::process::Output {

@@ -1,7 +1,6 @@
 //! The delivery log, durability (kill -9) and secrets in logs.
 
 use crate::common::*;
-use crate::world::*;
 use serde_json::json;
 
 #[test]

@@ -2,7 +2,6 @@
 //! installations) and links.
 
 use crate::common::*;
-use crate::world::*;
 use serde_json::json;
 
 #[test]

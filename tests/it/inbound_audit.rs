@@ -3,7 +3,6 @@
 //! corner cases and hostile input.
 
 use crate::common::*;
-use crate::world::*;
 use serde_json::{json, Value};
 
 fn keys_of(v: &Value) -> Vec<String> {

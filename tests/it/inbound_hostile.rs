@@ -3,7 +3,6 @@
 //! paths, imported secrets. Every bad input gets a clear 4xx and loses nothing.
 
 use crate::common::*;
-use crate::world::*;
 use serde_json::{json, Value};
 
 #[test]

@@ -2,8 +2,8 @@
 //! Jira that verifies every signature, the browser callback, the `oob`
 //! verifier route, the webhook registration, and every way it can fail.
 
+use crate::common::fake_jira::{data, FakeJira, CONSUMER_KEY};
 use crate::common::*;
-use crate::fake_jira::{data, FakeJira, CONSUMER_KEY};
 use base64::Engine;
 use serde_json::{json, Value};
 

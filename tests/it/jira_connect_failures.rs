@@ -2,8 +2,8 @@
 //! and expired request tokens, Jira errors at each step and their retries,
 //! timeouts, and bad input that never reaches Jira.
 
+use crate::common::fake_jira::{data, FakeJira};
 use crate::common::*;
-use crate::fake_jira::{data, FakeJira};
 use crate::jira_connect::{
     assert_pending_with_error, body, callback, check_webhook, daemon, start,
 };

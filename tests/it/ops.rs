@@ -607,7 +607,7 @@ fn under_journald_each_line_carries_its_priority() {
 #[test]
 fn delivered_webhooks_log_their_request_at_debug_refused_ones_at_info() {
     let d = Daemon::start_with("[log]\nlevel = \"debug\"\n", &[]);
-    crate::world::setup(&d);
+    crate::common::world::setup(&d);
     let post = |token: &str, body: &Value| {
         let r = d
             .http()
@@ -619,10 +619,10 @@ fn delivered_webhooks_log_their_request_at_debug_refused_ones_at_info() {
         let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
         (r.status().as_u16(), id)
     };
-    let body = crate::world::assignee_delivery(Some("bob@example.org"), "1", 10, "APP-1");
-    let (ok_status, ok_id) = post(&crate::world::good_token(), &body);
+    let body = crate::common::world::assignee_delivery(Some("bob@example.org"), "1", 10, "APP-1");
+    let (ok_status, ok_id) = post(&crate::common::world::good_token(), &body);
     assert_eq!(ok_status, 200);
-    let bad = crate::world::token("jira.example.org:nope", "wrong");
+    let bad = crate::common::world::token("jira.example.org:nope", "wrong");
     let (bad_status, bad_id) = post(&bad, &body);
     assert_eq!(bad_status, 400);
     // The records are written by the logging thread: wait for both.

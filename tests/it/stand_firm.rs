@@ -3,7 +3,6 @@
 //! Each test here failed before the change it proves.
 
 use crate::common::*;
-use crate::world::*;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -3,7 +3,6 @@
 //! manual assign/deassign routes that share the same path.
 
 use crate::common::*;
-use crate::world::*;
 use serde_json::json;
 
 #[test]

@@ -1,7 +1,6 @@
 //! The Jira webhook end to end: tokens, payload shapes, outcomes, limits.
 
 use crate::common::*;
-use crate::world::*;
 use serde_json::{json, Value};
 
 #[test]

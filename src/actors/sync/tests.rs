@@ -5,7 +5,6 @@
 use super::batch::Work;
 use super::{Error, SyncActor, SyncReply};
 use crate::actors::flusher::Commit;
-use crate::actors::id::tests::deps;
 use crate::config::{Config, Durability};
 use crate::domain::plan::{Change, SyncCommand};
 use crate::domain::{
@@ -14,6 +13,7 @@ use crate::domain::{
 };
 use crate::store::sync::DeliveryFilter;
 use crate::store::Store;
+use crate::testing::deps;
 use std::time::Duration;
 
 const INT_EXT: &str = "jira.example.org:t";

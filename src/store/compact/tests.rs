@@ -42,7 +42,7 @@ fn flip(s: &Store, group: u64, user: Option<u64>) {
 
 fn seeded(path: &Path) -> (u64, Vec<u64>) {
     let s = Store::reopen(path, false).unwrap();
-    crate::store::test_project(&s, 1);
+    crate::testing::project(&s, 1);
     let g = s.create_group(1, "g", 0).unwrap().id;
     for i in 0..300 {
         flip(&s, g, (i % 2 == 0).then_some(7));

@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod fake_jira;
+pub mod world;
+pub use world::*;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -234,7 +234,7 @@ fn id_source_errors_propagate() {
 
 #[test]
 fn actor_creates_with_snowflake_ids_and_deletes() {
-    use crate::actors::id::tests::deps;
+    use crate::testing::deps;
     let store = Store::temporary().unwrap();
     let org = store.create_org("o", "O").unwrap().id;
     let d = deps(crate::config::Config::default(), store.clone());
@@ -267,7 +267,7 @@ fn actor_creates_with_snowflake_ids_and_deletes() {
 
 #[test]
 fn start_resumes_unfinished_deletes() {
-    use crate::actors::id::tests::deps;
+    use crate::testing::deps;
     let store = Store::temporary().unwrap();
     let org = store.create_org("o", "O").unwrap().id;
     let p = Project {
