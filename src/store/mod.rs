@@ -83,9 +83,8 @@ pub struct Store {
 ///
 /// sled's background thread is off (`flush_every_ms(None)`): durability
 /// comes from our own flushes (`actors::flusher`). That thread is also the
-/// only caller of sled's segment cleaner, so it was measured on (every 1 s,
-/// bench/ANALYSIS.md, fifth round): no throughput change, and nothing
-/// reclaimed measurably under webhook load (~6% in bare sled). The data
+/// only caller of sled's segment cleaner, which reclaims next to nothing
+/// under webhook load (measurements: bench/ANALYSIS.md); the data
 /// directory's growth is handled offline instead ([`compact`],
 /// `synclinkd --compact`).
 pub fn sled_config(path: &Path) -> sled::Config {
@@ -147,13 +146,10 @@ impl Store {
     pub(crate) fn open_with(path: &Path, background_count: bool) -> StoreResult<Store> {
         create_private_dir(path)
             .map_err(|e| StoreError::Storage(format!("cannot create {}: {e}", path.display())))?;
-        // sled's page cache. Its accounting undercounts what it holds by
-        // several times: with 64 MiB a scan of 1M links took the process to
-        // 290 MiB, with 16 MiB to 172 MiB, and under a webhook load on 1M
-        // links the peak fell from 186 to 163 MiB at the same throughput;
-        // 8 MiB took it to 132-147 MiB (4 MiB: 126 MiB, but ~25% more CPU
-        // per delivery), docs/OPERATIONS.md section 9. The OS page cache keeps the file
-        // warm, so a miss costs a pread and a decode, not a disk seek.
+        // sled's page cache, kept small: sled's accounting undercounts what
+        // it holds by several times (the sizes measured: docs/OPERATIONS.md
+        // section 9). The OS page cache keeps the file warm, so a miss
+        // costs a pread and a decode, not a disk seek.
         // (`snapshot_after_ops` is a no-op in sled 0.34.7: sled writes its
         // snapshot at open, so recovery replays the log since the last open;
         // see [`snapshot`].)
