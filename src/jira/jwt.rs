@@ -173,20 +173,22 @@ mod tests {
         assert_eq!(verify(&t, "other"), Err(JwtError::BadSignature));
     }
 
+    /// An HS256 token with these claims, signed with `s`.
+    fn t(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"s"),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn exp_is_optional_but_honoured() {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;
-        let t = |claims: serde_json::Value| {
-            jsonwebtoken::encode(
-                &Header::new(Algorithm::HS256),
-                &claims,
-                &EncodingKey::from_secret(b"s"),
-            )
-            .unwrap()
-        };
         verify(&t(serde_json::json!({"id": "x", "exp": now + 3600})), "s").unwrap();
         let old = t(serde_json::json!({"id": "x", "exp": now - 3600}));
         assert_eq!(unverified_id(&old).unwrap(), "x");
@@ -204,14 +206,6 @@ mod tests {
 
     #[test]
     fn time_claims_that_are_not_numbers_are_refused() {
-        let t = |claims: serde_json::Value| {
-            jsonwebtoken::encode(
-                &Header::new(Algorithm::HS256),
-                &claims,
-                &EncodingKey::from_secret(b"s"),
-            )
-            .unwrap()
-        };
         for bad in [
             serde_json::json!("2001-01-01"),
             serde_json::json!(true),

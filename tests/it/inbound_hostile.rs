@@ -3,7 +3,7 @@
 //! paths, imported secrets. Every bad input gets a clear 4xx and loses nothing.
 
 use crate::common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[test]
 fn hostile_deliveries_get_a_clear_400_and_lose_nothing() {
@@ -252,14 +252,6 @@ fn token_exp_is_optional_but_an_expired_one_is_refused() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let signed = |claims: Value| {
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap()
-    };
     let expired = signed(json!({"id": EXT, "exp": now - 3600}));
     let (s, v) = deliver(
         &d,

@@ -420,14 +420,6 @@ fn token_time_claims_must_be_numbers_and_hold_on_every_delivery() {
     let d = Daemon::start();
     let w = setup(&d);
     let now = chrono::Utc::now().timestamp();
-    let signed = |claims: Value| {
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap()
-    };
     for bad in [json!("2001-01-01"), json!(true)] {
         for claim in ["exp", "nbf"] {
             let t = signed(json!({"id": EXT, claim: bad.clone()}));

@@ -129,6 +129,16 @@ pub fn token(ext: &str, secret: &str) -> String {
     .unwrap()
 }
 
+/// An HS256 token with these claims, signed with [`SECRET`].
+pub fn signed(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
 pub fn good_token() -> String {
     token(EXT, SECRET)
 }
