@@ -27,7 +27,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::time::Instant;
-use synclink::domain::plan::{Op, RECENT_CHANGELOG_IDS};
+use synclink::domain::plan::{Cause, Op, RECENT_CHANGELOG_IDS};
 use synclink::domain::{Delivery, DeliveryOutcome, DeliveryState, Id, Project};
 use synclink::store::sync::{LogBound, SyncWrite};
 use synclink::store::Store;
@@ -126,6 +126,7 @@ fn store_run(a: &Args, dir: &std::path::Path) -> Run {
                 writes.push(SyncWrite {
                     ops: vec![op],
                     actor: None,
+                    cause: Cause::Webhook { integration: 1 },
                     state: Some((1, key.clone(), st.clone())),
                     delivery: Some(Delivery {
                         id: 0,

@@ -81,6 +81,22 @@ impl Handler<Ping> for SyncActor {
     fn handle(&mut self, _: Ping, _: &mut SyncContext<Self>) {}
 }
 
+/// Manual status change from the admin API (`PUT /v1/groups/{id}/status`).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<SyncReply, Error>")]
+pub struct ManualStatus {
+    pub group: Id,
+    pub status: crate::domain::GroupStatus,
+}
+
+impl Handler<ManualStatus> for SyncActor {
+    type Result = Result<SyncReply, Error>;
+    fn handle(&mut self, msg: ManualStatus, ctx: &mut SyncContext<Self>) -> Self::Result {
+        let (log, metrics) = (self.log.clone(), self.deps.metrics.clone());
+        guarded("sync", ctx, &log, &metrics, || self.manual_status(msg))?
+    }
+}
+
 impl Handler<ManualAssign> for SyncActor {
     type Result = Result<SyncReply, Error>;
     fn handle(&mut self, msg: ManualAssign, ctx: &mut SyncContext<Self>) -> Self::Result {
@@ -95,6 +111,7 @@ impl SyncActor {
             match kind {
                 ActivityType::Assigned => self.deps.metrics.assignments.inc(),
                 ActivityType::Unassigned => self.deps.metrics.deassignments.inc(),
+                ActivityType::SetResolved | ActivityType::SetUnresolved => {}
             }
         }
         let groups: Vec<Id> = changed.iter().map(|(g, _)| *g).collect();
@@ -106,15 +123,31 @@ impl SyncActor {
     fn manual(&mut self, m: ManualAssign) -> Result<SyncReply, Error> {
         let store = self.deps.store.clone();
         let plan = plan::manual(m.group, m.user, &mut reads::BatchReads::new(store.clone()))?;
-        let applied = store.apply_sync(&SyncWrite {
+        self.write_manual(plan, m.group)
+    }
+
+    /// Manual status change: planned by [`plan::manual_status`].
+    fn manual_status(&mut self, m: ManualStatus) -> Result<SyncReply, Error> {
+        let store = self.deps.store.clone();
+        let plan = plan::manual_status(
+            m.group,
+            m.status,
+            &mut reads::BatchReads::new(store.clone()),
+        )?;
+        self.write_manual(plan, m.group)
+    }
+
+    fn write_manual(&mut self, plan: plan::Plan, group: Id) -> Result<SyncReply, Error> {
+        let applied = self.deps.store.apply_sync(&SyncWrite {
             ops: plan.ops,
             now: crate::domain::now_ms(),
+            cause: plan.cause,
             ..Default::default()
         })?;
         self.after_write(&applied.changed);
         Ok(SyncReply {
             outcome: plan.outcome,
-            groups: vec![m.group],
+            groups: vec![group],
             reason: String::new(),
             delivery: None,
             ticket: self.commit.ticket(),

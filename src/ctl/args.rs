@@ -166,6 +166,10 @@ pub enum GroupCmd {
     },
     /// Remove a group's assignee.
     Deassign { id: u64 },
+    /// Mark a group resolved.
+    Resolve { id: u64 },
+    /// Mark a group unresolved.
+    Unresolve { id: u64 },
     /// A group's links to Jira issues.
     Links { id: u64 },
 }

@@ -189,6 +189,18 @@ fn request(cmd: Cmd) -> Result<(&'static str, String, Option<Value>, View), CtlE
         Cmd::Group(GroupCmd::Deassign { id }) => {
             ("DELETE", format!("/v1/groups/{id}/assignee"), None, Object)
         }
+        Cmd::Group(GroupCmd::Resolve { id }) => (
+            "PUT",
+            format!("/v1/groups/{id}/status"),
+            Some(json!({"status": "resolved"})),
+            Object,
+        ),
+        Cmd::Group(GroupCmd::Unresolve { id }) => (
+            "PUT",
+            format!("/v1/groups/{id}/status"),
+            Some(json!({"status": "unresolved"})),
+            Object,
+        ),
         Cmd::Group(GroupCmd::Links { id }) => (
             "GET",
             format!("/v1/groups/{id}/links"),

@@ -11,7 +11,9 @@
 //! touches sled, actors or HTTP: the rules are unit-tested on an in-memory
 //! [`Reads`] (`plan/tests.rs`).
 
-use super::{ActivityType, Delivery, DeliveryOutcome, DeliveryState, Group, Id, Project, User};
+use super::{
+    ActivityType, Delivery, DeliveryOutcome, DeliveryState, Group, GroupStatus, Id, Project, User,
+};
 use crate::error::Error;
 use std::collections::BTreeSet;
 
@@ -42,7 +44,33 @@ pub struct SyncCommand {
     pub change: Change,
 }
 
-/// One assignee change that the store writes as planned.
+/// Who caused a change: recorded in its activity's data (SPEC section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cause {
+    /// The admin API (`"source": "admin"`).
+    #[default]
+    Admin,
+    /// A webhook delivery of this integration (`"integration": id,
+    /// "source": "webhook"`).
+    Webhook { integration: Id },
+}
+
+impl Cause {
+    /// Add the cause's fields to an activity's data.
+    fn stamp(self, data: &mut serde_json::Map<String, serde_json::Value>) {
+        match self {
+            Cause::Admin => {
+                data.insert("source".into(), "admin".into());
+            }
+            Cause::Webhook { integration } => {
+                data.insert("integration".into(), integration.into());
+                data.insert("source".into(), "webhook".into());
+            }
+        }
+    }
+}
+
+/// One change that the store writes as planned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Make `user` the group's assignee (`replaces`: the one it had).
@@ -56,44 +84,68 @@ pub enum Op {
     },
     /// Remove the group's assignee (it has one).
     Deassign { group: Id, project: Id },
+    /// Set the group's status (it has the other one).
+    SetStatus {
+        group: Id,
+        project: Id,
+        status: GroupStatus,
+    },
 }
 
 impl Op {
     pub fn group(&self) -> Id {
         match self {
-            Op::Assign { group, .. } | Op::Deassign { group, .. } => *group,
+            Op::Assign { group, .. } | Op::Deassign { group, .. } | Op::SetStatus { group, .. } => {
+                *group
+            }
         }
     }
 
     pub fn project(&self) -> Id {
         match self {
-            Op::Assign { project, .. } | Op::Deassign { project, .. } => *project,
+            Op::Assign { project, .. }
+            | Op::Deassign { project, .. }
+            | Op::SetStatus { project, .. } => *project,
         }
     }
 
-    /// The group's assignee once this op is applied.
+    /// The group's assignee once this op is applied (None for a status op:
+    /// see [`Op::changes_assignee`]).
     pub fn assignee_after(&self) -> Option<Id> {
         match self {
             Op::Assign { user, .. } => Some(*user),
-            Op::Deassign { .. } => None,
+            Op::Deassign { .. } | Op::SetStatus { .. } => None,
         }
+    }
+
+    pub fn changes_assignee(&self) -> bool {
+        !matches!(self, Op::SetStatus { .. })
     }
 
     /// The activity this op records: its type and its `data` (SPEC section
     /// 3: `assigned` data is `{"assignee": "<user id>", "assigneeEmail":
-    /// "<email>", "assigneeType": "user"}`; `unassigned` data is `{}`).
-    pub fn activity(&self) -> (ActivityType, String) {
-        match self {
+    /// "<email>", "assigneeType": "user"}`; every activity also says what
+    /// caused it: `"source"`, and `"integration"` when Jira did).
+    pub fn activity(&self, cause: Cause) -> (ActivityType, String) {
+        let (kind, mut data) = match self {
             Op::Assign { user, email, .. } => {
-                let data = serde_json::json!({
-                    "assignee": user.to_string(),
-                    "assigneeEmail": email,
-                    "assigneeType": "user",
-                });
-                (ActivityType::Assigned, data.to_string())
+                let mut m = serde_json::Map::new();
+                m.insert("assignee".into(), user.to_string().into());
+                m.insert("assigneeEmail".into(), email.clone().into());
+                m.insert("assigneeType".into(), "user".into());
+                (ActivityType::Assigned, m)
             }
-            Op::Deassign { .. } => (ActivityType::Unassigned, "{}".to_string()),
-        }
+            Op::Deassign { .. } => (ActivityType::Unassigned, serde_json::Map::new()),
+            Op::SetStatus { status, .. } => (
+                match status {
+                    GroupStatus::Resolved => ActivityType::SetResolved,
+                    GroupStatus::Unresolved => ActivityType::SetUnresolved,
+                },
+                serde_json::Map::new(),
+            ),
+        };
+        cause.stamp(&mut data);
+        (kind, serde_json::Value::Object(data).to_string())
     }
 }
 
@@ -129,6 +181,8 @@ pub struct Plan {
     /// The outcome (a manual change's too).
     pub outcome: DeliveryOutcome,
     pub notes: Vec<Note>,
+    /// Who caused it (recorded in the activities).
+    pub cause: Cause,
 }
 
 /// What the planner reads. The daemon's reads are the store's plus what
@@ -154,6 +208,8 @@ pub trait Reads {
     fn has_access(&mut self, user: Id, project: &Project) -> Result<bool, Error>;
     /// The group's assignee.
     fn assignee(&mut self, group: Id) -> Result<Option<Id>, Error>;
+    /// The group's status.
+    fn status(&mut self, group: Id) -> Result<GroupStatus, Error>;
 }
 
 /// The email shown for a user: its first verified address, else its first.
@@ -180,6 +236,10 @@ fn changing(ops: Vec<Op>, r: &mut impl Reads) -> Result<Vec<Op>, Error> {
     let mut now: Vec<(Id, Option<Id>)> = Vec::new();
     let mut kept = Vec::with_capacity(ops.len());
     for mut op in ops {
+        if !op.changes_assignee() {
+            kept.push(op);
+            continue;
+        }
         let group = op.group();
         let current = match now.iter().find(|(g, _)| *g == group) {
             Some((_, a)) => *a,
@@ -233,6 +293,9 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
             delivery: Some(delivery),
             outcome,
             notes,
+            cause: Cause::Webhook {
+                integration: cmd.integration,
+            },
         })
     };
 
@@ -377,6 +440,9 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
         delivery: Some(delivery),
         outcome,
         notes,
+        cause: Cause::Webhook {
+            integration: cmd.integration,
+        },
     })
 }
 
@@ -392,6 +458,36 @@ fn next_state(prev: Option<DeliveryState>, cmd: &SyncCommand) -> DeliveryState {
         state.recent_changelog_ids.push(id, RECENT_CHANGELOG_IDS);
     }
     state
+}
+
+/// Plan a manual status change from the admin API (`PUT
+/// /v1/groups/{id}/status`): setting the status a group has records nothing.
+pub fn manual_status(group: Id, status: GroupStatus, r: &mut impl Reads) -> Result<Plan, Error> {
+    let g = r
+        .group(group)?
+        .ok_or_else(|| Error::not_found(format!("group {group}")))?;
+    let ops = if r.status(g.id)? == status {
+        vec![]
+    } else {
+        vec![Op::SetStatus {
+            group: g.id,
+            project: g.project,
+            status,
+        }]
+    };
+    let outcome = match (ops.is_empty(), status) {
+        (true, _) => DeliveryOutcome::Unchanged,
+        (false, GroupStatus::Resolved) => DeliveryOutcome::Resolved,
+        (false, GroupStatus::Unresolved) => DeliveryOutcome::Unresolved,
+    };
+    Ok(Plan {
+        ops,
+        state: None,
+        delivery: None,
+        outcome,
+        notes: vec![],
+        cause: Cause::Admin,
+    })
 }
 
 /// Plan a manual assign (`user: Some`) or deassign (`None`) from the admin
@@ -433,7 +529,7 @@ pub fn manual(group: Id, user: Option<Id>, r: &mut impl Reads) -> Result<Plan, E
     let outcome = match ops.first() {
         Some(Op::Assign { .. }) => DeliveryOutcome::Assigned,
         Some(Op::Deassign { .. }) => DeliveryOutcome::Unassigned,
-        None => DeliveryOutcome::Unchanged,
+        Some(Op::SetStatus { .. }) | None => DeliveryOutcome::Unchanged,
     };
     Ok(Plan {
         ops,
@@ -441,5 +537,6 @@ pub fn manual(group: Id, user: Option<Id>, r: &mut impl Reads) -> Result<Plan, E
         delivery: None,
         outcome,
         notes: vec![],
+        cause: Cause::Admin,
     })
 }

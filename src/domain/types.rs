@@ -132,6 +132,38 @@ pub struct Assignee {
 pub enum ActivityType {
     Assigned,
     Unassigned,
+    // New variants go last: stored activities encode the variant's index.
+    #[serde(rename = "set_resolved")]
+    SetResolved,
+    #[serde(rename = "set_unresolved")]
+    SetUnresolved,
+}
+
+/// A group's resolved state (SPEC section 3); new groups are unresolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupStatus {
+    #[default]
+    Unresolved,
+    Resolved,
+}
+
+impl GroupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Unresolved => "unresolved",
+            GroupStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// The stored status of a group (record kind `g` of tree `sync`, written
+/// with the activity that changed it; a group without one is unresolved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StatusRecord {
+    pub status: GroupStatus,
+    /// When it was resolved (ms), while it is.
+    pub resolved_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +225,9 @@ pub enum DeliveryOutcome {
     BadToken,
     BadRequest,
     Failed,
+    // New variants go last: stored entries encode the variant's index.
+    Resolved,
+    Unresolved,
 }
 
 impl DeliveryOutcome {
@@ -211,10 +246,12 @@ impl DeliveryOutcome {
             DeliveryOutcome::BadToken => "bad-token",
             DeliveryOutcome::BadRequest => "bad-request",
             DeliveryOutcome::Failed => "failed",
+            DeliveryOutcome::Resolved => "resolved",
+            DeliveryOutcome::Unresolved => "unresolved",
         }
     }
 
-    pub const ALL: [DeliveryOutcome; 13] = [
+    pub const ALL: [DeliveryOutcome; 15] = [
         DeliveryOutcome::Assigned,
         DeliveryOutcome::Unassigned,
         DeliveryOutcome::Unchanged,
@@ -228,6 +265,8 @@ impl DeliveryOutcome {
         DeliveryOutcome::BadToken,
         DeliveryOutcome::BadRequest,
         DeliveryOutcome::Failed,
+        DeliveryOutcome::Resolved,
+        DeliveryOutcome::Unresolved,
     ];
 
     pub fn parse(s: &str) -> Option<DeliveryOutcome> {

@@ -4,7 +4,7 @@ use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
 use super::{encode, get, scan, Store, StoreError, StoreResult};
 use crate::domain::payload::normalize_issue_key;
-use crate::domain::{Activity, Assignee, Group, Id, Link};
+use crate::domain::{Activity, Assignee, Group, Id, Link, StatusRecord};
 use sled::Transactional;
 
 impl Store {
@@ -61,6 +61,11 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// A group's status (unresolved when it never had one).
+    pub fn get_status(&self, group: Id) -> StoreResult<StatusRecord> {
+        Ok(get(&self.t.statuses, "group status", keys::id(group))?.unwrap_or_default())
     }
 
     pub fn get_assignee(&self, group: Id) -> StoreResult<Option<Assignee>> {

@@ -179,6 +179,7 @@ impl Store {
             }
             self.t.group_links.remove(k)?;
         }
+        self.t.statuses.remove(keys::id(group))?;
         let assignees = usize::from(self.t.assignees.remove(keys::id(group))?.is_some());
         self.count(Entity::Assignees, -(assignees as i64));
         let mut activities = 0;

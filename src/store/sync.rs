@@ -22,6 +22,8 @@ pub struct SyncWrite {
     /// The delivery-log entry (its `id` is assigned here when 0).
     pub delivery: Option<Delivery>,
     pub now: i64,
+    /// Who caused the ops (recorded in their activities).
+    pub cause: crate::domain::plan::Cause,
 }
 
 /// What a [`SyncWrite`] changed: the groups whose assignee changed, with
@@ -229,6 +231,7 @@ mod tests {
                 delivery: Some(delivery(DeliveryOutcome::Assigned)),
                 now: 1,
                 actor: None,
+                cause: Default::default(),
             })
             .unwrap();
         assert!(applied.delivery_id.is_some());

@@ -9,6 +9,8 @@ pub const TAG_ASSIGNEE: u8 = b'a';
 pub const TAG_ACTIVITY: u8 = b'c';
 pub const TAG_DELIVERY_STATE: u8 = b's';
 pub const TAG_DELIVERY_LOG: u8 = b'l';
+/// A group's status (absent: unresolved), written with its activity.
+pub const TAG_GROUP_STATUS: u8 = b'g';
 /// The delivery log's part for deliveries refused before their token was
 /// verified (`bad-token`), bounded on its own.
 pub const TAG_REFUSED_LOG: u8 = b'r';
@@ -62,6 +64,8 @@ pub struct Trees {
     pub sync: sled::Tree,
     /// group id -> Assignee
     pub assignees: Prefixed,
+    /// group id -> StatusRecord (absent: unresolved)
+    pub statuses: Prefixed,
     /// (group id, activity id) -> Activity
     pub activities: Prefixed,
     /// (integration id, issue key) -> DeliveryState
@@ -108,6 +112,7 @@ impl Trees {
             links: db.open_tree("links")?,
             group_links: db.open_tree("group_links")?,
             assignees: kind(TAG_ASSIGNEE),
+            statuses: kind(TAG_GROUP_STATUS),
             activities: kind(TAG_ACTIVITY),
             delivery_state: kind(TAG_DELIVERY_STATE),
             deliveries: kind(TAG_DELIVERY_LOG),

@@ -66,7 +66,7 @@ fn group_view_and_activity_have_the_spec_shape() {
     assert_eq!(
         acts[0]["data"],
         json!({"assignee": w.bob.to_string(), "assigneeEmail": "bob@example.org",
-               "assigneeType": "user"})
+               "assigneeType": "user", "integration": w.integration, "source": "webhook"})
     );
     for a in &acts {
         assert_eq!(a["group"], w.group, "{a}");

@@ -10,6 +10,7 @@ mod ctl;
 mod daemon_config;
 mod deliveries;
 mod directory;
+mod group_status;
 mod ids;
 mod import_links;
 mod inbound_audit;

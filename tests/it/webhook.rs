@@ -134,7 +134,7 @@ fn assigned_fixture_assigns_the_group_with_activity() {
     assert_eq!(
         acts[0]["data"],
         json!({"assignee": w.bob.to_string(), "assigneeEmail": "bob@example.org",
-               "assigneeType": "user"})
+               "assigneeType": "user", "integration": w.integration, "source": "webhook"})
     );
     let last = last_delivery(&d);
     assert_eq!(last["outcome"], "assigned");

@@ -215,17 +215,18 @@ impl SyncActor {
                         log_notes(&log, &cmd, &p.notes);
                         reads.record(p);
                     }
-                    planned.map(|p| (p.ops, p.state, p.delivery))
+                    planned.map(|p| (p.ops, p.state, p.delivery, p.cause))
                 }
-                Work::Record(delivery) => Ok((vec![], None, Some(delivery))),
+                Work::Record(delivery) => Ok((vec![], None, Some(delivery), Default::default())),
             };
-            slots.push(planned.map(|(ops, state, delivery)| {
+            slots.push(planned.map(|(ops, state, delivery, cause)| {
                 writes.push(SyncWrite {
                     ops,
                     actor: None,
                     state,
                     delivery,
                     now,
+                    cause,
                 });
                 writes.len() - 1
             }));

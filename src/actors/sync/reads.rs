@@ -5,8 +5,8 @@
 //! batch reads afresh, so a directory change is seen by the batch planned
 //! after it. No rule lives here: only reads and what a plan will write.
 
-use crate::domain::plan::{Plan, Reads};
-use crate::domain::{DeliveryState, Group, Id, Project, User};
+use crate::domain::plan::{Op, Plan, Reads};
+use crate::domain::{DeliveryState, Group, GroupStatus, Id, Project, User};
 use crate::error::Error;
 use crate::store::Store;
 use std::collections::{BTreeSet, HashMap};
@@ -17,6 +17,8 @@ pub(super) struct BatchReads {
     states: HashMap<(Id, String), DeliveryState>,
     /// Each group's assignee as the batch leaves it.
     assignees: HashMap<Id, Option<Id>>,
+    /// Each group's status as the batch leaves it.
+    statuses: HashMap<Id, GroupStatus>,
     /// Per integration: the organizations where it syncs inbound, or None
     /// when it does not exist (integration records are large).
     sync_orgs: HashMap<Id, Option<BTreeSet<Id>>>,
@@ -34,6 +36,7 @@ impl BatchReads {
             store,
             states: HashMap::new(),
             assignees: HashMap::new(),
+            statuses: HashMap::new(),
             sync_orgs: HashMap::new(),
             projects: HashMap::new(),
             users: HashMap::new(),
@@ -45,7 +48,14 @@ impl BatchReads {
     /// What `plan` will write, for the plans after it in the batch.
     pub(super) fn record(&mut self, plan: &Plan) {
         for op in &plan.ops {
-            self.assignees.insert(op.group(), op.assignee_after());
+            match op {
+                Op::SetStatus { group, status, .. } => {
+                    self.statuses.insert(*group, *status);
+                }
+                op => {
+                    self.assignees.insert(op.group(), op.assignee_after());
+                }
+            }
         }
         if let Some((i, k, st)) = &plan.state {
             self.states.insert((*i, k.clone()), st.clone());
@@ -144,6 +154,13 @@ impl Reads for BatchReads {
         match self.assignees.get(&group) {
             Some(a) => Ok(*a),
             None => Ok(self.store.get_assignee(group)?.map(|a| a.user)),
+        }
+    }
+
+    fn status(&mut self, group: Id) -> Result<GroupStatus, Error> {
+        match self.statuses.get(&group) {
+            Some(s) => Ok(*s),
+            None => Ok(self.store.get_status(group)?.status),
         }
     }
 }

@@ -18,6 +18,7 @@ struct Mem {
     /// (user, team)
     members: BTreeSet<(Id, Id)>,
     assignees: HashMap<Id, Id>,
+    statuses: HashMap<Id, GroupStatus>,
 }
 
 impl Reads for Mem {
@@ -67,6 +68,9 @@ impl Reads for Mem {
     }
     fn assignee(&mut self, group: Id) -> Result<Option<Id>, Error> {
         Ok(self.assignees.get(&group).copied())
+    }
+    fn status(&mut self, group: Id) -> Result<GroupStatus, Error> {
+        Ok(self.statuses.get(&group).copied().unwrap_or_default())
     }
 }
 
@@ -251,7 +255,13 @@ fn unassign_lists_every_affected_group_and_changes_those_assigned() {
             project: 100
         }]
     );
-    assert_eq!(p.ops[0].activity(), (ActivityType::Unassigned, "{}".into()));
+    let (kind, data) = p.ops[0].activity(p.cause);
+    assert_eq!(kind, ActivityType::Unassigned);
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(
+        data,
+        serde_json::json!({"integration": I, "source": "webhook"})
+    );
     apply(&mut m, &p);
     let p = inbound(&cmd(Change::Unassign, Some("2"), None), &mut m).unwrap();
     assert_eq!(p.outcome, DeliveryOutcome::Unchanged);
@@ -413,14 +423,19 @@ fn assigned_activity_data_has_the_reference_shape() {
         email: "Bob@Example.org".into(),
         replaces: None,
     };
-    let (kind, data) = op.activity();
+    let (kind, data) = op.activity(Cause::Webhook { integration: 3 });
     assert_eq!(kind, ActivityType::Assigned);
     let v: serde_json::Value = serde_json::from_str(&data).unwrap();
     assert_eq!(
         v,
         serde_json::json!({"assignee": "42", "assigneeEmail": "Bob@Example.org",
-                           "assigneeType": "user"})
+                           "assigneeType": "user", "integration": 3, "source": "webhook"})
     );
+    // Through the admin API: `source: admin`, no integration.
+    let (_, data) = op.activity(Cause::Admin);
+    let v: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(v["source"], "admin");
+    assert!(v.get("integration").is_none());
 }
 
 #[test]
@@ -470,4 +485,39 @@ fn display_email_prefers_a_verified_address() {
     let k = user(2, &[("kate@x.org", true)]);
     assert_eq!(verified_spelling(&k, "\u{212A}ate@x.org"), None);
     assert_eq!(display_email(&user(3, &[])), None);
+}
+
+#[test]
+fn a_manual_status_change_records_only_a_change() {
+    let mut m = world();
+    assert_eq!(
+        manual_status(9, GroupStatus::Resolved, &mut m).unwrap_err(),
+        Error::NotFound("group 9".into())
+    );
+    let p = manual_status(1000, GroupStatus::Unresolved, &mut m).unwrap();
+    assert_eq!(
+        p.outcome,
+        DeliveryOutcome::Unchanged,
+        "new groups are unresolved"
+    );
+    assert!(p.ops.is_empty());
+    let p = manual_status(1000, GroupStatus::Resolved, &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Resolved);
+    assert_eq!(
+        p.ops,
+        vec![Op::SetStatus {
+            group: 1000,
+            project: 100,
+            status: GroupStatus::Resolved
+        }]
+    );
+    let (kind, data) = p.ops[0].activity(p.cause);
+    assert_eq!(kind, ActivityType::SetResolved);
+    assert_eq!(data, r#"{"source":"admin"}"#);
+    m.statuses.insert(1000, GroupStatus::Resolved);
+    let p = manual_status(1000, GroupStatus::Resolved, &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unchanged);
+    let p = manual_status(1000, GroupStatus::Unresolved, &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unresolved);
+    assert_eq!(p.ops[0].activity(p.cause).0, ActivityType::SetUnresolved);
 }

@@ -1,7 +1,7 @@
 //! Groups: create, get (with assignee), activity, manual assign/deassign.
 
 use crate::domain::limits::{check_text, TITLE_MAX};
-use crate::domain::Id;
+use crate::domain::{GroupStatus, Id};
 use crate::http::error::{blocking, Error};
 use crate::http::{ts, AppState};
 use crate::store::StoreError;
@@ -14,7 +14,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/groups/{id}", web::get().to(get))
         .route("/v1/groups/{id}/activity", web::get().to(activity))
         .route("/v1/groups/{id}/assignee", web::put().to(assign))
-        .route("/v1/groups/{id}/assignee", web::delete().to(deassign));
+        .route("/v1/groups/{id}/assignee", web::delete().to(deassign))
+        .route("/v1/groups/{id}/status", web::put().to(set_status));
 }
 
 #[derive(Deserialize)]
@@ -37,7 +38,8 @@ async fn create(
     Ok(HttpResponse::Created().json(g))
 }
 
-/// `{id, project, title, date_added, assignee: null | {user, email, date_added}}`
+/// `{id, project, title, date_added, status, resolved_at, assignee: null |
+/// {user, email, date_added}}`
 pub fn group_view(store: &crate::store::Store, id: Id) -> Result<serde_json::Value, StoreError> {
     let g = store
         .get_group(id)?
@@ -48,11 +50,14 @@ pub fn group_view(store: &crate::store::Store, id: Id) -> Result<serde_json::Val
         }
         None => serde_json::Value::Null,
     };
+    let status = store.get_status(id)?;
     Ok(json!({
         "id": g.id,
         "project": g.project,
         "title": g.title,
         "date_added": ts(g.date_added),
+        "status": status.status.as_str(),
+        "resolved_at": status.resolved_at.map(ts),
         "assignee": assignee,
     }))
 }
@@ -125,4 +130,45 @@ async fn assign(
 
 async fn deassign(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     manual(&state, id.into_inner(), None).await
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    status: Option<serde_json::Value>,
+}
+
+/// `PUT /v1/groups/{id}/status {status: "resolved"|"unresolved"}`: through the
+/// `SyncActor` (a `set_resolved` / `set_unresolved` activity when it
+/// changed); answers the group view once the write is durable.
+async fn set_status(
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+    body: web::Json<StatusBody>,
+) -> Result<HttpResponse, Error> {
+    let status = match &body.status {
+        Some(serde_json::Value::String(s)) if s == "resolved" => GroupStatus::Resolved,
+        Some(serde_json::Value::String(s)) if s == "unresolved" => GroupStatus::Unresolved,
+        None => return Err(Error::bad("`status` is missing")),
+        Some(other) => {
+            let shown = other.to_string();
+            return Err(Error::bad(format!(
+                "`status` must be \"resolved\" or \"unresolved\", not {}",
+                crate::logging::clip(&shown)
+            )));
+        }
+    };
+    let group = id.into_inner();
+    let r = state
+        .actors
+        .sync
+        .send(crate::actors::sync::ManualStatus { group, status })
+        .await??;
+    state
+        .actors
+        .commit
+        .wait(r.ticket)
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let store = state.store.clone();
+    Ok(HttpResponse::Ok().json(blocking(move || group_view(&store, group)).await?))
 }

@@ -135,6 +135,7 @@ fn sync(s: &Store, ops: Vec<Op>) {
         state: None,
         delivery: None,
         now: 1,
+        cause: Default::default(),
     })
     .unwrap();
 }

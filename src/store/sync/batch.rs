@@ -15,7 +15,7 @@ use super::super::keys;
 use super::super::{encode, Store, StoreResult};
 use super::{delivery_state_key, SyncApplied, SyncWrite};
 use crate::domain::plan::Op;
-use crate::domain::{Activity, Assignee};
+use crate::domain::{Activity, Assignee, GroupStatus, StatusRecord};
 
 /// One write with its ids and encoded delivery state.
 struct Prepared<'a> {
@@ -134,6 +134,17 @@ impl Store {
                     continue;
                 }
                 match op {
+                    Op::SetStatus { status, .. } => {
+                        let rec = StatusRecord {
+                            status: *status,
+                            resolved_at: (*status == GroupStatus::Resolved).then_some(w.now),
+                        };
+                        self.t.statuses.batch_insert(
+                            &mut batch,
+                            keys::id(group),
+                            encode("group status", &rec)?,
+                        );
+                    }
                     Op::Assign { user, replaces, .. } => {
                         let a = Assignee {
                             group,
@@ -153,7 +164,7 @@ impl Store {
                         new_assignees -= 1;
                     }
                 }
-                let (kind, data) = op.activity();
+                let (kind, data) = op.activity(w.cause);
                 let act = Activity {
                     id: *act_id,
                     group,
