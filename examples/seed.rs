@@ -17,8 +17,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
 use synclink::domain::{
-    now_ms, Email, Installation, Integration, IntegrationStatus, Link, Project,
-    PROVIDER_JIRA_SERVER,
+    now_ms, Email, Integration, IntegrationStatus, Link, Project, PROVIDER_JIRA_SERVER,
 };
 use synclink::store::snapshot::{Snapshot, SnapshotPolicy};
 use synclink::store::Store;
@@ -218,11 +217,14 @@ fn base(
             webhook: None,
             date_added: now_ms(),
         })?;
-        store.put_installation(&Installation {
-            org: org.id,
-            integration: i.id,
-            sync_inbound_assignee: true,
-        })?;
+        store.put_installation(
+            org.id,
+            i.id,
+            synclink::domain::Switches {
+                sync_inbound_assignee: Some(true),
+                ..Default::default()
+            },
+        )?;
         integ = json!({"id": i.id, "external_id": external_id});
     }
     Ok(json!({

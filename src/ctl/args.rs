@@ -222,15 +222,28 @@ pub enum IntegrationCmd {
     WebhookUrl { id: u64 },
     /// Register (again) the webhook in Jira.
     RegisterWebhook { id: u64 },
-    /// Install an integration in an organization.
+    /// Install an integration in an organization, or change its switches
+    /// (a switch not given keeps its value; a new installation starts with
+    /// every switch off).
     Install {
         id: u64,
         #[arg(long)]
         org: u64,
-        /// Sync Jira assignees into groups (true/false).
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-        sync_inbound_assignee: bool,
+        /// Jira assignee changes reach the groups (true/false).
+        #[arg(long, action = clap::ArgAction::Set)]
+        sync_inbound_assignee: Option<bool>,
+        /// Local assignee changes reach Jira (true/false).
+        #[arg(long, action = clap::ArgAction::Set)]
+        sync_outbound_assignee: Option<bool>,
+        /// Jira status changes resolve / unresolve the groups (true/false).
+        #[arg(long, action = clap::ArgAction::Set)]
+        sync_inbound_status: Option<bool>,
+        /// Local status changes move the Jira issue (true/false).
+        #[arg(long, action = clap::ArgAction::Set)]
+        sync_outbound_status: Option<bool>,
     },
+    /// The organizations an integration is installed in, with their switches.
+    Installations { id: u64 },
 }
 
 #[derive(Subcommand)]

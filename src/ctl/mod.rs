@@ -51,6 +51,13 @@ const LINK_COLS: &[(&str, &str)] = &[
     ("integration", "integration"),
     ("key", "key"),
 ];
+const INSTALLATION_COLS: &[(&str, &str)] = &[
+    ("org", "org"),
+    ("inbound assignee", "sync_inbound_assignee"),
+    ("outbound assignee", "sync_outbound_assignee"),
+    ("inbound status", "sync_inbound_status"),
+    ("outbound status", "sync_outbound_status"),
+];
 const NOTIF_COLS: &[(&str, &str)] = &[("user", "user"), ("type", "type"), ("value", "value")];
 const DELIVERY_COLS: &[(&str, &str)] = &[
     ("id", "id"),
@@ -286,11 +293,33 @@ fn request(cmd: Cmd) -> Result<(&'static str, String, Option<Value>, View), CtlE
             id,
             org,
             sync_inbound_assignee,
-        }) => (
-            "POST",
+            sync_outbound_assignee,
+            sync_inbound_status,
+            sync_outbound_status,
+        }) => {
+            let mut body = json!({ "org": org });
+            for (k, v) in [
+                ("sync_inbound_assignee", sync_inbound_assignee),
+                ("sync_outbound_assignee", sync_outbound_assignee),
+                ("sync_inbound_status", sync_inbound_status),
+                ("sync_outbound_status", sync_outbound_status),
+            ] {
+                if let Some(v) = v {
+                    body[k] = json!(v);
+                }
+            }
+            (
+                "POST",
+                format!("/v1/integrations/{id}/installations"),
+                Some(body),
+                Object,
+            )
+        }
+        Cmd::Integration(IntegrationCmd::Installations { id }) => (
+            "GET",
             format!("/v1/integrations/{id}/installations"),
-            Some(json!({"org": org, "sync_inbound_assignee": sync_inbound_assignee})),
-            Object,
+            None,
+            Table(INSTALLATION_COLS),
         ),
         Cmd::Link(LinkCmd::Create {
             group,

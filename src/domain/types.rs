@@ -109,7 +109,50 @@ pub const PROVIDER_JIRA_SERVER: &str = "jira_server";
 pub struct Installation {
     pub org: Id,
     pub integration: Id,
+    /// Jira assignee changes reach the groups (`sync_reverse_assignment`).
     pub sync_inbound_assignee: bool,
+    /// Local assignee changes reach Jira (`sync_forward_assignment`).
+    pub sync_outbound_assignee: bool,
+    /// Jira status changes resolve / unresolve the groups (`sync_status_reverse`).
+    pub sync_inbound_status: bool,
+    /// Local status changes move the Jira issue (`sync_status_forward`).
+    pub sync_outbound_status: bool,
+}
+
+/// The switches of an installation request: an omitted one keeps its value
+/// (`false` for a new installation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Switches {
+    pub sync_inbound_assignee: Option<bool>,
+    pub sync_outbound_assignee: Option<bool>,
+    pub sync_inbound_status: Option<bool>,
+    pub sync_outbound_status: Option<bool>,
+}
+
+impl Switches {
+    /// The installation these switches make of `current` (or of a new one).
+    pub fn apply(self, org: Id, integration: Id, current: Option<Installation>) -> Installation {
+        let c = current.unwrap_or(Installation {
+            org,
+            integration,
+            sync_inbound_assignee: false,
+            sync_outbound_assignee: false,
+            sync_inbound_status: false,
+            sync_outbound_status: false,
+        });
+        Installation {
+            org,
+            integration,
+            sync_inbound_assignee: self
+                .sync_inbound_assignee
+                .unwrap_or(c.sync_inbound_assignee),
+            sync_outbound_assignee: self
+                .sync_outbound_assignee
+                .unwrap_or(c.sync_outbound_assignee),
+            sync_inbound_status: self.sync_inbound_status.unwrap_or(c.sync_inbound_status),
+            sync_outbound_status: self.sync_outbound_status.unwrap_or(c.sync_outbound_status),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,8 +1,8 @@
 //! Integrations (with their secrets), installations and pending OAuth handshakes.
 
 use super::keys::{self};
-use super::{encode, get, scan, Store, StoreError, StoreResult};
-use crate::domain::{Id, Installation, Integration, PendingOAuth};
+use super::{decode, encode, get, scan, Store, StoreError, StoreResult};
+use crate::domain::{Id, Installation, Integration, PendingOAuth, Switches};
 use sled::Transactional;
 
 impl Store {
@@ -60,22 +60,30 @@ impl Store {
         Ok(())
     }
 
-    /// Create or replace an installation (PUT semantics).
-    pub fn put_installation(&self, inst: &Installation) -> StoreResult<()> {
-        if self.get_org(inst.org)?.is_none() {
-            return Err(StoreError::NotFound(format!("organization {}", inst.org)));
+    /// Create an installation or change its switches (PUT semantics: an
+    /// omitted switch keeps its value, `false` when new), atomically.
+    pub fn put_installation(
+        &self,
+        org: Id,
+        integration: Id,
+        switches: Switches,
+    ) -> StoreResult<Installation> {
+        if self.get_org(org)?.is_none() {
+            return Err(StoreError::NotFound(format!("organization {org}")));
         }
-        if self.get_integration(inst.integration)?.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "integration {}",
-                inst.integration
-            )));
+        if self.get_integration(integration)?.is_none() {
+            return Err(StoreError::NotFound(format!("integration {integration}")));
         }
-        self.t.installations.insert(
-            keys::pair(inst.integration, inst.org),
-            encode("installation", inst)?,
-        )?;
-        Ok(())
+        let key = keys::pair(integration, org);
+        let mut out = None;
+        self.t.installations.fetch_and_update(key, |old| {
+            let current = old.and_then(|v| decode::<Installation>("installation", v).ok());
+            let next = switches.apply(org, integration, current);
+            let bytes = encode("installation", &next).ok();
+            out = Some(next);
+            bytes.or_else(|| old.map(<[u8]>::to_vec))
+        })?;
+        out.ok_or_else(|| StoreError::Storage("the installation was not written".into()))
     }
 
     /// Installations of an integration, ascending org id.

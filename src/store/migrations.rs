@@ -182,6 +182,38 @@ pub(super) fn v5_case_rules(store: &Store) -> StoreResult<()> {
     Ok(())
 }
 
+/// `Installation` as schema 5 and older stored it.
+#[derive(Deserialize)]
+struct InstallationV5 {
+    org: crate::domain::Id,
+    integration: crate::domain::Id,
+    sync_inbound_assignee: bool,
+}
+
+/// Version 6: installations gain the switches `sync_outbound_assignee`,
+/// `sync_inbound_status` and `sync_outbound_status` (`false`, as SPEC
+/// section 3 says a new one starts). Rewriting a record twice gives the
+/// same record, so a crash part-way runs it again safely.
+pub(super) fn v6_installation_switches(store: &Store) -> StoreResult<()> {
+    for r in store.t.installations.iter() {
+        let (k, v) = r?;
+        let old: InstallationV5 = decode("installation (v5)", &v)?;
+        let new = crate::domain::Installation {
+            org: old.org,
+            integration: old.integration,
+            sync_inbound_assignee: old.sync_inbound_assignee,
+            sync_outbound_assignee: false,
+            sync_inbound_status: false,
+            sync_outbound_status: false,
+        };
+        store
+            .t
+            .installations
+            .insert(k, encode("installation", &new)?)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,5 +507,34 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn v6_gives_installations_their_switches_off() {
+        #[derive(Serialize)]
+        struct V5 {
+            org: u64,
+            integration: u64,
+            sync_inbound_assignee: bool,
+        }
+        let dir = old_database(5, |s| {
+            for (org, on) in [(1u64, true), (2, false)] {
+                let v = V5 {
+                    org,
+                    integration: 7,
+                    sync_inbound_assignee: on,
+                };
+                s.t.installations
+                    .insert(crate::store::keys::pair(7, org), encode("v5", &v).unwrap())
+                    .unwrap();
+            }
+        });
+        let s = migrated(&dir);
+        let all = s.installations(7).unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all[0].sync_inbound_assignee && !all[1].sync_inbound_assignee);
+        for i in &all {
+            assert!(!i.sync_outbound_assignee && !i.sync_inbound_status && !i.sync_outbound_status);
+        }
     }
 }

@@ -116,7 +116,49 @@ fn installations_have_put_semantics_and_check_references() {
     let list = a.must_get(&path);
     assert_eq!(
         list,
-        json!([{"org": o, "integration": i, "sync_inbound_assignee": true}])
+        json!([{"org": o, "integration": i, "sync_inbound_assignee": true,
+                "sync_outbound_assignee": false, "sync_inbound_status": false,
+                "sync_outbound_status": false}])
+    );
+    // An omitted switch keeps its value; each can be set on its own.
+    let r = a.must_post(
+        &path,
+        json!({"org": o, "sync_inbound_status": true, "sync_outbound_status": true}),
+        201,
+    );
+    assert_eq!(
+        (
+            &r["sync_inbound_assignee"],
+            &r["sync_outbound_assignee"],
+            &r["sync_inbound_status"],
+            &r["sync_outbound_status"]
+        ),
+        (&json!(true), &json!(false), &json!(true), &json!(true))
+    );
+    let r = a.must_post(
+        &path,
+        json!({"org": o, "sync_outbound_assignee": true}),
+        201,
+    );
+    assert_eq!(r["sync_outbound_assignee"], true);
+    assert_eq!(r["sync_inbound_status"], true, "kept");
+    // A new installation with nothing given has every switch off.
+    let o2 = org(&d, "other");
+    let r = a.must_post(&path, json!({"org": o2}), 201);
+    for k in [
+        "sync_inbound_assignee",
+        "sync_outbound_assignee",
+        "sync_inbound_status",
+        "sync_outbound_status",
+    ] {
+        assert_eq!(r[k], false, "{k}");
+    }
+    assert_eq!(a.must_get(&path).as_array().unwrap().len(), 2);
+    // A switch that is not a boolean is a clear 400.
+    assert_error(
+        &a.post(&path, json!({"org": o, "sync_inbound_status": "yes"})),
+        400,
+        "bad_request",
     );
     assert_error(
         &a.post(&path, json!({"org": 999999, "sync_inbound_assignee": true})),
@@ -131,7 +173,10 @@ fn installations_have_put_semantics_and_check_references() {
         404,
         "not_found",
     );
-    assert_error(&a.post(&path, json!({"org": o})), 400, "bad_request");
+    // Every switch is optional now (SPEC section 6): nothing given keeps all.
+    let kept = a.must_post(&path, json!({"org": o}), 201);
+    assert_eq!(kept["sync_inbound_status"], true);
+    assert_error(&a.post(&path, json!({})), 400, "bad_request");
 }
 
 #[test]

@@ -8,8 +8,7 @@ use crate::actors::flusher::Commit;
 use crate::config::{Config, Durability};
 use crate::domain::plan::{Change, SyncCommand};
 use crate::domain::{
-    Delivery, DeliveryOutcome, Email, Id, Installation, Integration, IntegrationStatus, Link,
-    Project,
+    Delivery, DeliveryOutcome, Email, Id, Integration, IntegrationStatus, Link, Project,
 };
 use crate::store::sync::DeliveryFilter;
 use crate::store::Store;
@@ -58,11 +57,14 @@ fn world(store: &Store) -> World {
         })
         .unwrap();
     store
-        .put_installation(&Installation {
-            org: org.id,
-            integration: i.id,
-            sync_inbound_assignee: true,
-        })
+        .put_installation(
+            org.id,
+            i.id,
+            crate::domain::Switches {
+                sync_inbound_assignee: Some(true),
+                ..Default::default()
+            },
+        )
         .unwrap();
     for (g, key) in [(g1, "APP-1"), (g2, "APP-2")] {
         store

@@ -2,7 +2,7 @@
 //! installations. (The OAuth connect routes live in `jira_connect.rs`.)
 
 use crate::domain::integration as rules;
-use crate::domain::{Id, Installation, Integration, IntegrationStatus, PROVIDER_JIRA_SERVER};
+use crate::domain::{Id, Integration, IntegrationStatus, Switches, PROVIDER_JIRA_SERVER};
 use crate::http::error::{blocking, Error};
 use crate::http::AppState;
 use crate::store::StoreError;
@@ -186,7 +186,10 @@ async fn webhook_url(state: web::Data<AppState>, id: web::Path<Id>) -> Result<Ht
 #[derive(Deserialize)]
 struct NewInstallation {
     org: Id,
-    sync_inbound_assignee: bool,
+    sync_inbound_assignee: Option<bool>,
+    sync_outbound_assignee: Option<bool>,
+    sync_inbound_status: Option<bool>,
+    sync_outbound_status: Option<bool>,
 }
 
 async fn install(
@@ -194,14 +197,16 @@ async fn install(
     id: web::Path<Id>,
     body: web::Json<NewInstallation>,
 ) -> Result<HttpResponse, Error> {
-    let inst = Installation {
-        org: body.org,
-        integration: id.into_inner(),
-        sync_inbound_assignee: body.sync_inbound_assignee,
+    let b = body.into_inner();
+    let switches = Switches {
+        sync_inbound_assignee: b.sync_inbound_assignee,
+        sync_outbound_assignee: b.sync_outbound_assignee,
+        sync_inbound_status: b.sync_inbound_status,
+        sync_outbound_status: b.sync_outbound_status,
     };
+    let (org, integration) = (b.org, id.into_inner());
     let store = state.store.clone();
-    let i2 = inst.clone();
-    blocking(move || store.put_installation(&i2)).await?;
+    let inst = blocking(move || store.put_installation(org, integration, switches)).await?;
     super::settle(&state).await?;
     Ok(HttpResponse::Created().json(inst))
 }
