@@ -7,6 +7,7 @@
 //! sled: they are never returned and never logged.
 
 mod handshake;
+pub mod statuses;
 
 use super::{Deps, Ping};
 use crate::domain::{Id, Integration};
@@ -31,6 +32,16 @@ pub struct FinishHandshake {
     pub verifier: Option<String>,
 }
 
+/// Read the integration's Jira statuses again (SPEC section 10).
+#[derive(Message)]
+#[rtype(result = "JiraResult<crate::domain::StatusList>")]
+pub struct RefreshStatuses(pub Id);
+
+/// Create or replace a status mapping (checked against Jira).
+#[derive(Message)]
+#[rtype(result = "JiraResult<crate::domain::StatusMapping>")]
+pub struct PutStatusMapping(pub crate::domain::StatusMapping);
+
 /// Register (again) the issue webhook in Jira.
 #[derive(Message)]
 #[rtype(result = "JiraResult<Integration>")]
@@ -44,6 +55,16 @@ pub struct JiraActor {
 
 impl Actor for JiraActor {
     type Context = Context<Self>;
+
+    /// Every `jira.status_refresh_secs`, read each active integration's
+    /// statuses again (each refresh its own future: a slow Jira holds up
+    /// nothing else).
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let every = std::time::Duration::from_secs(self.deps.config.jira.status_refresh_secs);
+        ctx.run_interval(every, |act, ctx| {
+            ctx.spawn(statuses::refresh_all(act.deps.clone()).into_actor(act));
+        });
+    }
 }
 
 impl actix::Supervised for JiraActor {}
@@ -101,6 +122,20 @@ impl Handler<FinishHandshake> for JiraActor {
             msg.handshake,
             msg.verifier,
         ))
+    }
+}
+
+impl Handler<RefreshStatuses> for JiraActor {
+    type Result = ResponseActFuture<Self, JiraResult<crate::domain::StatusList>>;
+    fn handle(&mut self, msg: RefreshStatuses, _: &mut Context<Self>) -> Self::Result {
+        self.run(statuses::refresh(self.deps.clone(), msg.0))
+    }
+}
+
+impl Handler<PutStatusMapping> for JiraActor {
+    type Result = ResponseActFuture<Self, JiraResult<crate::domain::StatusMapping>>;
+    fn handle(&mut self, msg: PutStatusMapping, _: &mut Context<Self>) -> Self::Result {
+        self.run(statuses::put_mapping(self.deps.clone(), msg.0))
     }
 }
 

@@ -119,6 +119,46 @@ pub struct Installation {
     pub sync_outbound_status: bool,
 }
 
+/// One of an integration's Jira statuses (read from Jira, SPEC section 10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JiraStatus {
+    /// Jira's status id (a string, as Jira sends it).
+    pub id: String,
+    pub name: String,
+    /// `statusCategory.key`: `new`, `indeterminate` or `done`.
+    pub category: String,
+}
+
+/// An integration's Jira statuses and when they were read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusList {
+    pub statuses: Vec<JiraStatus>,
+    pub read_at: Millis,
+}
+
+impl StatusList {
+    /// Is `id` one of the statuses whose category is `done`? None when the
+    /// list does not have it.
+    pub fn is_done(&self, id: &str) -> Option<bool> {
+        self.statuses
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.category == "done")
+    }
+}
+
+/// Where outbound status sync moves an issue of a Jira project (SPEC section 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusMapping {
+    pub integration: Id,
+    /// The Jira project key (upper case).
+    pub jira_project: String,
+    /// Jira status id for a group that is resolved here.
+    pub on_resolve: String,
+    /// Jira status id for a group that is unresolved here.
+    pub on_unresolve: String,
+}
+
 /// The switches of an installation request: an omitted one keeps its value
 /// (`false` for a new installation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -2,7 +2,9 @@
 
 use super::keys::{self};
 use super::{decode, encode, get, scan, Store, StoreError, StoreResult};
-use crate::domain::{Id, Installation, Integration, PendingOAuth, Switches};
+use crate::domain::{
+    Id, Installation, Integration, PendingOAuth, StatusList, StatusMapping, Switches,
+};
 use sled::Transactional;
 
 impl Store {
@@ -131,5 +133,67 @@ impl Store {
             }
         }
         Ok(n)
+    }
+}
+
+/// Jira statuses and status mappings (SPEC section 10).
+impl Store {
+    /// Replace the integration's Jira statuses.
+    pub fn put_statuses(&self, integration: Id, list: &StatusList) -> StoreResult<()> {
+        self.t
+            .jira_statuses
+            .insert(keys::id(integration), encode("jira statuses", list)?)?;
+        Ok(())
+    }
+
+    /// The integration's Jira statuses, as last read (None: never read).
+    pub fn statuses(&self, integration: Id) -> StoreResult<Option<StatusList>> {
+        get(
+            &self.t.jira_statuses,
+            "jira statuses",
+            keys::id(integration),
+        )
+    }
+
+    /// Create or replace the mapping of `m.jira_project`.
+    pub fn put_status_mapping(&self, m: &StatusMapping) -> StoreResult<()> {
+        let k = keys::Key::new()
+            .u64(m.integration)
+            .str(&m.jira_project)
+            .build();
+        self.t
+            .status_mappings
+            .insert(k, encode("status mapping", m)?)?;
+        Ok(())
+    }
+
+    /// The integration's status mappings, by Jira project key.
+    pub fn status_mappings(&self, integration: Id) -> StoreResult<Vec<StatusMapping>> {
+        scan(
+            &self.t.status_mappings,
+            "status mapping",
+            keys::id(integration),
+        )
+    }
+
+    /// The mapping of one Jira project.
+    pub fn status_mapping(
+        &self,
+        integration: Id,
+        jira_project: &str,
+    ) -> StoreResult<Option<StatusMapping>> {
+        let k = keys::Key::new().u64(integration).str(jira_project).build();
+        get(&self.t.status_mappings, "status mapping", k)
+    }
+
+    /// Remove the mapping of one Jira project; NotFound when there is none.
+    pub fn delete_status_mapping(&self, integration: Id, jira_project: &str) -> StoreResult<()> {
+        let k = keys::Key::new().u64(integration).str(jira_project).build();
+        match self.t.status_mappings.remove(k)? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound(format!(
+                "status mapping of Jira project {jira_project} on integration {integration}"
+            ))),
+        }
     }
 }

@@ -85,6 +85,10 @@ pub struct Trees {
     pub installations: sled::Tree,
     /// request token -> PendingOAuth
     pub pending_oauth: sled::Tree,
+    /// integration id -> StatusList (the Jira statuses, as last read)
+    pub jira_statuses: sled::Tree,
+    /// (integration id, Jira project key) -> StatusMapping
+    pub status_mappings: sled::Tree,
 }
 
 impl Trees {
@@ -121,6 +125,8 @@ impl Trees {
             integration_ext: db.open_tree("integration_ext")?,
             installations: db.open_tree("installations")?,
             pending_oauth: db.open_tree("pending_oauth")?,
+            jira_statuses: db.open_tree("jira_statuses")?,
+            status_mappings: db.open_tree("status_mappings")?,
             sync,
         })
     }

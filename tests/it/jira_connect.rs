@@ -159,7 +159,9 @@ fn pkcs1_key_connects_through_the_browser_callback() {
             "/plugins/servlet/oauth/request-token",
             "/plugins/servlet/oauth/access-token",
             "/rest/api/2/serverInfo",
-            "/rest/webhooks/1.0/webhook"
+            "/rest/webhooks/1.0/webhook",
+            // Active: its Jira statuses are read (SPEC section 10).
+            "/rest/api/2/status"
         ]
     );
     assert!(seen.iter().all(|r| r.signed_ok));

@@ -23,5 +23,6 @@ mod projects;
 mod smoke;
 mod snapshot_shutdown;
 mod stand_firm;
+mod statuses;
 mod sync;
 mod webhook;

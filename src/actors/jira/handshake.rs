@@ -333,6 +333,11 @@ async fn register(deps: &Deps, mut i: Integration) -> JiraResult<Integration> {
     let store = deps.store.clone();
     let copy = i.clone();
     blocking(move || store.update_integration(&copy)).await?;
+    if outcome.is_ok() {
+        // Active: its Jira statuses are read now (best effort; logged, and
+        // read again every `jira.status_refresh_secs`).
+        let _ = super::statuses::refresh(deps.clone(), i.id).await;
+    }
     outcome.map(|_| i).map_err(Error::from)
 }
 

@@ -11,6 +11,7 @@ pub mod jira_connect;
 pub mod links;
 pub mod projects;
 pub mod status;
+pub mod statuses;
 
 use crate::http::error::{blocking, Error};
 use crate::http::AppState;
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     projects::configure(cfg);
     groups::configure(cfg);
     integrations::configure(cfg);
+    statuses::configure(cfg);
     jira_connect::configure(cfg);
     links::configure(cfg);
     cache::configure(cfg);

@@ -28,6 +28,13 @@ pub enum JiraError {
         status: Option<u16>,
         message: String,
     },
+    /// A REST call beyond the handshake (`what`: "read the statuses", ...).
+    #[error("Could not {what} in Jira. {}", why(*.status, .message))]
+    Rest {
+        what: &'static str,
+        status: Option<u16>,
+        message: String,
+    },
 }
 
 /// A failure that Jira (or the way to it) caused is `Upstream`, with Jira's
@@ -69,7 +76,8 @@ impl JiraError {
         match self {
             JiraError::RequestToken { status, .. }
             | JiraError::AccessToken { status, .. }
-            | JiraError::Webhook { status, .. } => *status,
+            | JiraError::Webhook { status, .. }
+            | JiraError::Rest { status, .. } => *status,
             _ => None,
         }
     }
@@ -79,7 +87,8 @@ impl JiraError {
         match self {
             JiraError::RequestToken { message, .. }
             | JiraError::AccessToken { message, .. }
-            | JiraError::Webhook { message, .. } => Some(message),
+            | JiraError::Webhook { message, .. }
+            | JiraError::Rest { message, .. } => Some(message),
             _ => None,
         }
     }
@@ -92,6 +101,7 @@ impl JiraError {
                 | JiraError::MissingOAuthToken
                 | JiraError::AccessToken { .. }
                 | JiraError::Webhook { .. }
+                | JiraError::Rest { .. }
         )
     }
 }

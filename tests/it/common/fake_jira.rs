@@ -79,6 +79,12 @@ pub struct State {
     pub fail_webhook: bool,
     /// `versionNumbers` of serverInfo.
     pub version: Vec<u64>,
+    /// `GET /rest/api/2/status` (tests/fixtures/jira-rest/statuses.json).
+    pub statuses: Value,
+    /// Answer `GET /rest/api/2/status` with this status instead.
+    pub fail_statuses: Option<u16>,
+    /// Project keys `GET /rest/api/2/project/{key}` knows.
+    pub projects: Vec<String>,
 }
 
 pub struct FakeJira {
@@ -109,6 +115,10 @@ impl FakeJira {
             access_token_problem: None,
             fail_webhook: false,
             version: vec![9, 12, 2],
+            statuses: serde_json::from_str(include_str!("../../fixtures/jira-rest/statuses.json"))
+                .expect("statuses fixture"),
+            fail_statuses: None,
+            projects: vec!["APP".into(), "TES".into()],
         }));
         let (tx, rx) = std::sync::mpsc::channel();
         let st = state.clone();
@@ -417,6 +427,23 @@ async fn handle(
                     "versionNumbers": st.version,
                     "deploymentType": "Server",
                 })),
+                ("GET", "/rest/api/2/status") => match st.fail_statuses {
+                    Some(s) => HttpResponse::build(
+                        actix_web::http::StatusCode::from_u16(s).unwrap(),
+                    )
+                    .json(json!({"errorMessages": ["The statuses are unavailable."]})),
+                    None => HttpResponse::Ok().json(st.statuses.clone()),
+                },
+                ("GET", p) if p.starts_with("/rest/api/2/project/") => {
+                    let key = &p["/rest/api/2/project/".len()..];
+                    if st.projects.iter().any(|k| k == key) {
+                        HttpResponse::Ok().json(json!({"key": key, "name": key}))
+                    } else {
+                        HttpResponse::NotFound().json(json!({
+                            "errorMessages": [format!("No project could be found with key '{key}'.")]
+                        }))
+                    }
+                }
                 ("POST", "/rest/webhooks/1.0/webhook") if !jira10 => register(&mut st, p, &body),
                 ("POST", "/rest/jira-webhook/1.0/webhooks") if jira10 => {
                     register(&mut st, p, &body)
