@@ -18,7 +18,7 @@ use std::time::Instant;
 #[path = "../src/domain/payload/reference.rs"]
 mod reference;
 use synclink::domain::payload::{
-    check_issue_key, Action, Payload, PayloadError, MAX_EMAIL_LEN, MAX_KEY_LEN,
+    check_issue_key, Action, Payload, PayloadError, StatusItem, MAX_EMAIL_LEN, MAX_KEY_LEN,
 };
 
 /// The system allocator, counting allocations.

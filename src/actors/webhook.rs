@@ -10,7 +10,7 @@
 use super::Deps;
 use super::{guarded, Ping};
 use crate::domain::payload::{self, Action, BodyError, Facts};
-use crate::domain::plan::{Change, SyncCommand};
+use crate::domain::plan::{Change, StatusChange, SyncCommand};
 use crate::domain::{DeliveryOutcome, Id, IntegrationStatus, PROVIDER_JIRA_SERVER};
 use crate::error::Error;
 use crate::jira::jwt;
@@ -382,7 +382,16 @@ fn parse(
             reason,
         })
     };
-    let change = match &p.action {
+    let status = p.status.as_ref().map(|s| StatusChange {
+        from: s.from.clone(),
+        to: s.to.clone(),
+        to_done_now: p
+            .status_category
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(|c| c == "done"),
+    });
+    let assignee = match &p.action {
         Action::MissingChangelog => {
             info!(log, "missing-changelog"; "integration" => integration, "key" => shown_key.as_deref());
             return done(
@@ -390,21 +399,25 @@ fn parse(
                 "the delivery carries no changelog".into(),
             );
         }
-        Action::NotAnAssigneeChange => {
+        Action::NotAnAssigneeChange if status.is_none() => {
             return done(
                 DeliveryOutcome::NotAnAssigneeChange,
-                "the changelog holds no assignee change".into(),
+                "the changelog holds no assignee or status change".into(),
             );
         }
+        Action::NotAnAssigneeChange => None,
         Action::MissingAssigneeEmail => {
             info!(log, "missing-assignee-email"; "integration" => integration, "key" => p.key.as_deref());
-            return done(
-                DeliveryOutcome::MissingAssigneeEmail,
-                "the new assignee has no visible email address in Jira".into(),
-            );
+            if status.is_none() {
+                return done(
+                    DeliveryOutcome::MissingAssigneeEmail,
+                    "the new assignee has no visible email address in Jira".into(),
+                );
+            }
+            Some(Change::NoEmail)
         }
-        Action::Unassign => Change::Unassign,
-        Action::Assign(email) => Change::Assign(email.clone()),
+        Action::Unassign => Some(Change::Unassign),
+        Action::Assign(email) => Some(Change::Assign(email.clone())),
     };
     Verdict::Sync(SyncCommand {
         received,
@@ -418,7 +431,8 @@ fn parse(
             .unwrap_or_default(),
         changelog_id: p.changelog_id,
         timestamp: p.timestamp,
-        change,
+        assignee,
+        status,
     })
 }
 

@@ -41,6 +41,13 @@ impl Action {
     }
 }
 
+/// The status item of a changelog: Jira's status ids before and after.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusItem {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
 /// A parsed delivery: the facts the delivery log keeps plus the action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
@@ -53,7 +60,13 @@ pub struct Payload {
     /// A `timestamp` was there but is not an integer: it is treated as
     /// absent (the caller logs it).
     pub bad_timestamp: bool,
+    /// The assignee part.
     pub action: Action,
+    /// The status part: the last changelog item naming `status`.
+    pub status: Option<StatusItem>,
+    /// `issue.fields.status.statusCategory.key`, when the delivery carries it
+    /// (the category of the status the issue is in now).
+    pub status_category: Option<String>,
 }
 
 /// A delivery Jira should not have sent: answered 400 with this message.
@@ -182,6 +195,8 @@ fn payload_of(top: &Top) -> Result<Payload, PayloadError> {
             timestamp,
             bad_timestamp,
             action: Action::MissingChangelog,
+            status: None,
+            status_category: None,
         });
     };
     let changelog_id = match &changelog.id {
@@ -221,25 +236,43 @@ fn payload_of(top: &Top) -> Result<Payload, PayloadError> {
         None | Some(Val::Null) | Some(Val::Object(_)) => {}
         Some(_) => return Err(bad("`issue.fields.assignee` must be an object or null")),
     }
+    let fields = issue.and_then(|i| Val::object(&i.fields));
+    let status_category = match fields
+        .and_then(|f| Val::object(&f.status))
+        .and_then(|s| Val::object(&s.category))
+        .and_then(|c| c.key.as_ref())
+    {
+        Some(Val::Str(k)) => Some(k.to_string()),
+        _ => None,
+    };
     let mut p = Payload {
         key,
         changelog_id,
         timestamp,
         bad_timestamp,
         action: Action::NotAnAssigneeChange,
+        status: items.status.clone(),
+        status_category,
     };
-    if !items.assignee {
+    if !items.assignee && p.status.is_none() {
         return Ok(p);
     }
     match &p.key {
-        None => {
+        None if items.assignee => {
             return Err(bad(
                 "an assignee change needs `issue.key`, and the delivery has none",
             ))
         }
+        None => {
+            return Err(bad(
+                "a status change needs `issue.key`, and the delivery has none",
+            ))
+        }
         Some(k) => check_issue_key(k).map_err(|e| bad(format!("`issue.key` {e}")))?,
     }
-    let fields = issue.and_then(|i| Val::object(&i.fields));
+    if !items.assignee {
+        return Ok(p);
+    }
     p.action = match fields.and_then(|f| f.assignee.as_ref()) {
         None | Some(Val::Null) => Action::Unassign,
         Some(Val::Object(a)) => match &a.email {

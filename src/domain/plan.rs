@@ -12,7 +12,8 @@
 //! [`Reads`] (`plan/tests.rs`).
 
 use super::{
-    ActivityType, Delivery, DeliveryOutcome, DeliveryState, Group, GroupStatus, Id, Project, User,
+    ActivityType, Delivery, DeliveryOutcome, DeliveryState, Group, GroupStatus, Id, Project,
+    StatusList, User,
 };
 use crate::error::Error;
 use std::collections::BTreeSet;
@@ -24,15 +25,29 @@ mod tests;
 /// duplicate detection.
 pub const RECENT_CHANGELOG_IDS: usize = 32;
 
-/// What an inbound assignee delivery asks for.
+/// What the assignee part of an inbound delivery asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Assign(String),
     Unassign,
+    /// The new assignee's email is hidden: nothing can be done with it
+    /// (`missing-assignee-email`), and it is not applied.
+    NoEmail,
 }
 
-/// `sync_group_assignee_inbound(integration, email, key, assign)` plus the
-/// delivery facts needed for ordering and the delivery log.
+/// The status part of an inbound delivery: Jira's status ids before and
+/// after, and whether the status the issue is in now is a done one
+/// (`issue.fields.status.statusCategory.key`, when the delivery carries it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusChange {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub to_done_now: Option<bool>,
+}
+
+/// `sync_group_assignee_inbound(integration, email, key, assign)` and the
+/// status rule of SPEC section 10, plus the delivery facts needed for
+/// ordering and the delivery log. At least one part is present.
 #[derive(Debug, Clone)]
 pub struct SyncCommand {
     pub received: i64,
@@ -41,7 +56,17 @@ pub struct SyncCommand {
     pub key: String,
     pub changelog_id: Option<String>,
     pub timestamp: Option<i64>,
-    pub change: Change,
+    pub assignee: Option<Change>,
+    pub status: Option<StatusChange>,
+}
+
+/// The organizations where an integration syncs inbound, per field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboundOrgs {
+    /// Installed with `sync_inbound_assignee`.
+    pub assignee: BTreeSet<Id>,
+    /// Installed with `sync_inbound_status`.
+    pub status: BTreeSet<Id>,
 }
 
 /// Who caused a change: recorded in its activity's data (SPEC section 3).
@@ -188,9 +213,11 @@ pub struct Plan {
 /// What the planner reads. The daemon's reads are the store's plus what
 /// earlier plans of the same batch will write.
 pub trait Reads {
-    /// Organizations where `integration` is installed with
-    /// `sync_inbound_assignee`; None when the integration does not exist.
-    fn sync_orgs(&mut self, integration: Id) -> Result<Option<BTreeSet<Id>>, Error>;
+    /// Organizations where `integration` syncs inbound, per field; None
+    /// when the integration does not exist.
+    fn sync_orgs(&mut self, integration: Id) -> Result<Option<InboundOrgs>, Error>;
+    /// The integration's Jira statuses (None: never read).
+    fn statuses(&mut self, integration: Id) -> Result<Option<StatusList>, Error>;
     /// Newest applied delivery for `(integration, key)`.
     fn delivery_state(
         &mut self,
@@ -258,7 +285,26 @@ fn changing(ops: Vec<Op>, r: &mut impl Reads) -> Result<Vec<Op>, Error> {
     Ok(kept)
 }
 
-/// Plan one inbound delivery (SPEC section 4 steps 5-6).
+/// What one part (assignee or status) of a delivery does.
+struct Part {
+    ops: Vec<Op>,
+    outcome: DeliveryOutcome,
+    reason: String,
+    groups: Vec<Id>,
+}
+
+impl Part {
+    fn none(outcome: DeliveryOutcome, reason: String) -> Part {
+        Part {
+            ops: vec![],
+            outcome,
+            reason,
+            groups: vec![],
+        }
+    }
+}
+
+/// Plan one inbound delivery (SPEC section 4 steps 5-6, section 10).
 pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
     let Some(orgs) = r.sync_orgs(cmd.integration)? else {
         return Err(Error::BadRequest(format!(
@@ -279,86 +325,149 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
         groups: vec![],
         reason: String::new(),
     };
-    let done = |mut delivery: Delivery,
-                outcome: DeliveryOutcome,
-                reason: String,
-                state: Option<(Id, String, DeliveryState)>,
-                notes: Vec<Note>|
-     -> Result<Plan, Error> {
+    let cause = Cause::Webhook {
+        integration: cmd.integration,
+    };
+    let nothing = |mut delivery: Delivery, outcome, reason, notes| -> Result<Plan, Error> {
         delivery.outcome = outcome;
         delivery.reason = reason;
         Ok(Plan {
             ops: vec![],
-            state,
+            state: None,
             delivery: Some(delivery),
             outcome,
             notes,
-            cause: Cause::Webhook {
-                integration: cmd.integration,
-            },
+            cause,
         })
     };
+    let st = prev.clone().unwrap_or_default();
 
-    // Ordering and duplicates.
-    if let Some(st) = &prev {
-        if let Some(id) = &cmd.changelog_id {
-            if st.changelog_id.as_ref() == Some(id) || st.recent_changelog_ids.contains(id) {
-                return done(
-                    delivery,
-                    DeliveryOutcome::Duplicate,
-                    format!("changelog {id} was already applied for {key}; ignored"),
-                    None,
-                    vec![Note::Duplicate {
-                        changelog_id: id.clone(),
-                    }],
-                );
-            }
-        }
-        if let (Some(ts), Some(newest)) = (cmd.timestamp, st.timestamp) {
-            if ts < newest {
-                return done(
-                    delivery,
-                    DeliveryOutcome::Stale,
-                    format!(
-                        "older (timestamp {ts}) than the newest delivery applied for {key} \
-                         (timestamp {newest}); ignored"
-                    ),
-                    None,
-                    vec![Note::Stale {
-                        timestamp: ts,
-                        newest,
-                    }],
-                );
-            }
+    // Duplicates: the whole delivery.
+    if let Some(id) = &cmd.changelog_id {
+        if st.changelog_id.as_ref() == Some(id) || st.recent_changelog_ids.contains(id) {
+            return nothing(
+                delivery,
+                DeliveryOutcome::Duplicate,
+                format!("changelog {id} was already applied for {key}; ignored"),
+                vec![Note::Duplicate {
+                    changelog_id: id.clone(),
+                }],
+            );
         }
     }
-    // Applied from here on, whatever the outcome.
-    let state = Some((cmd.integration, cmd.key.clone(), next_state(prev, cmd)));
-
-    let mut affected = Vec::new();
-    if !orgs.is_empty() {
-        for (g, p) in r.linked(cmd.integration, key)? {
-            if orgs.contains(&p.org) {
-                affected.push((g, p));
-            }
-        }
-    }
-    if affected.is_empty() {
-        return done(
+    // Stale: per field, against the newest change of that field applied.
+    let older = |newest: Option<i64>| match (cmd.timestamp, newest) {
+        (Some(ts), Some(n)) if ts < n => Some((ts, n)),
+        _ => None,
+    };
+    let a_stale = cmd.assignee.as_ref().and_then(|_| older(st.timestamp));
+    let s_stale = cmd.status.as_ref().and_then(|_| older(st.status_timestamp));
+    let a_live = cmd.assignee.is_some() && a_stale.is_none();
+    let s_live = cmd.status.is_some() && s_stale.is_none();
+    if !a_live && !s_live {
+        let (ts, newest) = a_stale.or(s_stale).unwrap_or_default();
+        return nothing(
             delivery,
+            DeliveryOutcome::Stale,
+            format!(
+                "older (timestamp {ts}) than the newest delivery applied for {key} \
+                 (timestamp {newest}); ignored"
+            ),
+            vec![Note::Stale {
+                timestamp: ts,
+                newest,
+            }],
+        );
+    }
+    let mut notes = Vec::new();
+    if let Some((timestamp, newest)) = a_stale.or(s_stale) {
+        notes.push(Note::Stale { timestamp, newest });
+    }
+    let state = next_state(prev, cmd, a_live, s_live);
+
+    let assignee = match &cmd.assignee {
+        Some(change) if a_live => Some(assignee_part(cmd, change, &orgs, r, &mut notes)?),
+        Some(_) => Some(Part::none(
+            DeliveryOutcome::Stale,
+            format!("the assignee change is older than the newest one applied for {key}"),
+        )),
+        None => None,
+    };
+    let status = match &cmd.status {
+        Some(change) if s_live => Some(status_part(cmd, change, &orgs, r, &mut notes)?),
+        Some(_) => Some(Part::none(
+            DeliveryOutcome::Stale,
+            format!("the status change is older than the newest one applied for {key}"),
+        )),
+        None => None,
+    };
+    let outcome = joined(assignee.as_ref(), status.as_ref());
+    let mut ops = Vec::new();
+    let mut reasons = Vec::new();
+    for part in [assignee, status].into_iter().flatten() {
+        for g in part.groups {
+            if !delivery.groups.contains(&g) {
+                delivery.groups.push(g);
+            }
+        }
+        ops.extend(part.ops);
+        reasons.push(part.reason);
+    }
+    delivery.outcome = outcome;
+    delivery.reason = reasons.join("; ");
+    Ok(Plan {
+        ops,
+        state: Some((cmd.integration, cmd.key.clone(), state)),
+        delivery: Some(delivery),
+        outcome,
+        notes,
+        cause,
+    })
+}
+
+/// The outcome of a delivery from its parts: the effects joined in the
+/// fixed order (assigned or unassigned, resolved or unresolved); with no
+/// effect, the assignee part's outcome, else the status part's.
+fn joined(assignee: Option<&Part>, status: Option<&Part>) -> DeliveryOutcome {
+    let effect = |p: Option<&Part>| p.filter(|p| !p.ops.is_empty()).map(|p| p.outcome);
+    match (effect(assignee), effect(status)) {
+        (Some(a), Some(s)) => DeliveryOutcome::join(a, s),
+        (Some(o), None) | (None, Some(o)) => o,
+        (None, None) => assignee
+            .or(status)
+            .map_or(DeliveryOutcome::Unchanged, |p| p.outcome),
+    }
+}
+
+/// The assignee part (SPEC section 4, "sync inbound").
+fn assignee_part(
+    cmd: &SyncCommand,
+    change: &Change,
+    orgs: &InboundOrgs,
+    r: &mut impl Reads,
+    notes: &mut Vec<Note>,
+) -> Result<Part, Error> {
+    let key = cmd.key.as_str();
+    if *change == Change::NoEmail {
+        return Ok(Part::none(
+            DeliveryOutcome::MissingAssigneeEmail,
+            "the new assignee has no visible email address in Jira".into(),
+        ));
+    }
+    let affected = affected(cmd, &orgs.assignee, r)?;
+    if affected.is_empty() {
+        notes.push(Note::NoAffectedGroups);
+        return Ok(Part::none(
             DeliveryOutcome::NoAffectedGroups,
             format!(
                 "no group linked to {key} in an organization where integration {} is \
                  installed with sync_inbound_assignee",
                 cmd.integration
             ),
-            state,
-            vec![Note::NoAffectedGroups],
-        );
+        ));
     }
-    let mut notes = Vec::new();
-    let (ops, outcome, reason) = match &cmd.change {
-        Change::Unassign => {
+    let (ops, groups, outcome, reason) = match change {
+        Change::Unassign | Change::NoEmail => {
             let ops: Vec<Op> = affected
                 .iter()
                 .map(|(g, p)| Op::Deassign {
@@ -366,9 +475,9 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
                     project: p.id,
                 })
                 .collect();
-            delivery.groups = affected.iter().map(|(g, _)| g.id).collect();
+            let groups = affected.iter().map(|(g, _)| g.id).collect();
             let reason = format!("{key} was unassigned in Jira");
-            (ops, DeliveryOutcome::Unassigned, reason)
+            (ops, groups, DeliveryOutcome::Unassigned, reason)
         }
         Change::Assign(email) => {
             let candidates = r.candidates(email)?;
@@ -405,22 +514,22 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
                     }
                 }
             }
-            delivery.groups = ops.iter().map(Op::group).collect();
+            let groups = ops.iter().map(Op::group).collect();
             if ops.is_empty() {
                 let reason = format!(
                     "no user with the verified email {email} has access to the project \
                      of the linked groups {missing:?}"
                 );
-                (ops, DeliveryOutcome::AssigneeNotFound, reason)
+                (ops, groups, DeliveryOutcome::AssigneeNotFound, reason)
             } else if missing.is_empty() {
                 let reason = format!("{key} was assigned in Jira to {email}");
-                (ops, DeliveryOutcome::Assigned, reason)
+                (ops, groups, DeliveryOutcome::Assigned, reason)
             } else {
                 let reason = format!(
                     "{key} was assigned in Jira to {email}; no user with that verified \
                      email has access to the project of groups {missing:?}"
                 );
-                (ops, DeliveryOutcome::Assigned, reason)
+                (ops, groups, DeliveryOutcome::Assigned, reason)
             }
         }
     };
@@ -432,28 +541,144 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
         ),
         o => (o, reason),
     };
-    delivery.outcome = outcome;
-    delivery.reason = reason;
-    Ok(Plan {
+    Ok(Part {
         ops,
-        state,
-        delivery: Some(delivery),
         outcome,
-        notes,
-        cause: Cause::Webhook {
-            integration: cmd.integration,
-        },
+        reason,
+        groups,
     })
 }
 
-/// The delivery state once `cmd` is applied: the newest timestamp, the
-/// changelog id, and the bounded list of recent ids.
-fn next_state(prev: Option<DeliveryState>, cmd: &SyncCommand) -> DeliveryState {
-    let mut state = prev.unwrap_or_default();
-    if let Some(ts) = cmd.timestamp {
-        state.timestamp = Some(state.timestamp.map_or(ts, |t| t.max(ts)));
+/// The status part (SPEC section 10, "status inbound").
+fn status_part(
+    cmd: &SyncCommand,
+    change: &StatusChange,
+    orgs: &InboundOrgs,
+    r: &mut impl Reads,
+    notes: &mut Vec<Note>,
+) -> Result<Part, Error> {
+    let key = cmd.key.as_str();
+    let affected = affected(cmd, &orgs.status, r)?;
+    if affected.is_empty() {
+        notes.push(Note::NoAffectedGroups);
+        return Ok(Part::none(
+            DeliveryOutcome::NoAffectedGroups,
+            format!(
+                "no group linked to {key} in an organization where integration {} is \
+                 installed with sync_inbound_status",
+                cmd.integration
+            ),
+        ));
     }
-    if let Some(id) = &cmd.changelog_id {
+    let list = r.statuses(cmd.integration)?;
+    let in_list = |id: &Option<String>| {
+        let (l, id) = (list.as_ref()?, id.as_ref()?);
+        l.is_done(id)
+    };
+    let to = change.to.as_deref().unwrap_or("(none)");
+    let Some(to_done) = change.to_done_now.or_else(|| in_list(&change.to)) else {
+        return Ok(Part::none(
+            DeliveryOutcome::Unchanged,
+            format!(
+                "cannot tell whether status {to} is a done status (the delivery gives no \
+                 category and the integration's status list {}); the status change \
+                 changes nothing",
+                if list.is_some() {
+                    "does not have it"
+                } else {
+                    "was never read"
+                }
+            ),
+        ));
+    };
+    let from_listed = in_list(&change.from);
+    let mut ops = Vec::new();
+    for (g, _) in &affected {
+        let here = r.status(g.id)?;
+        // While the list does not tell, `from` is done when the group is
+        // resolved here.
+        let from_done = from_listed.unwrap_or(here == GroupStatus::Resolved);
+        let target = match (from_done, to_done) {
+            (false, true) => GroupStatus::Resolved,
+            (true, false) => GroupStatus::Unresolved,
+            _ => continue,
+        };
+        if here != target {
+            ops.push(Op::SetStatus {
+                group: g.id,
+                project: g.project,
+                status: target,
+            });
+        }
+    }
+    let groups = affected.iter().map(|(g, _)| g.id).collect();
+    let part = match ops.first() {
+        Some(Op::SetStatus {
+            status: GroupStatus::Resolved,
+            ..
+        }) => Part {
+            ops,
+            outcome: DeliveryOutcome::Resolved,
+            reason: format!("{key} moved to the done status {to} in Jira"),
+            groups,
+        },
+        Some(_) => Part {
+            ops,
+            outcome: DeliveryOutcome::Unresolved,
+            reason: format!("{key} left its done status for {to} in Jira"),
+            groups,
+        },
+        None => Part {
+            ops,
+            outcome: DeliveryOutcome::Unchanged,
+            reason: format!(
+                "{key} moved to status {to} in Jira; the groups' status already matched \
+                 (or the move was between two open or two done statuses)"
+            ),
+            groups,
+        },
+    };
+    Ok(part)
+}
+
+/// Groups linked to the delivery's issue in these organizations.
+fn affected(
+    cmd: &SyncCommand,
+    orgs: &BTreeSet<Id>,
+    r: &mut impl Reads,
+) -> Result<Vec<(Group, Project)>, Error> {
+    if orgs.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(r.linked(cmd.integration, &cmd.key)?
+        .into_iter()
+        .filter(|(_, p)| orgs.contains(&p.org))
+        .collect())
+}
+
+/// The delivery state once `cmd` is applied: each applied field's newest
+/// timestamp, and the changelog id (not while a part could not be
+/// applied: a hidden assignee email can still be applied by a later
+/// reconcile or a re-sent delivery).
+fn next_state(
+    prev: Option<DeliveryState>,
+    cmd: &SyncCommand,
+    assignee_live: bool,
+    status_live: bool,
+) -> DeliveryState {
+    let mut state = prev.unwrap_or_default();
+    let newest = |t: Option<i64>| match cmd.timestamp {
+        Some(ts) => Some(t.map_or(ts, |t| t.max(ts))),
+        None => t,
+    };
+    let unapplied = assignee_live && cmd.assignee == Some(Change::NoEmail);
+    if assignee_live && !unapplied {
+        state.timestamp = newest(state.timestamp);
+    }
+    if status_live {
+        state.status_timestamp = newest(state.status_timestamp);
+    }
+    if let (Some(id), false) = (&cmd.changelog_id, unapplied) {
         state.changelog_id = Some(id.clone());
         state.recent_changelog_ids.push(id, RECENT_CHANGELOG_IDS);
     }

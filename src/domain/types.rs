@@ -281,15 +281,19 @@ pub struct PendingOAuth {
     pub expires: Millis,
 }
 
-/// Newest applied delivery for one `(integration, issue key)`.
+/// Newest applied delivery for one `(integration, issue key)`, per field
+/// (SPEC section 10: a newer status change must not make an older, late
+/// assignee change stale, nor the other way round).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct DeliveryState {
-    /// Jira `timestamp` (ms) of the newest applied delivery, if it carried one.
+    /// Jira `timestamp` (ms) of the newest applied assignee change.
     pub timestamp: Option<i64>,
     /// `changelog.id` of the newest applied delivery, if it carried one.
     pub changelog_id: Option<String>,
     /// Every changelog id applied recently for this key (bounded), for duplicate detection.
     pub recent_changelog_ids: super::RecentIds,
+    /// Jira `timestamp` (ms) of the newest applied status change (schema 7).
+    pub status_timestamp: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -311,6 +315,11 @@ pub enum DeliveryOutcome {
     // New variants go last: stored entries encode the variant's index.
     Resolved,
     Unresolved,
+    /// A delivery that did several things joins them with `+`.
+    AssignedResolved,
+    AssignedUnresolved,
+    UnassignedResolved,
+    UnassignedUnresolved,
 }
 
 impl DeliveryOutcome {
@@ -331,10 +340,32 @@ impl DeliveryOutcome {
             DeliveryOutcome::Failed => "failed",
             DeliveryOutcome::Resolved => "resolved",
             DeliveryOutcome::Unresolved => "unresolved",
+            DeliveryOutcome::AssignedResolved => "assigned+resolved",
+            DeliveryOutcome::AssignedUnresolved => "assigned+unresolved",
+            DeliveryOutcome::UnassignedResolved => "unassigned+resolved",
+            DeliveryOutcome::UnassignedUnresolved => "unassigned+unresolved",
         }
     }
 
-    pub const ALL: [DeliveryOutcome; 15] = [
+    /// The effects of an assignee part and a status part, joined in the
+    /// fixed order (SPEC section 4, delivery log). Anything else: the first.
+    pub fn join(assignee: DeliveryOutcome, status: DeliveryOutcome) -> DeliveryOutcome {
+        use DeliveryOutcome::*;
+        match (assignee, status) {
+            (Assigned, Resolved) => AssignedResolved,
+            (Assigned, Unresolved) => AssignedUnresolved,
+            (Unassigned, Resolved) => UnassignedResolved,
+            (Unassigned, Unresolved) => UnassignedUnresolved,
+            (a, _) => a,
+        }
+    }
+
+    /// Does this outcome have `part` (itself, or one of its `+` parts)?
+    pub fn has_part(self, part: DeliveryOutcome) -> bool {
+        self == part || self.as_str().split('+').any(|p| p == part.as_str())
+    }
+
+    pub const ALL: [DeliveryOutcome; 19] = [
         DeliveryOutcome::Assigned,
         DeliveryOutcome::Unassigned,
         DeliveryOutcome::Unchanged,
@@ -350,6 +381,10 @@ impl DeliveryOutcome {
         DeliveryOutcome::Failed,
         DeliveryOutcome::Resolved,
         DeliveryOutcome::Unresolved,
+        DeliveryOutcome::AssignedResolved,
+        DeliveryOutcome::AssignedUnresolved,
+        DeliveryOutcome::UnassignedResolved,
+        DeliveryOutcome::UnassignedUnresolved,
     ];
 
     pub fn parse(s: &str) -> Option<DeliveryOutcome> {

@@ -7,6 +7,14 @@ use super::{decode, encode, Store, StoreResult};
 use crate::domain::{Delivery, DeliveryState, RecentIds};
 use serde::Deserialize;
 
+/// `DeliveryState` as versions 2 to 6 stored it (one timestamp for the key).
+#[derive(serde::Serialize, Deserialize)]
+struct DeliveryStateV6 {
+    timestamp: Option<i64>,
+    changelog_id: Option<String>,
+    recent_changelog_ids: RecentIds,
+}
+
 /// `DeliveryState` as version 1 stored it.
 #[derive(Deserialize)]
 struct DeliveryStateV1 {
@@ -22,7 +30,7 @@ pub(super) fn v2_recent_ids(store: &Store) -> StoreResult<()> {
     for r in tree.iter() {
         let (k, v) = r?;
         let old: DeliveryStateV1 = decode("delivery state (v1)", &v)?;
-        let new = DeliveryState {
+        let new = DeliveryStateV6 {
             timestamp: old.timestamp,
             changelog_id: old.changelog_id,
             recent_changelog_ids: old
@@ -31,7 +39,7 @@ pub(super) fn v2_recent_ids(store: &Store) -> StoreResult<()> {
                 .map(String::as_str)
                 .collect::<RecentIds>(),
         };
-        tree.insert(k, encode("delivery state", &new)?)?;
+        tree.insert(k, encode("delivery state (v6)", &new)?)?;
     }
     Ok(())
 }
@@ -214,6 +222,30 @@ pub(super) fn v6_installation_switches(store: &Store) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 7: the delivery state keeps a timestamp per field. What was
+/// stored is the assignee's (only assignee changes were applied before);
+/// the status has none yet. A rerun after a crash reads an already
+/// rewritten record as the old layout (its empty status timestamp is
+/// trailing) and writes it again unchanged.
+pub(super) fn v7_status_timestamp(store: &Store) -> StoreResult<()> {
+    let mut moves = Vec::new();
+    for r in store.t.delivery_state.iter() {
+        let (k, v) = r?;
+        let old: DeliveryStateV6 = decode("delivery state (v6)", &v)?;
+        let new = DeliveryState {
+            timestamp: old.timestamp,
+            changelog_id: old.changelog_id,
+            recent_changelog_ids: old.recent_changelog_ids,
+            status_timestamp: None,
+        };
+        moves.push((k, encode("delivery state", &new)?));
+    }
+    for (k, v) in moves {
+        store.t.delivery_state.insert(k, v)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +403,7 @@ mod tests {
                     .unwrap();
             }
             let st = DeliveryState {
+                status_timestamp: None,
                 timestamp: Some(40),
                 changelog_id: Some("100".into()),
                 recent_changelog_ids: ["100"].into_iter().collect(),
@@ -536,5 +569,25 @@ mod tests {
         for i in &all {
             assert!(!i.sync_outbound_assignee && !i.sync_inbound_status && !i.sync_outbound_status);
         }
+    }
+
+    #[test]
+    fn v7_keeps_the_assignee_timestamp_and_starts_the_status_one_empty() {
+        let old = DeliveryStateV6 {
+            timestamp: Some(42),
+            changelog_id: Some("9".into()),
+            recent_changelog_ids: ["8", "9"].into_iter().collect(),
+        };
+        let dir = old_database(6, |s| {
+            s.t.delivery_state
+                .insert(delivery_state_key(7, "APP-1"), encode("v6", &old).unwrap())
+                .unwrap();
+        });
+        let s = migrated(&dir);
+        let st = s.delivery_state(7, "APP-1").unwrap().unwrap();
+        assert_eq!(st.timestamp, Some(42));
+        assert_eq!(st.status_timestamp, None);
+        assert_eq!(st.changelog_id.as_deref(), Some("9"));
+        assert!(st.recent_changelog_ids.contains("8"));
     }
 }

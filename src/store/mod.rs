@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`]
 /// when a stored layout changes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Ordered migrations: entry `(v, f)` upgrades a database at version `v - 1`
 /// to version `v`. They run in order at open, each followed by a flush.
@@ -43,6 +43,7 @@ const MIGRATIONS: &[(u32, Migration)] = &[
     (4, migrations::v4_one_sync_tree),
     (5, migrations::v5_case_rules),
     (6, migrations::v6_installation_switches),
+    (7, migrations::v7_status_timestamp),
 ];
 
 /// Version 1 is the initial layout: nothing to transform.

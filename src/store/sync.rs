@@ -50,7 +50,7 @@ impl DeliveryFilter {
                     .as_deref()
                     .is_some_and(|dk| dk.eq_ignore_ascii_case(k))
             })
-            && self.outcome.is_none_or(|o| d.outcome == o)
+            && self.outcome.is_none_or(|o| d.outcome.has_part(o))
     }
 }
 
@@ -214,6 +214,7 @@ mod tests {
     fn state_and_delivery_written_with_the_change() {
         let (s, g) = setup();
         let st = DeliveryState {
+            status_timestamp: None,
             timestamp: Some(5),
             changelog_id: Some("9".into()),
             recent_changelog_ids: ["9"].into_iter().collect(),

@@ -10,7 +10,7 @@ fn delivery_log_filters_newest_first_and_rejects_bad_filters() {
     let g2 = group(&d, w.project);
     link(&d, g2, w.integration, "APP-2");
     deliver_ok(&d, &fixture_json("issue_assigned.json")); // APP-1 assigned
-    deliver_ok(&d, &fixture_json("issue_status_changed.json")); // APP-1 not-an-assignee-change
+    deliver_ok(&d, &other_field_delivery()); // APP-1 not-an-assignee-change
     deliver_ok(&d, &assignee_delivery(None, "5", 10, "APP-2")); // APP-2 unchanged
     deliver(&d, "garbage", &fixture_json("issue_assigned.json")); // bad-token
     let a = d.admin();

@@ -166,7 +166,7 @@ fn every_outcome_string_is_recorded_and_counted() {
     ); // assignee-not-found
     deliver_ok(&d, &fixture_json("issue_assigned_hidden_email.json")); // missing-assignee-email
     deliver_ok(&d, &fixture_json("issue_created_no_changelog.json")); // missing-changelog
-    deliver_ok(&d, &fixture_json("issue_status_changed.json")); // not-an-assignee-change
+    deliver_ok(&d, &other_field_delivery()); // not-an-assignee-change
     assert_eq!(deliver(&d, "nope", &json!({})).0, 400); // bad-token
     assert_eq!(deliver_bytes(&d, &t, b"nope".to_vec()).0, 400); // bad-request
     let expected = [

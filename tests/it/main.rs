@@ -23,6 +23,7 @@ mod projects;
 mod smoke;
 mod snapshot_shutdown;
 mod stand_firm;
+mod status_inbound;
 mod statuses;
 mod sync;
 mod webhook;

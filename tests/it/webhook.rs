@@ -216,11 +216,11 @@ fn unassigned_fixture_deassigns() {
 }
 
 #[test]
-fn status_change_is_not_an_assignee_change() {
+fn a_change_of_another_field_is_not_an_assignee_change() {
     let d = Daemon::start();
     let w = setup(&d);
     assert_eq!(
-        deliver_ok(&d, &fixture_json("issue_status_changed.json")),
+        deliver_ok(&d, &other_field_delivery()),
         "not-an-assignee-change"
     );
     assert!(assignee_of(&d, w.group).is_null());
@@ -372,7 +372,7 @@ fn a_crash_inside_sync_answers_503_and_is_recorded() {
     assert_eq!(last["outcome"], "failed", "{last}");
     assert_eq!(last["key"], "APP-1");
     assert_eq!(
-        deliver_ok(&d, &fixture_json("issue_status_changed.json")),
+        deliver_ok(&d, &other_field_delivery()),
         "not-an-assignee-change"
     );
 }

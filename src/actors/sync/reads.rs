@@ -5,11 +5,11 @@
 //! batch reads afresh, so a directory change is seen by the batch planned
 //! after it. No rule lives here: only reads and what a plan will write.
 
-use crate::domain::plan::{Op, Plan, Reads};
-use crate::domain::{DeliveryState, Group, GroupStatus, Id, Project, User};
+use crate::domain::plan::{InboundOrgs, Op, Plan, Reads};
+use crate::domain::{DeliveryState, Group, GroupStatus, Id, Project, StatusList, User};
 use crate::error::Error;
 use crate::store::Store;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 pub(super) struct BatchReads {
     store: Store,
@@ -21,7 +21,9 @@ pub(super) struct BatchReads {
     statuses: HashMap<Id, GroupStatus>,
     /// Per integration: the organizations where it syncs inbound, or None
     /// when it does not exist (integration records are large).
-    sync_orgs: HashMap<Id, Option<BTreeSet<Id>>>,
+    sync_orgs: HashMap<Id, Option<InboundOrgs>>,
+    /// Per integration: its Jira statuses (None: never read).
+    statuses_of: HashMap<Id, Option<StatusList>>,
     projects: HashMap<Id, Option<Project>>,
     users: HashMap<Id, Option<User>>,
     /// ASCII-lower-cased email -> users who verified it
@@ -38,6 +40,7 @@ impl BatchReads {
             assignees: HashMap::new(),
             statuses: HashMap::new(),
             sync_orgs: HashMap::new(),
+            statuses_of: HashMap::new(),
             projects: HashMap::new(),
             users: HashMap::new(),
             candidates: HashMap::new(),
@@ -64,24 +67,37 @@ impl BatchReads {
 }
 
 impl Reads for BatchReads {
-    fn sync_orgs(&mut self, integration: Id) -> Result<Option<BTreeSet<Id>>, Error> {
+    fn sync_orgs(&mut self, integration: Id) -> Result<Option<InboundOrgs>, Error> {
         if let Some(known) = self.sync_orgs.get(&integration) {
             return Ok(known.clone());
         }
         let store = &self.store;
         let orgs = match store.get_integration(integration)? {
             None => None,
-            Some(_) => Some(
-                store
-                    .installations(integration)?
-                    .into_iter()
-                    .filter(|i| i.sync_inbound_assignee)
-                    .map(|i| i.org)
-                    .collect(),
-            ),
+            Some(_) => {
+                let mut orgs = InboundOrgs::default();
+                for i in store.installations(integration)? {
+                    if i.sync_inbound_assignee {
+                        orgs.assignee.insert(i.org);
+                    }
+                    if i.sync_inbound_status {
+                        orgs.status.insert(i.org);
+                    }
+                }
+                Some(orgs)
+            }
         };
         self.sync_orgs.insert(integration, orgs.clone());
         Ok(orgs)
+    }
+
+    fn statuses(&mut self, integration: Id) -> Result<Option<StatusList>, Error> {
+        if let Some(known) = self.statuses_of.get(&integration) {
+            return Ok(known.clone());
+        }
+        let list = self.store.statuses(integration)?;
+        self.statuses_of.insert(integration, list.clone());
+        Ok(list)
     }
 
     fn delivery_state(

@@ -118,11 +118,12 @@ fn inbound(integration: Id, key: &str, cl: &str, ts: i64, assign: bool) -> Work 
             key: key.into(),
             changelog_id: Some(cl.into()),
             timestamp: Some(ts),
-            change: if assign {
+            assignee: Some(if assign {
                 Change::Assign("BOB@example.org".into())
             } else {
                 Change::Unassign
-            },
+            }),
+            status: None,
         },
         log: crate::logging::discard(),
     }

@@ -211,8 +211,22 @@ object!(Issue { 0 => key: "key", 1 => fields: "fields" });
 #[derive(Debug, Default)]
 pub(super) struct Fields<'de> {
     pub assignee: Option<Val<'de, Assignee<'de>>>,
+    pub status: Option<Val<'de, FieldStatus<'de>>>,
 }
-object!(Fields { 0 => assignee: "assignee" });
+object!(Fields { 0 => assignee: "assignee", 1 => status: "status" });
+
+/// `issue.fields.status`: only its category is read.
+#[derive(Debug, Default)]
+pub(super) struct FieldStatus<'de> {
+    pub category: Option<Val<'de, Category<'de>>>,
+}
+object!(FieldStatus { 0 => category: "statusCategory" });
+
+#[derive(Debug, Default)]
+pub(super) struct Category<'de> {
+    pub key: Option<Val<'de>>,
+}
+object!(Category { 0 => key: "key" });
 
 #[derive(Debug, Default)]
 pub(super) struct Assignee<'de> {
@@ -245,12 +259,14 @@ impl<'de> FromMap<'de> for Changelog<'de> {
     }
 }
 
-/// `changelog.items`: where the first element that is not an object is, and
-/// whether an element is an object whose `field` or `fieldId` is `"assignee"`.
+/// `changelog.items`: where the first element that is not an object is,
+/// whether an element is an object whose `field` or `fieldId` is
+/// `"assignee"`, and the `from` / `to` of the last one naming `"status"`.
 #[derive(Debug, Default)]
 pub(super) struct Items {
     pub first_non_object: Option<usize>,
     pub assignee: bool,
+    pub status: Option<super::StatusItem>,
 }
 
 impl<'de> FromSeq<'de> for Items {
@@ -258,7 +274,15 @@ impl<'de> FromSeq<'de> for Items {
         let mut i = 0;
         while let Some(item) = seq.next_element::<Val<'de, Item>>()? {
             match item {
-                Val::Object(item) => self.assignee |= item.is_assignee(),
+                Val::Object(item) => {
+                    self.assignee |= item.is_assignee();
+                    if item.is_status() {
+                        self.status = Some(super::StatusItem {
+                            from: item.from,
+                            to: item.to,
+                        });
+                    }
+                }
                 _ => {
                     self.first_non_object.get_or_insert(i);
                 }
@@ -269,35 +293,70 @@ impl<'de> FromSeq<'de> for Items {
     }
 }
 
-/// One `changelog.items[]` object: does it name the assignee, by its (last)
+/// One `changelog.items[]` object: the field it names, by its (last)
 /// `field` or, as newer Jira does (with `field` translated, e.g.
-/// "Исполнитель"), by its (last) `fieldId`?
+/// "Исполнитель"), by its (last) `fieldId`; and its `from` / `to`.
 #[derive(Debug, Default)]
 struct Item {
-    field: bool,
-    field_id: bool,
+    field: Named,
+    field_id: Named,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// What a `field` / `fieldId` string names, as far as the rules care.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    #[default]
+    Other,
+    Assignee,
+    Status,
 }
 
 impl Item {
     fn is_assignee(&self) -> bool {
-        self.field || self.field_id
+        self.field == Named::Assignee || self.field_id == Named::Assignee
+    }
+
+    fn is_status(&self) -> bool {
+        self.field == Named::Status || self.field_id == Named::Status
+    }
+}
+
+/// A status id as Jira sends it (a string, or a number): its text.
+pub(super) fn id_text(v: &Val<'_>) -> Option<String> {
+    match v {
+        Val::Str(s) if !s.is_empty() => Some(s.to_string()),
+        Val::Num(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
 impl<'de> FromMap<'de> for Item {
-    const NAMES: &'static [&'static str] = &["field", "fieldId"];
+    const NAMES: &'static [&'static str] = &["field", "fieldId", "from", "to"];
     fn entry<A: MapAccess<'de>>(
         &mut self,
         index: Option<usize>,
         map: &mut A,
     ) -> Result<(), A::Error> {
-        let slot = match index {
-            Some(0) => &mut self.field,
-            Some(1) => &mut self.field_id,
-            _ => return map.next_value::<Skip>().map(drop),
-        };
-        let v: Val<'de> = map.next_value()?;
-        *slot = matches!(v, Val::Str(s) if s == "assignee");
+        match index {
+            Some(i @ (0 | 1)) => {
+                let v: Val<'de> = map.next_value()?;
+                let named = match v {
+                    Val::Str(s) if s == "assignee" => Named::Assignee,
+                    Val::Str(s) if s == "status" => Named::Status,
+                    _ => Named::Other,
+                };
+                if i == 0 {
+                    self.field = named;
+                } else {
+                    self.field_id = named;
+                }
+            }
+            Some(2) => self.from = id_text(&map.next_value::<Val<'de>>()?),
+            Some(3) => self.to = id_text(&map.next_value::<Val<'de>>()?),
+            _ => map.next_value::<Skip>().map(drop)?,
+        }
         Ok(())
     }
 }

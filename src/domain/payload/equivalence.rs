@@ -58,7 +58,7 @@ fn pool_json(rng: &mut Rng) -> Value {
     }
 }
 
-const POOL: usize = 63;
+const POOL: usize = 65;
 const NOT_JSON: &[usize] = &[48, 51, 53, 54, 55, 56, 57, 58, 59];
 
 fn pool_at(i: usize, rng: &mut Rng) -> Value {
@@ -127,6 +127,8 @@ fn pool_at(i: usize, rng: &mut Rng) -> Value {
         59 => Value::String(NOT_UTF8.into()),
         60 => raw("-12.5e-1"),
         61 => json!([{"field": "Исполнитель", "fieldId": "assignee"}]),
+        62 => json!([{"field": "status", "from": "3", "to": 10001}]),
+        63 => json!({"statusCategory": {"key": "done"}, "id": "10001"}),
         _ => raw("9007199254740993"),
     }
 }
@@ -148,6 +150,9 @@ const PATHS: &[&[&str]] = &[
     &["changelog", "items", "0", "field"],
     &["changelog", "items", "1", "field"],
     &["changelog", "items", "0", "fieldId"],
+    &["changelog", "items", "0", "from"],
+    &["changelog", "items", "1", "to"],
+    &["issue", "fields", "status", "statusCategory", "key"],
     &["user"],
     &["issue", "id"],
     &["issue", "fields", "status"],
@@ -367,6 +372,7 @@ fn bytes_parser_matches_the_value_reference() {
         "`issue.key` must be ",
         "`issue.key` must not hold whitespace, control characters or `/`",
         "an assignee change needs `issue.key`, and the delivery has none",
+        "a status change needs `issue.key`, and the delivery has none",
         "`issue` must be an object",
         "`issue.fields` must be an object",
         "`changelog` must be an object",

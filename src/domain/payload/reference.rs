@@ -4,7 +4,9 @@
 //! against (`examples/parse_bench.rs`, which includes this file). Not built
 //! into the daemon.
 
-use super::{check_issue_key, Action, Payload, PayloadError, MAX_EMAIL_LEN, MAX_KEY_LEN};
+use super::{
+    check_issue_key, Action, Payload, PayloadError, StatusItem, MAX_EMAIL_LEN, MAX_KEY_LEN,
+};
 use serde_json::Value;
 
 fn bad(msg: impl Into<String>) -> PayloadError {
@@ -63,6 +65,8 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
             timestamp,
             bad_timestamp,
             action: Action::MissingChangelog,
+            status: None,
+            status_category: None,
         });
     };
     let changelog_id = match changelog.get("id") {
@@ -83,14 +87,28 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
         Some(_) => return Err(bad("`changelog.items` must be an array")),
     };
     let mut assignee_change = false;
+    let mut status = None;
+    let id_text = |v: Option<&Value>| match v {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
     for (i, item) in items.iter().enumerate() {
         let Some(item) = item.as_object() else {
             return Err(bad(format!("`changelog.items[{i}]` is not an object")));
         };
-        if item.get("field").and_then(Value::as_str) == Some("assignee")
-            || item.get("fieldId").and_then(Value::as_str) == Some("assignee")
-        {
+        let names = |what: &str| {
+            item.get("field").and_then(Value::as_str) == Some(what)
+                || item.get("fieldId").and_then(Value::as_str) == Some(what)
+        };
+        if names("assignee") {
             assignee_change = true;
+        }
+        if names("status") {
+            status = Some(StatusItem {
+                from: id_text(item.get("from")),
+                to: id_text(item.get("to")),
+            });
         }
     }
     let issue = obj.get("issue");
@@ -107,23 +125,39 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
     {
         return Err(bad("`issue.fields.assignee` must be an object or null"));
     }
+    let status_category = fields
+        .and_then(|f| f.get("status"))
+        .and_then(|s| s.get("statusCategory"))
+        .and_then(|c| c.get("key"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let mut p = Payload {
         key,
         changelog_id,
         timestamp,
         bad_timestamp,
         action: Action::NotAnAssigneeChange,
+        status,
+        status_category,
     };
-    if !assignee_change {
+    if !assignee_change && p.status.is_none() {
         return Ok(p);
     }
     match &p.key {
-        None => {
+        None if assignee_change => {
             return Err(bad(
                 "an assignee change needs `issue.key`, and the delivery has none",
             ))
         }
+        None => {
+            return Err(bad(
+                "a status change needs `issue.key`, and the delivery has none",
+            ))
+        }
         Some(k) => check_issue_key(k).map_err(|e| bad(format!("`issue.key` {e}")))?,
+    }
+    if !assignee_change {
+        return Ok(p);
     }
     let assignee = body
         .get("issue")

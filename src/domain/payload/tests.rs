@@ -94,11 +94,68 @@ fn numeric_changelog_id() {
 
 #[test]
 fn not_an_assignee_change() {
-    let v = json!({"changelog": {"id": 1, "items": [{"field": "status"}]}});
+    let v = json!({"changelog": {"id": 1, "items": [{"field": "priority"}]}});
     let p = parse(&v).unwrap();
     assert_eq!(p.action, Action::NotAnAssigneeChange);
+    assert_eq!(p.status, None);
     assert_eq!(p.key, None);
     assert_eq!(p.timestamp, None);
+}
+
+#[test]
+fn the_status_item_and_the_current_category_are_read() {
+    let v = json!({
+        "issue": {"key": "APP-1", "fields": {"status": {"id": "10001",
+                  "statusCategory": {"key": "done"}}}},
+        "changelog": {"id": "7", "items": [
+            {"field": "resolution", "from": null, "to": "10000"},
+            {"field": "status", "fieldId": "status", "from": "3", "to": "10001"}
+        ]}
+    });
+    let p = parse(&v).unwrap();
+    assert_eq!(p.action, Action::NotAnAssigneeChange, "no assignee part");
+    assert_eq!(
+        p.status,
+        Some(StatusItem {
+            from: Some("3".into()),
+            to: Some("10001".into())
+        })
+    );
+    assert_eq!(p.status_category.as_deref(), Some("done"));
+    // Named only by fieldId (translated `field`), ids as numbers, and the
+    // last status item wins.
+    let v = json!({
+        "issue": {"key": "APP-1"},
+        "changelog": {"items": [
+            {"field": "Статус", "fieldId": "status", "from": 1, "to": 2},
+            {"field": "Статус", "fieldId": "status", "from": 2, "to": 3}
+        ]}
+    });
+    let p = parse(&v).unwrap();
+    assert_eq!(
+        p.status,
+        Some(StatusItem {
+            from: Some("2".into()),
+            to: Some("3".into())
+        })
+    );
+    assert_eq!(p.status_category, None);
+    // A status change needs the issue key, like an assignee change.
+    let v = json!({"changelog": {"items": [{"field": "status", "to": "3"}]}});
+    assert!(parse(&v)
+        .unwrap_err()
+        .0
+        .contains("a status change needs `issue.key`"));
+    // Both parts in one delivery.
+    let p = parse(&fixture("issue_assigned_and_status.json")).unwrap();
+    assert!(matches!(p.action, Action::Assign(_)));
+    assert_eq!(p.status.unwrap().to.as_deref(), Some("3"));
+    assert_eq!(p.status_category.as_deref(), Some("indeterminate"));
+}
+
+fn fixture(name: &str) -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jira/");
+    serde_json::from_str(&std::fs::read_to_string(format!("{path}{name}")).unwrap()).unwrap()
 }
 
 #[test]

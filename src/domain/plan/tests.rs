@@ -8,7 +8,9 @@ use std::collections::HashMap;
 #[derive(Default)]
 struct Mem {
     /// integration -> orgs where it syncs inbound (absent: no integration)
-    installs: HashMap<Id, BTreeSet<Id>>,
+    installs: HashMap<Id, InboundOrgs>,
+    /// integration -> its Jira statuses (absent: never read)
+    lists: HashMap<Id, StatusList>,
     states: HashMap<(Id, String), DeliveryState>,
     /// (integration, key) -> groups
     links: HashMap<(Id, String), Vec<Id>>,
@@ -22,8 +24,11 @@ struct Mem {
 }
 
 impl Reads for Mem {
-    fn sync_orgs(&mut self, integration: Id) -> Result<Option<BTreeSet<Id>>, Error> {
+    fn sync_orgs(&mut self, integration: Id) -> Result<Option<InboundOrgs>, Error> {
         Ok(self.installs.get(&integration).cloned())
+    }
+    fn statuses(&mut self, integration: Id) -> Result<Option<StatusList>, Error> {
+        Ok(self.lists.get(&integration).cloned())
     }
     fn delivery_state(&mut self, i: Id, key: &str) -> Result<Option<DeliveryState>, Error> {
         Ok(self.states.get(&(i, key.to_string())).cloned())
@@ -96,7 +101,13 @@ fn user(id: Id, emails: &[(&str, bool)]) -> User {
 /// integration syncs inbound in org 1 only. Bob (1) is in team 10.
 fn world() -> Mem {
     let mut m = Mem::default();
-    m.installs.insert(I, BTreeSet::from([1]));
+    m.installs.insert(
+        I,
+        InboundOrgs {
+            assignee: BTreeSet::from([1]),
+            status: BTreeSet::from([1]),
+        },
+    );
     for (pid, org, team) in [(100, 1, 10), (200, 2, 20)] {
         m.projects.insert(
             pid,
@@ -135,7 +146,8 @@ fn cmd(change: Change, id: Option<&str>, ts: Option<i64>) -> SyncCommand {
         key: KEY.into(),
         changelog_id: id.map(str::to_string),
         timestamp: ts,
-        change,
+        assignee: Some(change),
+        status: None,
     }
 }
 
@@ -144,7 +156,7 @@ fn assign(email: &str) -> Change {
 }
 
 fn apply(m: &mut Mem, p: &Plan) {
-    for op in &p.ops {
+    for op in p.ops.iter().filter(|op| op.changes_assignee()) {
         match op.assignee_after() {
             Some(u) => m.assignees.insert(op.group(), u),
             None => m.assignees.remove(&op.group()),
@@ -326,7 +338,7 @@ fn nobody_with_access_is_assignee_not_found_per_group() {
 #[test]
 fn no_affected_groups_when_not_installed_or_linked_elsewhere() {
     let mut m = world();
-    m.installs.insert(I, BTreeSet::new());
+    m.installs.insert(I, InboundOrgs::default());
     let p = inbound(&cmd(Change::Unassign, Some("1"), Some(1)), &mut m).unwrap();
     assert_eq!(p.outcome, DeliveryOutcome::NoAffectedGroups);
     assert_eq!(p.notes, vec![Note::NoAffectedGroups]);
@@ -520,4 +532,180 @@ fn a_manual_status_change_records_only_a_change() {
     let p = manual_status(1000, GroupStatus::Unresolved, &mut m).unwrap();
     assert_eq!(p.outcome, DeliveryOutcome::Unresolved);
     assert_eq!(p.ops[0].activity(p.cause).0, ActivityType::SetUnresolved);
+}
+
+/// A status-only delivery from `from` to `to` (`done_now`: the category
+/// the delivery gives for `to`).
+fn status_cmd(from: &str, to: &str, done_now: Option<bool>, id: &str, ts: i64) -> SyncCommand {
+    SyncCommand {
+        received: 5,
+        integration: I,
+        key: KEY.into(),
+        changelog_id: Some(id.into()),
+        timestamp: Some(ts),
+        assignee: None,
+        status: Some(StatusChange {
+            from: Some(from.into()),
+            to: Some(to.into()),
+            to_done_now: done_now,
+        }),
+    }
+}
+
+fn list(done: &[&str], open: &[&str]) -> StatusList {
+    let s = |id: &&str, category: &str| crate::domain::JiraStatus {
+        id: id.to_string(),
+        name: id.to_string(),
+        category: category.into(),
+    };
+    StatusList {
+        statuses: done
+            .iter()
+            .map(|i| s(i, "done"))
+            .chain(open.iter().map(|i| s(i, "new")))
+            .collect(),
+        read_at: 0,
+    }
+}
+
+fn apply_status(m: &mut Mem, p: &Plan) {
+    for op in &p.ops {
+        if let Op::SetStatus { group, status, .. } = op {
+            m.statuses.insert(*group, *status);
+        }
+    }
+    apply(m, p);
+}
+
+#[test]
+fn entering_a_done_status_resolves_the_unresolved_groups() {
+    let mut m = world();
+    m.statuses.insert(1001, GroupStatus::Resolved);
+    let p = inbound(&status_cmd("3", "10001", Some(true), "1", 10), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Resolved);
+    assert_eq!(
+        p.ops,
+        vec![Op::SetStatus {
+            group: 1000,
+            project: 100,
+            status: GroupStatus::Resolved
+        }],
+        "1001 is resolved already; 2000 is in an org without inbound status"
+    );
+    let (kind, data) = p.ops[0].activity(p.cause);
+    assert_eq!(kind, ActivityType::SetResolved);
+    assert_eq!(data, format!(r#"{{"integration":{I},"source":"webhook"}}"#));
+    let st = p.state.as_ref().unwrap().2.clone();
+    assert_eq!((st.timestamp, st.status_timestamp), (None, Some(10)));
+}
+
+#[test]
+fn leaving_a_done_status_unresolves_and_open_to_open_changes_nothing() {
+    let mut m = world();
+    m.lists.insert(I, list(&["10001"], &["1", "3", "4"]));
+    m.statuses.insert(1000, GroupStatus::Resolved);
+    m.statuses.insert(1001, GroupStatus::Resolved);
+    // Done → Reopened: from the list (no category in the delivery).
+    let p = inbound(&status_cmd("10001", "4", None, "1", 10), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unresolved);
+    assert_eq!(p.ops.len(), 2);
+    apply_status(&mut m, &p);
+    // Resolved here, but Jira moves between two open statuses: untouched.
+    m.statuses.insert(1000, GroupStatus::Resolved);
+    let p = inbound(&status_cmd("1", "3", None, "2", 20), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unchanged);
+    assert!(p.ops.is_empty());
+    assert_eq!(p.state.unwrap().2.status_timestamp, Some(20), "applied");
+}
+
+#[test]
+fn without_a_status_list_from_is_done_when_the_group_is_resolved_here() {
+    let mut m = world();
+    m.statuses.insert(1000, GroupStatus::Resolved);
+    // Reopened (category new) while resolved here: unresolve 1000 only.
+    let p = inbound(&status_cmd("10001", "4", Some(false), "1", 10), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unresolved);
+    assert_eq!(p.ops.len(), 1);
+    assert_eq!(p.ops[0].group(), 1000);
+    // Neither the delivery nor a list tells whether `to` is done.
+    let p = inbound(&status_cmd("1", "5", None, "2", 20), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unchanged);
+    let reason = p.delivery.unwrap().reason;
+    assert!(reason.contains("cannot tell whether status 5"), "{reason}");
+    assert!(reason.contains("never read"), "{reason}");
+}
+
+#[test]
+fn the_stale_rule_is_per_field() {
+    let mut m = world();
+    // A status change at t=100 applied...
+    let p = inbound(&status_cmd("3", "10001", Some(true), "1", 100), &mut m).unwrap();
+    apply_status(&mut m, &p);
+    // ...does not make an older, late assignee change stale,
+    let p = inbound(&cmd(assign("bob@example.org"), Some("2"), Some(50)), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Assigned);
+    apply_status(&mut m, &p);
+    // ...while an older status change is.
+    let p = inbound(&status_cmd("10001", "4", Some(false), "3", 60), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Stale);
+    assert!(p.ops.is_empty() && p.state.is_none());
+    // And the other way round: a newer assignee change leaves the status's
+    // own watermark alone.
+    let st = m.states.get(&(I, KEY.to_string())).unwrap();
+    assert_eq!((st.timestamp, st.status_timestamp), (Some(50), Some(100)));
+}
+
+#[test]
+fn a_delivery_with_both_parts_joins_its_effects() {
+    let mut m = world();
+    let mut c = status_cmd("3", "10001", Some(true), "1", 10);
+    c.assignee = Some(assign("bob@example.org"));
+    let p = inbound(&c, &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::AssignedResolved);
+    assert_eq!(p.outcome.as_str(), "assigned+resolved");
+    assert_eq!(p.ops.len(), 4, "two assigns, two resolves, one write");
+    assert!(p.outcome.has_part(DeliveryOutcome::Resolved));
+    apply_status(&mut m, &p);
+    let st = m.states.get(&(I, KEY.to_string())).unwrap();
+    assert_eq!((st.timestamp, st.status_timestamp), (Some(10), Some(10)));
+    // Only the assignee changes now; the status part is unchanged and adds
+    // nothing to the outcome.
+    let mut c = status_cmd("3", "10001", Some(true), "2", 20);
+    c.assignee = Some(Change::Unassign);
+    let p = inbound(&c, &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unassigned);
+    // A stale part beside an effect adds nothing, and the reason says why.
+    let mut c = status_cmd("10001", "4", Some(false), "3", 30);
+    c.assignee = Some(assign("bob@example.org"));
+    m.states.get_mut(&(I, KEY.to_string())).unwrap().timestamp = Some(40);
+    let p = inbound(&c, &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Unresolved);
+    let reason = p.delivery.unwrap().reason;
+    assert!(reason.contains("assignee change is older"), "{reason}");
+}
+
+#[test]
+fn a_hidden_email_beside_a_status_change_applies_the_status_only() {
+    let mut m = world();
+    let mut c = status_cmd("3", "10001", Some(true), "7", 10);
+    c.assignee = Some(Change::NoEmail);
+    let p = inbound(&c, &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Resolved);
+    let st = p.state.as_ref().unwrap().2.clone();
+    // The status's ordering moves; the changelog id is not recorded (the
+    // assignee part can still be applied by a re-sent delivery).
+    assert_eq!(st.status_timestamp, Some(10));
+    assert_eq!(st.timestamp, None);
+    assert!(st.changelog_id.is_none() && !st.recent_changelog_ids.contains("7"));
+    assert!(p.delivery.unwrap().reason.contains("no visible email"));
+}
+
+#[test]
+fn no_org_with_inbound_status_is_no_affected_groups_for_the_status() {
+    let mut m = world();
+    m.installs.get_mut(&I).unwrap().status.clear();
+    let p = inbound(&status_cmd("3", "10001", Some(true), "1", 10), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::NoAffectedGroups);
+    let reason = p.delivery.unwrap().reason;
+    assert!(reason.contains("sync_inbound_status"), "{reason}");
 }

@@ -179,6 +179,16 @@ pub fn variant(name: &str, changelog_id: &str, ts: i64, key: &str) -> Value {
     v
 }
 
+/// A real delivery whose changelog changes neither the assignee nor the
+/// status (the status fixture with its item renamed to `priority`).
+pub fn other_field_delivery() -> Value {
+    let mut v = fixture_json("issue_status_changed.json");
+    v["changelog"]["items"] = json!([{"field": "priority", "fieldtype": "jira",
+        "fieldId": "priority", "from": "3", "fromString": "Medium", "to": "2",
+        "toString": "High"}]);
+    v
+}
+
 /// An assignee delivery for `email` (None: unassigned).
 pub fn assignee_delivery(email: Option<&str>, changelog_id: &str, ts: i64, key: &str) -> Value {
     match email {
