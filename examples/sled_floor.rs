@@ -127,6 +127,7 @@ fn store_run(a: &Args, dir: &std::path::Path) -> Run {
                     ops: vec![op],
                     actor: None,
                     cause: Cause::Webhook { integration: 1 },
+                    outbox: vec![],
                     state: Some((1, key.clone(), st.clone())),
                     delivery: Some(Delivery {
                         id: 0,

@@ -7,7 +7,7 @@ use prometheus::{
 };
 
 /// Actor names as `/v1/status` reports them (the `actor` label).
-pub const ACTORS: [&str; 7] = [
+pub const ACTORS: [&str; 8] = [
     "supervisor",
     "ids",
     "cache",
@@ -15,6 +15,7 @@ pub const ACTORS: [&str; 7] = [
     "sync",
     "webhook",
     "jira",
+    "outbox",
 ];
 
 #[derive(Clone)]
@@ -30,6 +31,12 @@ pub struct Metrics {
     pub webhook_max_inflight: IntGauge,
     /// Webhook bodies not received whole within `http.body_timeout_secs` (408).
     pub body_timeouts: IntCounter,
+    /// Outbound tries, by kind (`assign`, ...) and outcome (`sent`, `failed`, `dead`).
+    pub outbound: IntCounterVec,
+    /// Outbox entries waiting to be pushed.
+    pub outbox_pending: IntGauge,
+    /// Age of the oldest pending outbox entry, seconds.
+    pub outbox_oldest_pending_seconds: IntGauge,
     pub webhook_seconds: Histogram,
     pub assignments: IntCounter,
     pub deassignments: IntCounter,
@@ -116,6 +123,31 @@ impl Metrics {
             body_timeouts: counter(
                 "synclink_webhook_body_timeouts_total",
                 "Webhook bodies not received whole within http.body_timeout_secs (408)",
+            ),
+            outbound: {
+                let c = IntCounterVec::new(
+                    Opts::new(
+                        "synclink_outbound_total",
+                        "Outbound tries to Jira, by kind and outcome (sent, failed, dead)",
+                    ),
+                    &["kind", "outcome"],
+                )
+                .expect("metric");
+                registry.register(Box::new(c.clone())).expect("register");
+                for kind in crate::domain::outbox::OutboxKind::ALL {
+                    for outcome in ["sent", "failed", "dead"] {
+                        c.with_label_values(&[kind.as_str(), outcome]);
+                    }
+                }
+                c
+            },
+            outbox_pending: gauge(
+                "synclink_outbox_pending",
+                "Outbox entries waiting to be pushed to Jira",
+            ),
+            outbox_oldest_pending_seconds: gauge(
+                "synclink_outbox_oldest_pending_seconds",
+                "Age of the oldest pending outbox entry, seconds",
             ),
             webhook_seconds: histogram(
                 "synclink_webhook_duration_seconds",

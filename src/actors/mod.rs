@@ -8,6 +8,7 @@ pub mod cache;
 pub mod flusher;
 pub mod id;
 pub mod jira;
+pub mod outbox;
 pub mod project;
 pub mod supervisor;
 pub mod sync;
@@ -38,6 +39,8 @@ pub struct Actors {
     /// One `WebhookActor` per HTTP worker, started by the worker.
     pub webhook: webhook::WebhookPool,
     pub jira: Addr<jira::JiraActor>,
+    /// Pushes local changes to Jira from the durable outbox.
+    pub outbox: Addr<outbox::OutboxActor>,
     /// Group commit: tickets from the SyncActor, awaited by HTTP handlers.
     pub commit: flusher::Commit,
 }

@@ -15,7 +15,7 @@
 //! - Shutdown ([`Shutdown`]), after the listeners stopped: drain the
 //!   single writer's queue, settle the last group commit, stop.
 
-use super::{cache, flusher, id, jira, project, sync, webhook, Actors, Deps, Ping};
+use super::{cache, flusher, id, jira, outbox, project, sync, webhook, Actors, Deps, Ping};
 use actix::prelude::*;
 use std::time::Duration;
 
@@ -133,7 +133,8 @@ pub fn start_all(deps: &Deps) -> Actors {
         deps.config.storage.durability,
         Duration::from_millis(deps.config.storage.flush_interval_ms),
     );
-    let (sync, sync_queue) = sync::start(deps, invalidator, commit.clone());
+    let outbox = outbox::start(deps, commit.clone());
+    let (sync, sync_queue) = sync::start(deps, invalidator, commit.clone(), outbox.clone());
     let webhook = webhook::WebhookPool::new(deps);
     let jira = jira::start(deps);
     let supervisor = Supervisor {
@@ -150,6 +151,7 @@ pub fn start_all(deps: &Deps) -> Actors {
         sync_queue,
         webhook,
         jira,
+        outbox,
         commit,
     };
     supervisor.do_send(Adopt(actors.clone()));
@@ -208,6 +210,7 @@ impl Actors {
             probe(&self.sync, "sync", timeout).await,
             self.webhook_health(timeout).await,
             probe(&self.jira, "jira", timeout).await,
+            probe(&self.outbox, "outbox", timeout).await,
         ]
     }
 

@@ -24,6 +24,7 @@ use super::cache::Invalidator;
 use super::flusher::{Commit, Ticket};
 use super::Deps;
 use super::{guarded, Ping};
+use crate::domain::outbox as plan_outbox;
 use crate::domain::plan;
 use crate::domain::{ActivityType, DeliveryOutcome, Id};
 use crate::error::Error;
@@ -52,6 +53,8 @@ pub struct SyncActor {
     deps: Deps,
     cache: Invalidator,
     commit: Commit,
+    /// Where written outbox entries go once their write is on disk.
+    outbox: Addr<super::outbox::OutboxActor>,
     log: slog::Logger,
     /// Entries in the delivery log's main and refused parts (counted once,
     /// then kept up to date).
@@ -142,21 +145,42 @@ impl SyncActor {
             ops: plan.ops,
             now: crate::domain::now_ms(),
             cause: plan.cause,
+            outbox: plan.outbox,
             ..Default::default()
         })?;
         self.after_write(&applied.changed);
+        let ticket = self.commit.ticket();
+        self.push_after(ticket, applied.outbox);
         Ok(SyncReply {
             outcome: plan.outcome,
             groups: vec![group],
             reason: String::new(),
             delivery: None,
-            ticket: self.commit.ticket(),
+            ticket,
         })
+    }
+
+    /// Hand written outbox entries to the `OutboxActor` once the write that
+    /// holds them is on disk: no change that was not committed is ever sent.
+    fn push_after(&self, ticket: super::flusher::Ticket, entries: Vec<plan_outbox::OutboxEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let outbox = self.outbox.clone();
+        self.commit.after(
+            ticket,
+            Box::new(move || outbox.do_send(super::outbox::Enqueue(entries))),
+        );
     }
 }
 
 /// Start the single writer; the [`SyncQueue`] is how deliveries reach it.
-pub fn start(deps: &Deps, cache: Invalidator, commit: Commit) -> (Addr<SyncActor>, SyncQueue) {
+pub fn start(
+    deps: &Deps,
+    cache: Invalidator,
+    commit: Commit,
+    outbox: Addr<super::outbox::OutboxActor>,
+) -> (Addr<SyncActor>, SyncQueue) {
     let deps = deps.clone();
     let queue = batch::Queue::default();
     let q = queue.clone();
@@ -165,6 +189,7 @@ pub fn start(deps: &Deps, cache: Invalidator, commit: Commit) -> (Addr<SyncActor
         deps: deps.clone(),
         cache: cache.clone(),
         commit: commit.clone(),
+        outbox: outbox.clone(),
         delivery_count: None,
         queue: q.clone(),
     });

@@ -58,6 +58,8 @@ pub enum Cmd {
     Cache(CacheCmd),
     /// The delivery log: why did (or didn't) an assignee sync?
     Deliveries(DeliveriesArgs),
+    /// The outbox: local changes on their way to Jira.
+    Outbox(OutboxArgs),
     /// Snowflake IDs.
     #[command(subcommand)]
     Id(IdCmd),
@@ -284,6 +286,27 @@ pub struct DeliveriesArgs {
     pub outcome: Option<String>,
     #[arg(long)]
     pub limit: Option<u32>,
+}
+
+#[derive(Args)]
+pub struct OutboxArgs {
+    #[command(subcommand)]
+    pub cmd: Option<OutboxCmd>,
+    #[arg(long)]
+    pub integration: Option<u64>,
+    /// pending, done or dead.
+    #[arg(long)]
+    pub state: Option<String>,
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Subcommand)]
+pub enum OutboxCmd {
+    /// Try an entry again now (a dead one becomes pending).
+    Retry { id: u64 },
+    /// Drop an entry.
+    Drop { id: u64 },
 }
 
 #[derive(Subcommand)]

@@ -51,6 +51,16 @@ const LINK_COLS: &[(&str, &str)] = &[
     ("integration", "integration"),
     ("key", "key"),
 ];
+const OUTBOX_COLS: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("integration", "integration"),
+    ("key", "key"),
+    ("kind", "kind"),
+    ("state", "state"),
+    ("attempts", "attempts"),
+    ("next try", "next_try"),
+    ("last error", "last_error"),
+];
 const INSTALLATION_COLS: &[(&str, &str)] = &[
     ("org", "org"),
     ("inbound assignee", "sync_inbound_assignee"),
@@ -371,6 +381,32 @@ fn request(cmd: Cmd) -> Result<(&'static str, String, Option<Value>, View), CtlE
                 format!("/v1/deliveries?{}", q.join("&"))
             };
             ("GET", path, None, Table(DELIVERY_COLS))
+        }
+        Cmd::Outbox(OutboxArgs {
+            cmd: Some(OutboxCmd::Retry { id }),
+            ..
+        }) => ("POST", format!("/v1/outbox/{id}/retry"), None, Object),
+        Cmd::Outbox(OutboxArgs {
+            cmd: Some(OutboxCmd::Drop { id }),
+            ..
+        }) => ("DELETE", format!("/v1/outbox/{id}"), None, Object),
+        Cmd::Outbox(a) => {
+            let mut q = Vec::new();
+            if let Some(i) = a.integration {
+                q.push(format!("integration={i}"));
+            }
+            if let Some(s) = a.state {
+                q.push(format!("state={}", enc(&s)));
+            }
+            if let Some(l) = a.limit {
+                q.push(format!("limit={l}"));
+            }
+            let path = if q.is_empty() {
+                "/v1/outbox".to_string()
+            } else {
+                format!("/v1/outbox?{}", q.join("&"))
+            };
+            ("GET", path, None, Table(OUTBOX_COLS))
         }
         Cmd::Id(IdCmd::New) => ("POST", "/v1/ids".into(), None, Object),
         Cmd::Id(IdCmd::Decode { id }) => ("GET", format!("/v1/ids/{id}"), None, Object),

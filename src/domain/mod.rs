@@ -2,6 +2,7 @@
 
 pub mod integration;
 pub mod limits;
+pub mod outbox;
 pub mod payload;
 pub mod plan;
 pub mod recent;

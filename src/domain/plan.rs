@@ -11,6 +11,7 @@
 //! touches sled, actors or HTTP: the rules are unit-tested on an in-memory
 //! [`Reads`] (`plan/tests.rs`).
 
+use super::outbox::{OutboxEntry, OutboxKind, OutboxState};
 use super::{
     ActivityType, Delivery, DeliveryOutcome, DeliveryState, Group, GroupStatus, Id, Project,
     StatusList, User,
@@ -60,13 +61,17 @@ pub struct SyncCommand {
     pub status: Option<StatusChange>,
 }
 
-/// The organizations where an integration syncs inbound, per field.
+/// The organizations where an integration syncs, per switch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InboundOrgs {
+pub struct SyncOrgs {
     /// Installed with `sync_inbound_assignee`.
     pub assignee: BTreeSet<Id>,
     /// Installed with `sync_inbound_status`.
     pub status: BTreeSet<Id>,
+    /// Installed with `sync_outbound_assignee`.
+    pub outbound_assignee: BTreeSet<Id>,
+    /// Installed with `sync_outbound_status`.
+    pub outbound_status: BTreeSet<Id>,
 }
 
 /// Who caused a change: recorded in its activity's data (SPEC section 3).
@@ -208,14 +213,17 @@ pub struct Plan {
     pub notes: Vec<Note>,
     /// Who caused it (recorded in the activities).
     pub cause: Cause,
+    /// What to push to Jira (SPEC section 10, outbound): written in the
+    /// same atomic write as the change (ids and times set then).
+    pub outbox: Vec<OutboxEntry>,
 }
 
 /// What the planner reads. The daemon's reads are the store's plus what
 /// earlier plans of the same batch will write.
 pub trait Reads {
-    /// Organizations where `integration` syncs inbound, per field; None
-    /// when the integration does not exist.
-    fn sync_orgs(&mut self, integration: Id) -> Result<Option<InboundOrgs>, Error>;
+    /// Organizations where `integration` syncs, per switch; None when the
+    /// integration does not exist.
+    fn sync_orgs(&mut self, integration: Id) -> Result<Option<SyncOrgs>, Error>;
     /// The integration's Jira statuses (None: never read).
     fn statuses(&mut self, integration: Id) -> Result<Option<StatusList>, Error>;
     /// Newest applied delivery for `(integration, key)`.
@@ -237,6 +245,8 @@ pub trait Reads {
     fn assignee(&mut self, group: Id) -> Result<Option<Id>, Error>;
     /// The group's status.
     fn status(&mut self, group: Id) -> Result<GroupStatus, Error>;
+    /// The group's links: `(integration, issue key)`.
+    fn group_links(&mut self, group: Id) -> Result<Vec<(Id, String)>, Error>;
 }
 
 /// The email shown for a user: its first verified address, else its first.
@@ -338,6 +348,7 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
             outcome,
             notes,
             cause,
+            outbox: vec![],
         })
     };
     let st = prev.clone().unwrap_or_default();
@@ -415,6 +426,7 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
     }
     delivery.outcome = outcome;
     delivery.reason = reasons.join("; ");
+    let outbox = outbound(&ops, cause, r)?;
     Ok(Plan {
         ops,
         state: Some((cmd.integration, cmd.key.clone(), state)),
@@ -422,7 +434,62 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
         outcome,
         notes,
         cause,
+        outbox,
     })
+}
+
+/// The outbox entries of these changes (SPEC section 10, outbound): one per
+/// link of a changed group whose integration is installed in the group's
+/// organization with the field's outbound switch, except the integration
+/// that caused the change (no loops).
+pub fn outbound(ops: &[Op], cause: Cause, r: &mut impl Reads) -> Result<Vec<OutboxEntry>, Error> {
+    let mut out = Vec::new();
+    for op in ops {
+        let (kind, email, user) = match op {
+            Op::Assign { email, user, .. } => {
+                (OutboxKind::Assign, Some(email.clone()), Some(*user))
+            }
+            Op::Deassign { .. } => (OutboxKind::Unassign, None, None),
+            Op::SetStatus {
+                status: GroupStatus::Resolved,
+                ..
+            } => (OutboxKind::Resolve, None, None),
+            Op::SetStatus { .. } => (OutboxKind::Unresolve, None, None),
+        };
+        let Some(project) = r.project(op.project())? else {
+            continue;
+        };
+        for (integration, key) in r.group_links(op.group())? {
+            if cause == (Cause::Webhook { integration }) {
+                continue;
+            }
+            let Some(orgs) = r.sync_orgs(integration)? else {
+                continue;
+            };
+            let on = match kind.field() {
+                super::outbox::Field::Assignee => &orgs.outbound_assignee,
+                super::outbox::Field::Status => &orgs.outbound_status,
+            };
+            if !on.contains(&project.org) {
+                continue;
+            }
+            out.push(OutboxEntry {
+                id: 0,
+                integration,
+                key,
+                kind,
+                email: email.clone(),
+                user,
+                group: op.group(),
+                created: 0,
+                attempts: 0,
+                next_try: 0,
+                state: OutboxState::Pending,
+                last_error: None,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The outcome of a delivery from its parts: the effects joined in the
@@ -443,7 +510,7 @@ fn joined(assignee: Option<&Part>, status: Option<&Part>) -> DeliveryOutcome {
 fn assignee_part(
     cmd: &SyncCommand,
     change: &Change,
-    orgs: &InboundOrgs,
+    orgs: &SyncOrgs,
     r: &mut impl Reads,
     notes: &mut Vec<Note>,
 ) -> Result<Part, Error> {
@@ -553,7 +620,7 @@ fn assignee_part(
 fn status_part(
     cmd: &SyncCommand,
     change: &StatusChange,
-    orgs: &InboundOrgs,
+    orgs: &SyncOrgs,
     r: &mut impl Reads,
     notes: &mut Vec<Note>,
 ) -> Result<Part, Error> {
@@ -705,6 +772,7 @@ pub fn manual_status(group: Id, status: GroupStatus, r: &mut impl Reads) -> Resu
         (false, GroupStatus::Resolved) => DeliveryOutcome::Resolved,
         (false, GroupStatus::Unresolved) => DeliveryOutcome::Unresolved,
     };
+    let outbox = outbound(&ops, Cause::Admin, r)?;
     Ok(Plan {
         ops,
         state: None,
@@ -712,6 +780,7 @@ pub fn manual_status(group: Id, status: GroupStatus, r: &mut impl Reads) -> Resu
         outcome,
         notes: vec![],
         cause: Cause::Admin,
+        outbox,
     })
 }
 
@@ -756,6 +825,7 @@ pub fn manual(group: Id, user: Option<Id>, r: &mut impl Reads) -> Result<Plan, E
         Some(Op::Deassign { .. }) => DeliveryOutcome::Unassigned,
         Some(Op::SetStatus { .. }) | None => DeliveryOutcome::Unchanged,
     };
+    let outbox = outbound(&ops, Cause::Admin, r)?;
     Ok(Plan {
         ops,
         state: None,
@@ -763,5 +833,6 @@ pub fn manual(group: Id, user: Option<Id>, r: &mut impl Reads) -> Result<Plan, E
         outcome,
         notes: vec![],
         cause: Cause::Admin,
+        outbox,
     })
 }

@@ -23,7 +23,7 @@ pub const CALLBACK_PATH: &str = "/extensions/jira-server/oauth/callback";
 mod error;
 mod rest;
 pub use error::JiraError;
-pub use rest::{parse_statuses, PROJECT_PATH, STATUS_PATH};
+pub use rest::{parse_statuses, JiraUser, Refusal, PROJECT_PATH, STATUS_PATH};
 
 /// The result of a webhook registration.
 #[derive(Debug, Clone, PartialEq, Eq)]

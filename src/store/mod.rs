@@ -16,6 +16,7 @@ pub mod integrations;
 pub mod jira_connect;
 pub mod keys;
 mod migrations;
+pub mod outbox;
 pub mod prefixed;
 pub mod project_delete;
 pub mod projects;

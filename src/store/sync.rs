@@ -24,6 +24,8 @@ pub struct SyncWrite {
     pub now: i64,
     /// Who caused the ops (recorded in their activities).
     pub cause: crate::domain::plan::Cause,
+    /// Outbox entries of the ops (their ids and times are set here).
+    pub outbox: Vec<crate::domain::outbox::OutboxEntry>,
 }
 
 /// What a [`SyncWrite`] changed: the groups whose assignee changed, with
@@ -32,6 +34,8 @@ pub struct SyncWrite {
 pub struct SyncApplied {
     pub changed: Vec<(Id, ActivityType)>,
     pub delivery_id: Option<Id>,
+    /// The outbox entries written (ids and times set).
+    pub outbox: Vec<crate::domain::outbox::OutboxEntry>,
 }
 
 /// Filter of `GET /v1/deliveries`.
@@ -233,6 +237,7 @@ mod tests {
                 now: 1,
                 actor: None,
                 cause: Default::default(),
+                outbox: vec![],
             })
             .unwrap();
         assert!(applied.delivery_id.is_some());

@@ -9,6 +9,8 @@ pub const TAG_ASSIGNEE: u8 = b'a';
 pub const TAG_ACTIVITY: u8 = b'c';
 pub const TAG_DELIVERY_STATE: u8 = b's';
 pub const TAG_DELIVERY_LOG: u8 = b'l';
+/// An outbox entry (SPEC section 10), written with the change it pushes.
+pub const TAG_OUTBOX: u8 = b'o';
 /// A group's status (absent: unresolved), written with its activity.
 pub const TAG_GROUP_STATUS: u8 = b'g';
 /// The delivery log's part for deliveries refused before their token was
@@ -66,6 +68,8 @@ pub struct Trees {
     pub assignees: Prefixed,
     /// group id -> StatusRecord (absent: unresolved)
     pub statuses: Prefixed,
+    /// entry id -> OutboxEntry (ids grow: oldest first)
+    pub outbox: Prefixed,
     /// (group id, activity id) -> Activity
     pub activities: Prefixed,
     /// (integration id, issue key) -> DeliveryState
@@ -117,6 +121,7 @@ impl Trees {
             group_links: db.open_tree("group_links")?,
             assignees: kind(TAG_ASSIGNEE),
             statuses: kind(TAG_GROUP_STATUS),
+            outbox: kind(TAG_OUTBOX),
             activities: kind(TAG_ACTIVITY),
             delivery_state: kind(TAG_DELIVERY_STATE),
             deliveries: kind(TAG_DELIVERY_LOG),

@@ -18,6 +18,7 @@ mod inbound_hostile;
 mod jira_connect;
 mod jira_connect_failures;
 mod ops;
+mod outbound;
 mod project_delete;
 mod projects;
 mod smoke;

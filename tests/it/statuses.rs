@@ -8,7 +8,7 @@ use serde_json::json;
 
 /// A daemon with an integration connected to `fake` (active, webhook
 /// registered, statuses read once on activation). Returns its id.
-fn connected(d: &Daemon, fake: &FakeJira) -> u64 {
+pub fn connected(d: &Daemon, fake: &FakeJira) -> u64 {
     let (id, token, _) = start(d, fake, &data("jira_pkcs1.pem"), "oob");
     let verifier = fake.state().request_tokens[&token].verifier.clone();
     let i = d.admin().must_post(

@@ -215,11 +215,13 @@ impl SyncActor {
                         log_notes(&log, &cmd, &p.notes);
                         reads.record(p);
                     }
-                    planned.map(|p| (p.ops, p.state, p.delivery, p.cause))
+                    planned.map(|p| (p.ops, p.state, p.delivery, p.cause, p.outbox))
                 }
-                Work::Record(delivery) => Ok((vec![], None, Some(delivery), Default::default())),
+                Work::Record(delivery) => {
+                    Ok((vec![], None, Some(delivery), Default::default(), vec![]))
+                }
             };
-            slots.push(planned.map(|(ops, state, delivery, cause)| {
+            slots.push(planned.map(|(ops, state, delivery, cause, outbox)| {
                 writes.push(SyncWrite {
                     ops,
                     actor: None,
@@ -227,6 +229,7 @@ impl SyncActor {
                     delivery,
                     now,
                     cause,
+                    outbox,
                 });
                 writes.len() - 1
             }));
@@ -279,7 +282,7 @@ impl SyncActor {
             keep,
             refused,
         };
-        let b = store.apply_sync_batch(&mut writes, bound, Some(planned_at))?;
+        let mut b = store.apply_sync_batch(&mut writes, bound, Some(planned_at))?;
         let added = |part| {
             writes
                 .iter()
@@ -292,15 +295,18 @@ impl SyncActor {
             (refused + added(LogPart::Refused)).saturating_sub(b.pruned_refused),
         ));
         let mut changed = Vec::new();
-        for (w, a) in writes.iter().zip(&b.applied) {
+        let mut outbox = Vec::new();
+        for (w, a) in writes.iter().zip(b.applied.iter_mut()) {
             if let Some(d) = &w.delivery {
                 self.deps.metrics.delivery(d.outcome);
             }
             changed.extend_from_slice(&a.changed);
+            outbox.append(&mut a.outbox);
         }
         // Invalidate before any reply, so a read after it never sees the old assignee.
         self.after_write(&changed);
         let ticket = self.commit.ticket();
+        self.push_after(ticket, outbox);
         Ok(writes
             .into_iter()
             .zip(b.applied)

@@ -5,7 +5,7 @@
 //! batch reads afresh, so a directory change is seen by the batch planned
 //! after it. No rule lives here: only reads and what a plan will write.
 
-use crate::domain::plan::{InboundOrgs, Op, Plan, Reads};
+use crate::domain::plan::{Op, Plan, Reads, SyncOrgs};
 use crate::domain::{DeliveryState, Group, GroupStatus, Id, Project, StatusList, User};
 use crate::error::Error;
 use crate::store::Store;
@@ -21,7 +21,7 @@ pub(super) struct BatchReads {
     statuses: HashMap<Id, GroupStatus>,
     /// Per integration: the organizations where it syncs inbound, or None
     /// when it does not exist (integration records are large).
-    sync_orgs: HashMap<Id, Option<InboundOrgs>>,
+    sync_orgs: HashMap<Id, Option<SyncOrgs>>,
     /// Per integration: its Jira statuses (None: never read).
     statuses_of: HashMap<Id, Option<StatusList>>,
     projects: HashMap<Id, Option<Project>>,
@@ -67,7 +67,7 @@ impl BatchReads {
 }
 
 impl Reads for BatchReads {
-    fn sync_orgs(&mut self, integration: Id) -> Result<Option<InboundOrgs>, Error> {
+    fn sync_orgs(&mut self, integration: Id) -> Result<Option<SyncOrgs>, Error> {
         if let Some(known) = self.sync_orgs.get(&integration) {
             return Ok(known.clone());
         }
@@ -75,13 +75,17 @@ impl Reads for BatchReads {
         let orgs = match store.get_integration(integration)? {
             None => None,
             Some(_) => {
-                let mut orgs = InboundOrgs::default();
+                let mut orgs = SyncOrgs::default();
                 for i in store.installations(integration)? {
-                    if i.sync_inbound_assignee {
-                        orgs.assignee.insert(i.org);
-                    }
-                    if i.sync_inbound_status {
-                        orgs.status.insert(i.org);
+                    for (on, set) in [
+                        (i.sync_inbound_assignee, &mut orgs.assignee),
+                        (i.sync_inbound_status, &mut orgs.status),
+                        (i.sync_outbound_assignee, &mut orgs.outbound_assignee),
+                        (i.sync_outbound_status, &mut orgs.outbound_status),
+                    ] {
+                        if on {
+                            set.insert(i.org);
+                        }
                     }
                 }
                 Some(orgs)
@@ -171,6 +175,15 @@ impl Reads for BatchReads {
             Some(a) => Ok(*a),
             None => Ok(self.store.get_assignee(group)?.map(|a| a.user)),
         }
+    }
+
+    fn group_links(&mut self, group: Id) -> Result<Vec<(Id, String)>, Error> {
+        Ok(self
+            .store
+            .group_links(group)?
+            .into_iter()
+            .map(|l| (l.integration, l.key))
+            .collect())
     }
 
     fn status(&mut self, group: Id) -> Result<GroupStatus, Error> {

@@ -99,10 +99,12 @@ fn actor(log_max: usize) -> (SyncActor, World) {
         Duration::from_millis(10),
     );
     let cache = crate::actors::cache::start(&d).1;
+    let outbox = crate::actors::outbox::start(&d, commit.clone());
     let a = SyncActor {
         log: d.log.clone(),
         cache,
         commit,
+        outbox,
         deps: d,
         delivery_count: None,
         queue: Default::default(),

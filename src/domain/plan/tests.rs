@@ -8,7 +8,7 @@ use std::collections::HashMap;
 #[derive(Default)]
 struct Mem {
     /// integration -> orgs where it syncs inbound (absent: no integration)
-    installs: HashMap<Id, InboundOrgs>,
+    installs: HashMap<Id, SyncOrgs>,
     /// integration -> its Jira statuses (absent: never read)
     lists: HashMap<Id, StatusList>,
     states: HashMap<(Id, String), DeliveryState>,
@@ -24,7 +24,7 @@ struct Mem {
 }
 
 impl Reads for Mem {
-    fn sync_orgs(&mut self, integration: Id) -> Result<Option<InboundOrgs>, Error> {
+    fn sync_orgs(&mut self, integration: Id) -> Result<Option<SyncOrgs>, Error> {
         Ok(self.installs.get(&integration).cloned())
     }
     fn statuses(&mut self, integration: Id) -> Result<Option<StatusList>, Error> {
@@ -77,6 +77,14 @@ impl Reads for Mem {
     fn status(&mut self, group: Id) -> Result<GroupStatus, Error> {
         Ok(self.statuses.get(&group).copied().unwrap_or_default())
     }
+    fn group_links(&mut self, group: Id) -> Result<Vec<(Id, String)>, Error> {
+        Ok(self
+            .links
+            .iter()
+            .filter(|(_, gs)| gs.contains(&group))
+            .map(|((i, k), _)| (*i, k.clone()))
+            .collect())
+    }
 }
 
 const I: Id = 7;
@@ -103,9 +111,10 @@ fn world() -> Mem {
     let mut m = Mem::default();
     m.installs.insert(
         I,
-        InboundOrgs {
+        SyncOrgs {
             assignee: BTreeSet::from([1]),
             status: BTreeSet::from([1]),
+            ..Default::default()
         },
     );
     for (pid, org, team) in [(100, 1, 10), (200, 2, 20)] {
@@ -338,7 +347,7 @@ fn nobody_with_access_is_assignee_not_found_per_group() {
 #[test]
 fn no_affected_groups_when_not_installed_or_linked_elsewhere() {
     let mut m = world();
-    m.installs.insert(I, InboundOrgs::default());
+    m.installs.insert(I, SyncOrgs::default());
     let p = inbound(&cmd(Change::Unassign, Some("1"), Some(1)), &mut m).unwrap();
     assert_eq!(p.outcome, DeliveryOutcome::NoAffectedGroups);
     assert_eq!(p.notes, vec![Note::NoAffectedGroups]);

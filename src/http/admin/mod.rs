@@ -9,6 +9,7 @@ pub mod ids;
 pub mod integrations;
 pub mod jira_connect;
 pub mod links;
+pub mod outbox;
 pub mod projects;
 pub mod status;
 pub mod statuses;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     statuses::configure(cfg);
     jira_connect::configure(cfg);
     links::configure(cfg);
+    outbox::configure(cfg);
     cache::configure(cfg);
     deliveries::configure(cfg);
     ids::configure(cfg);

@@ -76,10 +76,7 @@ impl JiraClient {
             status,
             message,
         };
-        let path = format!(
-            "{PROJECT_PATH}{}",
-            percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
-        );
+        let path = format!("{PROJECT_PATH}{}", enc(key));
         let (status, text) = self
             .signed_get(access_token, &path, &[])
             .await
@@ -118,6 +115,252 @@ pub fn parse_statuses(text: &str) -> Result<Vec<JiraStatus>, String> {
             })
         })
         .collect())
+}
+
+/// A Jira user as the assignable-user search answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JiraUser {
+    pub name: String,
+    pub email: Option<String>,
+}
+
+/// How an outbound request ended when it did not succeed: Jira's status
+/// (None: no answer), its message, and its `Retry-After` (seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: Option<u16>,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(s) => write!(f, "{} (Jira answered HTTP {s})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl JiraClient {
+    /// A signed request with an optional JSON body: a 2xx answer's body, or
+    /// what went wrong.
+    async fn call(
+        &self,
+        access_token: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Result<String, Refusal> {
+        let mut url = self.url(path).map_err(|e| Refusal {
+            status: None,
+            message: e.to_string(),
+            retry_after: None,
+        })?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let auth = self
+            .auth(Some(access_token), method.as_str(), &url, &[])
+            .map_err(|f| Refusal {
+                status: f.status,
+                message: f.message,
+                retry_after: None,
+            })?;
+        let mut req = self
+            .http
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let mut resp = req.send().await.map_err(|e| {
+            let f = self.transport(e);
+            Refusal {
+                status: None,
+                message: f.message,
+                retry_after: None,
+            }
+        })?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        let mut text = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| Refusal {
+            status: Some(status),
+            message: self.transport(e).message,
+            retry_after,
+        })? {
+            if text.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(Refusal {
+                    status: Some(status),
+                    message: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
+                    retry_after,
+                });
+            }
+            text.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&text).into_owned();
+        if (200..300).contains(&status) {
+            Ok(text)
+        } else {
+            Err(Refusal {
+                status: Some(status),
+                message: super::jira_message(&text),
+                retry_after,
+            })
+        }
+    }
+
+    /// `GET /rest/api/2/user/assignable/search?issueKey=..&username=..`.
+    pub async fn assignable_users(
+        &self,
+        access_token: &str,
+        key: &str,
+        username: &str,
+    ) -> Result<Vec<JiraUser>, Refusal> {
+        let text = self
+            .call(
+                access_token,
+                reqwest::Method::GET,
+                "/rest/api/2/user/assignable/search",
+                &[("issueKey", key), ("username", username)],
+                None,
+            )
+            .await?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| Refusal {
+            status: None,
+            message: "the assignable-user search did not answer JSON".into(),
+            retry_after: None,
+        })?;
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| {
+                        Some(JiraUser {
+                            name: u["name"].as_str()?.to_string(),
+                            email: u["emailAddress"]
+                                .as_str()
+                                .filter(|e| !e.is_empty())
+                                .map(str::to_string),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// `PUT /rest/api/2/issue/{key}/assignee` with `{"name": name}` (null unassigns).
+    pub async fn set_assignee(
+        &self,
+        access_token: &str,
+        key: &str,
+        name: Option<&str>,
+    ) -> Result<(), Refusal> {
+        let path = format!("/rest/api/2/issue/{}/assignee", enc(key));
+        self.call(
+            access_token,
+            reqwest::Method::PUT,
+            &path,
+            &[],
+            Some(serde_json::json!({ "name": name })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET /rest/api/2/issue/{key}?fields=status,project`: the issue's
+    /// status id and project key.
+    pub async fn issue_status(
+        &self,
+        access_token: &str,
+        key: &str,
+    ) -> Result<(String, String), Refusal> {
+        let path = format!("/rest/api/2/issue/{}", enc(key));
+        let text = self
+            .call(
+                access_token,
+                reqwest::Method::GET,
+                &path,
+                &[("fields", "status,project")],
+                None,
+            )
+            .await?;
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let status = match &v["fields"]["status"]["id"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        let project = v["fields"]["project"]["key"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if status.is_empty() || project.is_empty() {
+            return Err(Refusal {
+                status: None,
+                message: format!("the issue {key} came without its status or project"),
+                retry_after: None,
+            });
+        }
+        Ok((status, project))
+    }
+
+    /// `GET /rest/api/2/issue/{key}/transitions`: `(transition id, to status id)`.
+    pub async fn transitions(
+        &self,
+        access_token: &str,
+        key: &str,
+    ) -> Result<Vec<(String, String)>, Refusal> {
+        let path = format!("/rest/api/2/issue/{}/transitions", enc(key));
+        let text = self
+            .call(access_token, reqwest::Method::GET, &path, &[], None)
+            .await?;
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let id = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        Ok(v["transitions"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| Some((id(&t["id"])?, id(&t["to"]["id"])?)))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// `POST /rest/api/2/issue/{key}/transitions` with `{"transition": {"id": id}}`.
+    pub async fn transition(&self, access_token: &str, key: &str, id: &str) -> Result<(), Refusal> {
+        let path = format!("/rest/api/2/issue/{}/transitions", enc(key));
+        self.call(
+            access_token,
+            reqwest::Method::POST,
+            &path,
+            &[],
+            Some(serde_json::json!({"transition": {"id": id}})),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// Everything but RFC 3986's unreserved characters, so `APP-1` stays as it is.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn enc(s: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(s, PATH_SEGMENT)
 }
 
 #[cfg(test)]

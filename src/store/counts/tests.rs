@@ -136,6 +136,7 @@ fn sync(s: &Store, ops: Vec<Op>) {
         delivery: None,
         now: 1,
         cause: Default::default(),
+        outbox: vec![],
     })
     .unwrap();
 }

@@ -14,6 +14,7 @@ use super::super::delivery_log::{chunks, LogPart};
 use super::super::keys;
 use super::super::{encode, Store, StoreResult};
 use super::{delivery_state_key, SyncApplied, SyncWrite};
+use crate::domain::outbox::OutboxEntry;
 use crate::domain::plan::Op;
 use crate::domain::{Activity, Assignee, GroupStatus, StatusRecord};
 
@@ -21,6 +22,7 @@ use crate::domain::{Activity, Assignee, GroupStatus, StatusRecord};
 struct Prepared<'a> {
     w: &'a SyncWrite,
     activity_ids: Vec<u64>,
+    outbox_ids: Vec<u64>,
     state: Option<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -79,6 +81,10 @@ impl Store {
             for _ in &w.ops {
                 activity_ids.push(self.unique_id()?);
             }
+            let mut outbox_ids = Vec::with_capacity(w.outbox.len());
+            for _ in &w.outbox {
+                outbox_ids.push(self.unique_id()?);
+            }
             let state = match &w.state {
                 Some((i, k, st)) => {
                     Some((delivery_state_key(*i, k), encode("delivery state", st)?))
@@ -88,6 +94,7 @@ impl Store {
             prepared.push(Prepared {
                 w,
                 activity_ids,
+                outbox_ids,
                 state,
             });
         }
@@ -121,16 +128,19 @@ impl Store {
         let recheck = planned_at != Some(self.deletes.epoch());
         let mut batch = sled::Batch::default();
         let mut changed = Vec::with_capacity(prepared.len());
+        let mut written_outbox = Vec::with_capacity(prepared.len());
         let mut new_assignees = 0i64; // assignee count delta (status counts)
         for p in &prepared {
             let w = p.w;
             let mut this = Vec::new();
+            let mut gone = Vec::new();
             for (op, act_id) in w.ops.iter().zip(&p.activity_ids) {
                 let (group, project) = (op.group(), op.project());
                 if recheck
                     && (!self.t.groups.contains_key(keys::id(group))?
                         || self.t.project_deletes.contains_key(keys::id(project))?)
                 {
+                    gone.push(group);
                     continue;
                 }
                 match op {
@@ -186,6 +196,24 @@ impl Store {
                     .delivery_state
                     .batch_insert(&mut batch, k, v.as_slice());
             }
+            // The outbox entries of the changes made (not of a group that went).
+            let mut outbox = Vec::new();
+            for (e, id) in w.outbox.iter().zip(&p.outbox_ids) {
+                if gone.contains(&e.group) {
+                    continue;
+                }
+                let e = OutboxEntry {
+                    id: *id,
+                    created: w.now,
+                    next_try: w.now,
+                    ..e.clone()
+                };
+                self.t
+                    .outbox
+                    .batch_insert(&mut batch, keys::id(e.id), encode("outbox entry", &e)?);
+                outbox.push(e);
+            }
+            written_outbox.push(outbox);
             changed.push(this);
         }
         for (part, new_chunks, old_keys) in &log_writes {
@@ -204,10 +232,12 @@ impl Store {
         self.count(crate::store::counts::Entity::Activities, activities as i64);
         let applied = changed
             .into_iter()
+            .zip(written_outbox)
             .zip(writes.iter())
-            .map(|(changed, w)| SyncApplied {
+            .map(|((changed, outbox), w)| SyncApplied {
                 changed,
                 delivery_id: w.delivery.as_ref().map(|d| d.id),
+                outbox,
             })
             .collect();
         Ok(BatchApplied {

@@ -85,6 +85,41 @@ pub struct State {
     pub fail_statuses: Option<u16>,
     /// Project keys `GET /rest/api/2/project/{key}` knows.
     pub projects: Vec<String>,
+    /// Issues by key, with their assignee, status and history.
+    pub issues: HashMap<String, Issue>,
+    /// Users: (name, emailAddress).
+    pub users: Vec<(String, String)>,
+    /// The assignable-user search leaves out `emailAddress` (Jira's email
+    /// visibility setting).
+    pub hide_emails: bool,
+    /// Answer the next issue/user REST requests with these (status,
+    /// Retry-After) first, one each.
+    pub rest_failures: std::collections::VecDeque<(u16, Option<u64>)>,
+    /// Answer every issue/user REST request with this status (Jira down).
+    pub rest_down: Option<u16>,
+    /// The writes Jira accepted: (method, path, JSON body).
+    pub writes: Vec<(String, String, Value)>,
+}
+
+/// One issue of the fake.
+#[derive(Debug, Clone)]
+pub struct Issue {
+    pub project: String,
+    pub assignee: Option<String>,
+    pub status: String,
+    /// (field, from, to), oldest first.
+    pub history: Vec<(String, Option<String>, Option<String>)>,
+}
+
+impl Issue {
+    pub fn new(project: &str, status: &str, assignee: Option<&str>) -> Issue {
+        Issue {
+            project: project.into(),
+            assignee: assignee.map(str::to_string),
+            status: status.into(),
+            history: vec![],
+        }
+    }
 }
 
 pub struct FakeJira {
@@ -119,6 +154,15 @@ impl FakeJira {
                 .expect("statuses fixture"),
             fail_statuses: None,
             projects: vec!["APP".into(), "TES".into()],
+            issues: HashMap::from([("APP-1".to_string(), Issue::new("APP", "3", Some("alice")))]),
+            users: vec![
+                ("bob".into(), "bob@example.org".into()),
+                ("alice".into(), "alice@example.org".into()),
+            ],
+            hide_emails: false,
+            rest_failures: Default::default(),
+            rest_down: None,
+            writes: vec![],
         }));
         let (tx, rx) = std::sync::mpsc::channel();
         let st = state.clone();
@@ -444,6 +488,11 @@ async fn handle(
                         }))
                     }
                 }
+                (m, p) if p.starts_with("/rest/api/2/issue/")
+                    || p == "/rest/api/2/user/assignable/search" =>
+                {
+                    outbound(&mut st, m, p, req.query_string(), &body)
+                }
                 ("POST", "/rest/webhooks/1.0/webhook") if !jira10 => register(&mut st, p, &body),
                 ("POST", "/rest/jira-webhook/1.0/webhooks") if jira10 => {
                     register(&mut st, p, &body)
@@ -473,4 +522,107 @@ fn register(st: &mut State, path: &str, body: &[u8]) -> HttpResponse {
         "events": v["events"],
         "enabled": true,
     }))
+}
+
+/// The REST calls of outbound sync: assignable users, an issue's status,
+/// its transitions, and the writes (assignee, transition).
+fn outbound(st: &mut State, method: &str, path: &str, query: &str, body: &[u8]) -> HttpResponse {
+    let error = |status: u16, msg: &str, retry_after: Option<u64>| {
+        let mut r = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+        if let Some(s) = retry_after {
+            r.insert_header(("Retry-After", s.to_string()));
+        }
+        r.json(json!({"errorMessages": [msg], "errors": {}}))
+    };
+    if let Some(s) = st.rest_down {
+        return error(s, "Jira is unavailable", None);
+    }
+    if let Some((s, ra)) = st.rest_failures.pop_front() {
+        return error(s, "Jira could not do it now", ra);
+    }
+    let q: HashMap<String, String> = serde_urlencoded::from_str(query).unwrap_or_default();
+    if path == "/rest/api/2/user/assignable/search" {
+        let who = q
+            .get("username")
+            .cloned()
+            .unwrap_or_default()
+            .to_lowercase();
+        let found: Vec<Value> = st
+            .users
+            .iter()
+            .filter(|(n, e)| {
+                n.to_lowercase().starts_with(&who) || e.to_lowercase().starts_with(&who)
+            })
+            .map(|(n, e)| {
+                let mut u = json!({"name": n, "key": n, "displayName": n, "active": true});
+                if !st.hide_emails {
+                    u["emailAddress"] = json!(e);
+                }
+                u
+            })
+            .collect();
+        return HttpResponse::Ok().json(found);
+    }
+    let rest = &path["/rest/api/2/issue/".len()..];
+    let (key, tail) = match rest.split_once('/') {
+        Some((k, t)) => (k.to_string(), t.to_string()),
+        None => (rest.to_string(), String::new()),
+    };
+    let Some(issue) = st.issues.get(&key).cloned() else {
+        return error(404, "Issue Does Not Exist", None);
+    };
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    match (method, tail.as_str()) {
+        ("GET", "") => HttpResponse::Ok().json(json!({
+            "key": key,
+            "fields": {"status": {"id": issue.status}, "project": {"key": issue.project}},
+        })),
+        ("GET", "transitions") => HttpResponse::Ok().json(
+            serde_json::from_str::<Value>(include_str!(
+                "../../fixtures/jira-rest/transitions.json"
+            ))
+            .unwrap(),
+        ),
+        ("POST", "transitions") => {
+            let id = body["transition"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let all: Value =
+                serde_json::from_str(include_str!("../../fixtures/jira-rest/transitions.json"))
+                    .unwrap();
+            let to = all["transitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["id"] == id.as_str())
+                .and_then(|t| t["to"]["id"].as_str())
+                .map(str::to_string);
+            let Some(to) = to else {
+                return error(400, "It seems that you have tried to perform a workflow operation that is not valid.", None);
+            };
+            st.writes.push(("POST".into(), path.into(), body.clone()));
+            let i = st.issues.get_mut(&key).unwrap();
+            i.history
+                .push(("status".into(), Some(i.status.clone()), Some(to.clone())));
+            i.status = to;
+            HttpResponse::NoContent().finish()
+        }
+        ("PUT", "assignee") => {
+            let name = body["name"].as_str().map(str::to_string);
+            if let Some(n) = &name {
+                if !st.users.iter().any(|(u, _)| u == n) {
+                    return HttpResponse::BadRequest().json(json!({"errorMessages": [],
+                        "errors": {"assignee": format!("User '{n}' cannot be assigned issues.")}}));
+                }
+            }
+            st.writes.push(("PUT".into(), path.into(), body.clone()));
+            let i = st.issues.get_mut(&key).unwrap();
+            i.history
+                .push(("assignee".into(), i.assignee.clone(), name.clone()));
+            i.assignee = name;
+            HttpResponse::NoContent().finish()
+        }
+        _ => error(404, "Not found", None),
+    }
 }

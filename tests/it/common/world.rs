@@ -139,6 +139,16 @@ pub fn signed(claims: Value) -> String {
     .unwrap()
 }
 
+/// The token of an integration's webhook URL (for one connected through
+/// the handshake, whose secret the tests do not know).
+pub fn webhook_token(d: &Daemon, integration: u64) -> String {
+    let v = d
+        .admin()
+        .must_get(&format!("/v1/integrations/{integration}/webhook-url"));
+    let url = v["url"].as_str().unwrap();
+    url.rsplit('/').next().unwrap().to_string()
+}
+
 pub fn good_token() -> String {
     token(EXT, SECRET)
 }
