@@ -5,7 +5,7 @@ use super::{Id, Millis};
 use serde::{Deserialize, Serialize};
 
 /// What an entry asks Jira to do to an issue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutboxKind {
     Assign,

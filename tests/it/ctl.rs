@@ -216,3 +216,25 @@ fn the_readme_tour_works() {
     let o = ctl(&d, &["group", "get", &group_id]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn outbox_commands_list_and_report_errors() {
+    let d = Daemon::start();
+    let o = ctl(&d, &["--json", "outbox"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    let o = ctl(&d, &["outbox", "--state", "dead", "--limit", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("ID"), "{}", stdout(&o));
+    let o = ctl(&d, &["outbox", "--state", "bogus"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("state"), "{}", stderr(&o));
+    for cmd in [["outbox", "retry", "999"], ["outbox", "drop", "999"]] {
+        let o = ctl(&d, &cmd);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}");
+        assert!(stderr(&o).contains("not found"), "{cmd:?}: {}", stderr(&o));
+    }
+}

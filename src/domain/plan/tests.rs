@@ -1,6 +1,7 @@
 //! The planner's rules on an in-memory [`Reads`]: no sled, no actors, no HTTP.
 
 use super::*;
+use crate::domain::outbox::{OutboxKind, OutboxState};
 use crate::domain::{Email, Millis};
 use std::collections::HashMap;
 
@@ -717,4 +718,85 @@ fn no_org_with_inbound_status_is_no_affected_groups_for_the_status() {
     assert_eq!(p.outcome, DeliveryOutcome::NoAffectedGroups);
     let reason = p.delivery.unwrap().reason;
     assert!(reason.contains("sync_inbound_status"), "{reason}");
+}
+
+/// The world, with integration 8 also linked to group 1000 (as `OPS-5`) and
+/// outbound switches set per integration.
+fn outbound_world(assignee_out: &[Id], status_out: &[Id]) -> Mem {
+    let mut m = world();
+    m.links.insert((8, "OPS-5".into()), vec![1000]);
+    m.installs.insert(8, SyncOrgs::default());
+    for i in [I, 8] {
+        let o = m.installs.get_mut(&i).unwrap();
+        if assignee_out.contains(&i) {
+            o.outbound_assignee.insert(1);
+        }
+        if status_out.contains(&i) {
+            o.outbound_status.insert(1);
+        }
+    }
+    m
+}
+
+#[test]
+fn manual_changes_go_out_to_every_linked_integration_that_syncs_outbound() {
+    let mut m = outbound_world(&[I, 8], &[8]);
+    let p = manual(1000, Some(1), &mut m).unwrap();
+    let mut to: Vec<(Id, &str, OutboxKind)> = p
+        .outbox
+        .iter()
+        .map(|e| (e.integration, e.key.as_str(), e.kind))
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        vec![
+            (I, "APP-1", OutboxKind::Assign),
+            (8, "OPS-5", OutboxKind::Assign)
+        ]
+    );
+    assert!(p
+        .outbox
+        .iter()
+        .all(|e| e.email.as_deref() == Some("Bob@Example.org")
+            && e.user == Some(1)
+            && e.group == 1000
+            && e.state == OutboxState::Pending));
+    // Status: only integration 8 syncs it outbound.
+    let p = manual_status(1000, GroupStatus::Resolved, &mut m).unwrap();
+    assert_eq!(p.outbox.len(), 1);
+    assert_eq!(
+        (p.outbox[0].integration, p.outbox[0].kind),
+        (8, OutboxKind::Resolve)
+    );
+    // Nothing changed, nothing pushed.
+    apply_status(&mut m, &p);
+    assert!(manual_status(1000, GroupStatus::Resolved, &mut m)
+        .unwrap()
+        .outbox
+        .is_empty());
+    let p = manual_status(1000, GroupStatus::Unresolved, &mut m).unwrap();
+    assert_eq!(p.outbox[0].kind, OutboxKind::Unresolve);
+}
+
+#[test]
+fn a_change_from_jira_is_never_pushed_back_to_the_same_integration() {
+    let mut m = outbound_world(&[I, 8], &[I, 8]);
+    let mut c = status_cmd("3", "10001", Some(true), "1", 10);
+    c.assignee = Some(Change::Unassign);
+    m.assignees.insert(1000, 1);
+    let p = inbound(&c, &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::UnassignedResolved);
+    // Integration I caused it: only integration 8 (linked to 1000) follows.
+    let mut to: Vec<(Id, OutboxKind)> = p.outbox.iter().map(|e| (e.integration, e.kind)).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        vec![(8, OutboxKind::Unassign), (8, OutboxKind::Resolve)]
+    );
+    // Without the switches, nothing goes out.
+    let mut m = outbound_world(&[], &[]);
+    let p = inbound(&status_cmd("3", "10001", Some(true), "1", 10), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Resolved);
+    assert!(p.outbox.is_empty());
 }
