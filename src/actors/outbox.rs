@@ -20,7 +20,7 @@
 
 use super::{Deps, Ping};
 use crate::domain::outbox::{
-    backoff_secs, given_up, OutboxEntry, OutboxKind, OutboxState, TryOutcome,
+    backoff_secs, given_up, Field, OutboxEntry, OutboxKind, OutboxState, TryOutcome,
 };
 use crate::domain::{Id, Integration, IntegrationStatus};
 use crate::error::Error;
@@ -60,6 +60,10 @@ pub struct OutboxActor {
     writer: std::sync::mpsc::Sender<Write>,
     /// Pending entries by id (creation order).
     pending: BTreeMap<Id, OutboxEntry>,
+    /// Pending entries per `(integration, key, field)`, for coalescing.
+    by_field: HashMap<(Id, String, Field), Vec<Id>>,
+    /// Pending entries per integration.
+    per_integration: HashMap<Id, usize>,
     /// Entries with a request in flight, and their `(integration, key)`.
     flying: HashMap<Id, (Id, String)>,
     /// Finished entries kept, oldest first (see [`DONE_KEPT`]).
@@ -79,17 +83,15 @@ impl Actor for OutboxActor {
         ctx.wait(load.into_actor(self).map(|r, act, ctx| {
             match r {
                 Ok(Ok(all)) => {
+                    let mut loaded = Vec::new();
                     for e in all {
                         match e.state {
-                            OutboxState::Pending => {
-                                act.pending.insert(e.id, e);
-                            }
+                            OutboxState::Pending => loaded.push(e),
                             OutboxState::Done => act.done.push_back(e.id),
                             OutboxState::Dead => {}
                         }
                     }
-                    let loaded: Vec<OutboxEntry> = act.pending.values().cloned().collect();
-                    act.pending.clear();
+                    // Oldest first, so the newest of each field is kept.
                     act.add(loaded);
                 }
                 Ok(Err(e)) => error!(act.deps.log, "outbox-load-failed"; "error" => %e),
@@ -140,7 +142,7 @@ impl Handler<Retry> for OutboxActor {
                 e.created = now;
                 e.attempts = 0;
                 act.done.retain(|d| *d != id);
-                act.pending.insert(id, e.clone());
+                act.put_pending(e.clone());
             }
             act.persist(&e);
             act.dispatch(ctx);
@@ -159,7 +161,7 @@ impl Handler<Drop> for OutboxActor {
             )));
             return Box::pin(fut::ready(e));
         }
-        let known = self.pending.remove(&id).is_some();
+        let known = self.take_pending(id).is_some();
         self.done.retain(|d| *d != id);
         self.update_gauges();
         let store = self.deps.store.clone();
@@ -199,32 +201,63 @@ impl OutboxActor {
     /// `(integration, key)` and field that have no request in flight.
     fn add(&mut self, entries: Vec<OutboxEntry>) {
         for e in entries {
-            let replaced: Vec<Id> = self
-                .pending
-                .values()
-                .filter(|p| {
-                    p.id < e.id
-                        && p.integration == e.integration
-                        && p.key == e.key
-                        && p.kind.field() == e.kind.field()
-                        && !self.flying.contains_key(&p.id)
+            let field = (e.integration, e.key.clone(), e.kind.field());
+            let older: Vec<Id> = self
+                .by_field
+                .get(&field)
+                .map(|ids| {
+                    ids.iter()
+                        .copied()
+                        .filter(|id| *id < e.id && !self.flying.contains_key(id))
+                        .collect()
                 })
-                .map(|p| p.id)
-                .collect();
-            for id in replaced {
-                self.pending.remove(&id);
+                .unwrap_or_default();
+            for id in older {
+                self.take_pending(id);
                 let _ = self.writer.send(Write::Remove(id));
             }
-            self.pending.insert(e.id, e);
+            self.put_pending(e);
         }
         self.update_gauges();
+    }
+
+    /// Add a pending entry (and its indexes).
+    fn put_pending(&mut self, e: OutboxEntry) {
+        let field = (e.integration, e.key.clone(), e.kind.field());
+        let ids = self.by_field.entry(field).or_default();
+        if !ids.contains(&e.id) {
+            ids.push(e.id);
+        }
+        if self.pending.insert(e.id, e.clone()).is_none() {
+            *self.per_integration.entry(e.integration).or_default() += 1;
+        }
+    }
+
+    /// Take a pending entry out (and out of its indexes).
+    fn take_pending(&mut self, id: Id) -> Option<OutboxEntry> {
+        let e = self.pending.remove(&id)?;
+        let field = (e.integration, e.key.clone(), e.kind.field());
+        if let Some(ids) = self.by_field.get_mut(&field) {
+            ids.retain(|i| *i != id);
+            if ids.is_empty() {
+                self.by_field.remove(&field);
+            }
+        }
+        if let Some(n) = self.per_integration.get_mut(&e.integration) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_integration.remove(&e.integration);
+            }
+        }
+        Some(e)
     }
 
     fn update_gauges(&self) {
         let m = &self.deps.metrics;
         m.outbox_pending
             .set(i64::try_from(self.pending.len()).unwrap_or(i64::MAX));
-        let oldest = self.pending.values().map(|e| e.created).min();
+        // The lowest id is the oldest entry (a retried one counts from its retry).
+        let oldest = self.pending.values().next().map(|e| e.created);
         let secs = oldest.map_or(0, |c| (crate::domain::now_ms() - c).max(0) / 1000);
         m.outbox_oldest_pending_seconds.set(secs);
     }
@@ -246,7 +279,19 @@ impl OutboxActor {
             *per_integration.entry(*i).or_default() += 1;
         }
         let mut start = Vec::new();
+        let mut full: HashSet<Id> = per_integration
+            .iter()
+            .filter(|(_, n)| **n >= max)
+            .map(|(i, _)| *i)
+            .collect();
         for e in self.pending.values() {
+            // Every integration with pending entries is at its limit.
+            if full.len() >= self.per_integration.len() {
+                break;
+            }
+            if full.contains(&e.integration) {
+                continue;
+            }
             let k = (e.integration, e.key.clone());
             if busy.contains(&k) || self.flying.contains_key(&e.id) {
                 continue;
@@ -257,10 +302,10 @@ impl OutboxActor {
                 continue;
             }
             let n = per_integration.entry(e.integration).or_default();
-            if *n >= max {
-                continue;
-            }
             *n += 1;
+            if *n >= max {
+                full.insert(e.integration);
+            }
             start.push(e.clone());
         }
         for e in start {
@@ -292,7 +337,7 @@ impl OutboxActor {
     /// Record how a try ended.
     fn finish(&mut self, id: Id, outcome: TryOutcome) {
         self.flying.remove(&id);
-        let Some(mut e) = self.pending.remove(&id) else {
+        let Some(mut e) = self.take_pending(id) else {
             return; // dropped meanwhile
         };
         let cfg = &self.deps.config.jira;
@@ -356,7 +401,7 @@ impl OutboxActor {
                 warn!(log, "outbound-failed"; "entry" => e.id, "integration" => e.integration,
                       "key" => &e.key, "kind" => kind, "try" => e.attempts,
                       "next_try_secs" => delay, "error" => &error);
-                self.pending.insert(e.id, e.clone());
+                self.put_pending(e.clone());
             }
         }
         self.persist(&e);
@@ -591,6 +636,8 @@ pub fn start(deps: &Deps, commit: super::flusher::Commit) -> Addr<OutboxActor> {
         deps,
         writer: writer.clone(),
         pending: BTreeMap::new(),
+        by_field: HashMap::new(),
+        per_integration: HashMap::new(),
         flying: HashMap::new(),
         done: VecDeque::new(),
         clients: HashMap::new(),
