@@ -68,8 +68,8 @@ pub struct OutboxActor {
     flying: HashMap<Id, (Id, String)>,
     /// Finished entries kept, oldest first (see [`DONE_KEPT`]).
     done: VecDeque<Id>,
-    /// A client per integration, with the credentials it was built from.
-    clients: HashMap<Id, (String, Arc<JiraClient>)>,
+    /// Clients and Jira user names, shared with the tries.
+    caches: Arc<Caches>,
 }
 
 impl Actor for OutboxActor {
@@ -311,22 +311,13 @@ impl OutboxActor {
         for e in start {
             self.flying.insert(e.id, (e.integration, e.key.clone()));
             let deps = self.deps.clone();
-            let client = self.clients.clone();
-            let attempt = AssertUnwindSafe(try_once(deps, client, e.clone())).catch_unwind();
+            let caches = self.caches.clone();
+            let attempt = AssertUnwindSafe(try_once(deps, caches, e.clone())).catch_unwind();
             ctx.spawn(attempt.into_actor(self).map(move |r, act, ctx| {
-                let (outcome, client) = match r {
-                    Ok(r) => r,
-                    Err(_) => (
-                        TryOutcome::Retry {
-                            error: "internal error while pushing the entry".into(),
-                            retry_after: None,
-                        },
-                        None,
-                    ),
-                };
-                if let Some((i, c)) = client {
-                    act.clients.insert(i, c);
-                }
+                let outcome = r.unwrap_or_else(|_| TryOutcome::Retry {
+                    error: "internal error while pushing the entry".into(),
+                    retry_after: None,
+                });
                 act.finish(e.id, outcome);
                 act.dispatch(ctx);
             }));
@@ -409,43 +400,68 @@ impl OutboxActor {
     }
 }
 
-/// One try of an entry, off the actor. Returns how it ended and, when one
-/// was built, the integration's client to keep.
-async fn try_once(
-    deps: Deps,
-    clients: HashMap<Id, (String, Arc<JiraClient>)>,
-    e: OutboxEntry,
-) -> (TryOutcome, Option<(Id, (String, Arc<JiraClient>))>) {
+/// Most Jira user names remembered (forgotten all at once beyond it).
+const USERS_KEPT: usize = 10_000;
+
+/// What the tries share: a client per integration (with the credentials it
+/// was built from), and the Jira user name found for an email, per
+/// integration, for `cache.ttl_secs` (one request per assign instead of two).
+#[derive(Default)]
+pub struct Caches {
+    clients: std::sync::Mutex<HashMap<Id, (String, Arc<JiraClient>)>>,
+    users: std::sync::Mutex<HashMap<(Id, String), (String, std::time::Instant)>>,
+}
+
+impl Caches {
+    fn user(&self, integration: Id, email: &str, ttl: Duration) -> Option<String> {
+        let k = (integration, crate::domain::email_key(email));
+        let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users
+            .get(&k)
+            .filter(|(_, at)| at.elapsed() < ttl)
+            .map(|(n, _)| n.clone())
+    }
+
+    fn remember_user(&self, integration: Id, email: &str, name: &str) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        if users.len() >= USERS_KEPT {
+            users.clear();
+        }
+        users.insert(
+            (integration, crate::domain::email_key(email)),
+            (name.to_string(), std::time::Instant::now()),
+        );
+    }
+
+    fn forget_user(&self, integration: Id, email: &str) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users.remove(&(integration, crate::domain::email_key(email)));
+    }
+}
+
+/// One try of an entry, off the actor.
+async fn try_once(deps: Deps, caches: Arc<Caches>, e: OutboxEntry) -> TryOutcome {
     let store = deps.store.clone();
     let id = e.integration;
     let integration = match blocking(move || store.get_integration(id)).await {
         Ok(Some(i)) => i,
         Ok(None) => {
-            return (
-                TryOutcome::Dead {
-                    error: format!("integration {id} no longer exists"),
-                },
-                None,
-            )
+            return TryOutcome::Dead {
+                error: format!("integration {id} no longer exists"),
+            }
         }
         Err(err) => {
-            return (
-                TryOutcome::Retry {
-                    error: err.to_string(),
-                    retry_after: None,
-                },
-                None,
-            )
+            return TryOutcome::Retry {
+                error: err.to_string(),
+                retry_after: None,
+            }
         }
     };
     if integration.status != IntegrationStatus::Active || integration.access_token.is_empty() {
-        return (
-            TryOutcome::Refused {
-                error: format!("integration {id} is not connected to Jira"),
-                retry_after: None,
-            },
-            None,
-        );
+        return TryOutcome::Refused {
+            error: format!("integration {id} is not connected to Jira"),
+            retry_after: None,
+        };
     }
     let fingerprint = format!(
         "{}|{}|{}|{}",
@@ -454,31 +470,40 @@ async fn try_once(
         integration.verify_ssl,
         integration.access_token
     );
-    let client = match clients.get(&id) {
-        Some((f, c)) if *f == fingerprint => c.clone(),
-        _ => match JiraClient::new(
+    let cached = {
+        let clients = caches.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .get(&id)
+            .filter(|(f, _)| *f == fingerprint)
+            .map(|(_, c)| c.clone())
+    };
+    let client = match cached {
+        Some(c) => c,
+        None => match JiraClient::new(
             &integration.base_url,
             &integration.consumer_key,
             &integration.private_key,
             integration.verify_ssl,
             deps.config.jira.timeout_secs,
         ) {
-            Ok(c) => Arc::new(c),
+            Ok(c) => {
+                let c = Arc::new(c);
+                let mut clients = caches.clients.lock().unwrap_or_else(|p| p.into_inner());
+                clients.insert(id, (fingerprint, c.clone()));
+                c
+            }
             Err(err) => {
-                return (
-                    TryOutcome::Dead {
-                        error: err.to_string(),
-                    },
-                    None,
-                )
+                return TryOutcome::Dead {
+                    error: err.to_string(),
+                }
             }
         },
     };
-    let outcome = push(&deps, &integration, &client, &e).await;
+    let outcome = push(&deps, &caches, &integration, &client, &e).await;
     if let TryOutcome::Refused { error, .. } = &outcome {
         note_refusal(&deps, id, error).await;
     }
-    (outcome, Some((id, (fingerprint, client))))
+    outcome
 }
 
 /// Jira refused the credentials: the integration's `last_error` says so.
@@ -513,7 +538,13 @@ fn judge(r: Refusal) -> TryOutcome {
 }
 
 /// The requests of one entry.
-async fn push(deps: &Deps, i: &Integration, c: &JiraClient, e: &OutboxEntry) -> TryOutcome {
+async fn push(
+    deps: &Deps,
+    caches: &Caches,
+    i: &Integration,
+    c: &JiraClient,
+    e: &OutboxEntry,
+) -> TryOutcome {
     let token = i.access_token.as_str();
     let key = e.key.as_str();
     let step = async {
@@ -524,6 +555,15 @@ async fn push(deps: &Deps, i: &Integration, c: &JiraClient, e: &OutboxEntry) -> 
                 .map(|_| TryOutcome::Done),
             OutboxKind::Assign => {
                 let email = e.email.clone().unwrap_or_default();
+                let ttl = Duration::from_secs(deps.config.cache.ttl_secs);
+                if let Some(name) = caches.user(i.id, &email, ttl) {
+                    match c.set_assignee(token, key, Some(&name)).await {
+                        Ok(()) => return Ok(TryOutcome::Done),
+                        // The user may have changed in Jira: look it up again.
+                        Err(r) if r.status == Some(400) => caches.forget_user(i.id, &email),
+                        Err(r) => return Err(r),
+                    }
+                }
                 let users = c.assignable_users(token, key, &email).await?;
                 let chosen = users
                     .iter()
@@ -542,9 +582,10 @@ async fn push(deps: &Deps, i: &Integration, c: &JiraClient, e: &OutboxEntry) -> 
                         error: format!("No Jira user with email {email} can be assigned {key}"),
                     });
                 };
-                c.set_assignee(token, key, Some(&user.name))
-                    .await
-                    .map(|_| TryOutcome::Done)
+                let name = user.name.clone();
+                c.set_assignee(token, key, Some(&name)).await?;
+                caches.remember_user(i.id, &email, &name);
+                Ok(TryOutcome::Done)
             }
             OutboxKind::Resolve | OutboxKind::Unresolve => {
                 let (now_status, project) = c.issue_status(token, key).await?;
@@ -640,6 +681,6 @@ pub fn start(deps: &Deps, commit: super::flusher::Commit) -> Addr<OutboxActor> {
         per_integration: HashMap::new(),
         flying: HashMap::new(),
         done: VecDeque::new(),
-        clients: HashMap::new(),
+        caches: Arc::default(),
     })
 }
