@@ -396,3 +396,25 @@ fn outbox_routes_list_retry_and_drop() {
         "not_found",
     );
 }
+
+#[test]
+fn an_entry_still_failing_after_the_give_up_time_is_dead() {
+    let o = out_world("outbound_give_up_secs = 1\n");
+    o.fake.state().rest_down = Some(503);
+    assign(&o);
+    wait_for("dead after giving up", || {
+        outbox(&o.d, "?state=dead").len() == 1
+    });
+    let e = &outbox(&o.d, "")[0];
+    assert!(
+        e["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("still failing after 1 s"),
+        "{e}"
+    );
+    assert!(e["attempts"].as_u64().unwrap() >= 2, "{e}");
+    o.d.wait_event("outbound-dead");
+    assert!(o.fake.state().writes.is_empty());
+    assert_eq!(metric(&o.d, "synclink_outbox_pending"), 0.0);
+}
