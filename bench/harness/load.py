@@ -34,9 +34,11 @@ def _fallback_body(assign):
     }
 
 
-def body_templates():
+def body_templates(status=False):
     """(assign, unassign) templates: {"parts": [...], "fields": [...]} and the
-    size in bytes of a rendered body."""
+    size in bytes of a rendered body. With `status`, each delivery also moves
+    the issue's status: an assign into a done status (10001), an unassign out
+    of it (to 3), so that both parts have an effect every time."""
     fx = _fixture_dir()
     bodies = []
     for name, assign in (("issue_assigned.json", True), ("issue_unassigned.json", False)):
@@ -51,6 +53,11 @@ def body_templates():
             b["issue"]["fields"]["assignee"]["emailAddress"] = _FIELDS["email"]
         else:
             b["issue"]["fields"]["assignee"] = None
+        if status:
+            frm, to, cat = ("3", "10001", "done") if assign else ("10001", "3", "indeterminate")
+            b["changelog"]["items"].append({"field": "status", "fieldtype": "jira", "fieldId": "status",
+                                            "from": frm, "fromString": "x", "to": to, "toString": "y"})
+            b["issue"]["fields"]["status"] = {"id": to, "name": "y", "statusCategory": {"key": cat}}
         text = json.dumps(b, separators=(",", ":"))
         text = text.replace('"%s"' % _FIELDS["ts"], _FIELDS["ts"])  # a number
         bodies.append(_split(text))
@@ -96,13 +103,13 @@ def _lua_table(t):
 class Workload:
     """Issue keys (each with its assignee email) and the webhook path."""
 
-    def __init__(self, path, keys, emails, workdir, name):
+    def __init__(self, path, keys, emails, workdir, name, status=False):
         self.path = path
         self.keys = keys
         self.emails = emails
         self.workdir = Path(workdir)
         self.name = name
-        self.assign, self.unassign = body_templates()
+        self.assign, self.unassign = body_templates(status)
         self.runs = 0
         # Deliveries each key has had, mod 2: the next run goes on alternating.
         self.phase = [0] * len(keys)

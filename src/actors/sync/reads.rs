@@ -30,6 +30,8 @@ pub(super) struct BatchReads {
     candidates: HashMap<String, Vec<Id>>,
     /// (user, project) -> is the user in one of the project's teams
     access: HashMap<(Id, Id), bool>,
+    /// group -> its links (for outbound entries)
+    links_of: HashMap<Id, Vec<(Id, String)>>,
 }
 
 impl BatchReads {
@@ -45,6 +47,7 @@ impl BatchReads {
             users: HashMap::new(),
             candidates: HashMap::new(),
             access: HashMap::new(),
+            links_of: HashMap::new(),
         }
     }
 
@@ -178,12 +181,17 @@ impl Reads for BatchReads {
     }
 
     fn group_links(&mut self, group: Id) -> Result<Vec<(Id, String)>, Error> {
-        Ok(self
+        if let Some(l) = self.links_of.get(&group) {
+            return Ok(l.clone());
+        }
+        let links: Vec<(Id, String)> = self
             .store
             .group_links(group)?
             .into_iter()
             .map(|l| (l.integration, l.key))
-            .collect())
+            .collect();
+        self.links_of.insert(group, links.clone());
+        Ok(links)
     }
 
     fn status(&mut self, group: Id) -> Result<GroupStatus, Error> {
