@@ -88,6 +88,19 @@ impl Store {
         out.ok_or_else(|| StoreError::Storage("the installation was not written".into()))
     }
 
+    /// Is any integration installed anywhere with an outbound switch on?
+    /// (A handful of records: read whole.)
+    pub fn any_outbound_installation(&self) -> StoreResult<bool> {
+        for r in self.t.installations.iter() {
+            let (_, v) = r?;
+            let i: Installation = decode("installation", &v)?;
+            if i.sync_outbound_assignee || i.sync_outbound_status {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Installations of an integration, ascending org id.
     pub fn installations(&self, integration: Id) -> StoreResult<Vec<Installation>> {
         scan(&self.t.installations, "installation", keys::id(integration))

@@ -32,6 +32,8 @@ pub(super) struct BatchReads {
     access: HashMap<(Id, Id), bool>,
     /// group -> its links (for outbound entries)
     links_of: HashMap<Id, Vec<(Id, String)>>,
+    /// Is an outbound switch on anywhere (read once per batch)?
+    outbound: Option<bool>,
 }
 
 impl BatchReads {
@@ -48,6 +50,7 @@ impl BatchReads {
             candidates: HashMap::new(),
             access: HashMap::new(),
             links_of: HashMap::new(),
+            outbound: None,
         }
     }
 
@@ -178,6 +181,15 @@ impl Reads for BatchReads {
             Some(a) => Ok(*a),
             None => Ok(self.store.get_assignee(group)?.map(|a| a.user)),
         }
+    }
+
+    fn outbound_possible(&mut self) -> Result<bool, Error> {
+        if let Some(o) = self.outbound {
+            return Ok(o);
+        }
+        let o = self.store.any_outbound_installation()?;
+        self.outbound = Some(o);
+        Ok(o)
     }
 
     fn group_links(&mut self, group: Id) -> Result<Vec<(Id, String)>, Error> {
