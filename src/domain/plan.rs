@@ -531,15 +531,7 @@ fn assignee_part(
     }
     let affected = affected(cmd, &orgs.assignee, r)?;
     if affected.is_empty() {
-        notes.push(Note::NoAffectedGroups);
-        return Ok(Part::none(
-            DeliveryOutcome::NoAffectedGroups,
-            format!(
-                "no group linked to {key} in an organization where integration {} is \
-                 installed with sync_inbound_assignee",
-                cmd.integration
-            ),
-        ));
+        return Ok(no_affected(cmd, "sync_inbound_assignee", notes));
     }
     let (ops, groups, outcome, reason) = match change {
         Change::Unassign | Change::NoEmail => {
@@ -635,15 +627,7 @@ fn status_part(
     let key = cmd.key.as_str();
     let affected = affected(cmd, &orgs.status, r)?;
     if affected.is_empty() {
-        notes.push(Note::NoAffectedGroups);
-        return Ok(Part::none(
-            DeliveryOutcome::NoAffectedGroups,
-            format!(
-                "no group linked to {key} in an organization where integration {} is \
-                 installed with sync_inbound_status",
-                cmd.integration
-            ),
-        ));
+        return Ok(no_affected(cmd, "sync_inbound_status", notes));
     }
     let list = r.statuses(cmd.integration)?;
     let in_list = |id: &Option<String>| {
@@ -714,6 +698,20 @@ fn status_part(
         },
     };
     Ok(part)
+}
+
+/// A part with no group to act on: no organization installs the integration
+/// with `switch` and has a group linked to the issue.
+fn no_affected(cmd: &SyncCommand, switch: &str, notes: &mut Vec<Note>) -> Part {
+    notes.push(Note::NoAffectedGroups);
+    Part::none(
+        DeliveryOutcome::NoAffectedGroups,
+        format!(
+            "no group linked to {} in an organization where integration {} is installed \
+             with {switch}",
+            cmd.key, cmd.integration
+        ),
+    )
 }
 
 /// Groups linked to the delivery's issue in these organizations.

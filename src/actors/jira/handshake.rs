@@ -78,7 +78,7 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn client_for(deps: &Deps, i: &Integration) -> JiraResult<JiraClient> {
+pub(super) fn client_for(deps: &Deps, i: &Integration) -> JiraResult<JiraClient> {
     if i.private_key.is_empty() {
         return Err(Error::Conflict(format!(
             "integration {} has no private key: connect it with POST /v1/integrations",

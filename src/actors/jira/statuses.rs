@@ -18,14 +18,7 @@ fn client(deps: &Deps, i: &Integration) -> JiraResult<JiraClient> {
             i.id
         )));
     }
-    JiraClient::new(
-        &i.base_url,
-        &i.consumer_key,
-        &i.private_key,
-        i.verify_ssl,
-        deps.config.jira.timeout_secs,
-    )
-    .map_err(Error::from)
+    super::handshake::client_for(deps, i)
 }
 
 async fn integration(deps: &Deps, id: Id) -> JiraResult<Integration> {

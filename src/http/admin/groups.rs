@@ -110,10 +110,19 @@ async fn manual(state: &AppState, group: Id, user: Option<Id>) -> Result<HttpRes
         .sync
         .send(crate::actors::sync::ManualAssign { group, user })
         .await??;
+    answer_durable(state, group, r.ticket).await
+}
+
+/// The group view, once the write of `ticket` is durable.
+async fn answer_durable(
+    state: &AppState,
+    group: Id,
+    ticket: crate::actors::flusher::Ticket,
+) -> Result<HttpResponse, Error> {
     state
         .actors
         .commit
-        .wait(r.ticket)
+        .wait(ticket)
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?;
     let store = state.store.clone();
@@ -163,12 +172,5 @@ async fn set_status(
         .sync
         .send(crate::actors::sync::ManualStatus { group, status })
         .await??;
-    state
-        .actors
-        .commit
-        .wait(r.ticket)
-        .await
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
-    let store = state.store.clone();
-    Ok(HttpResponse::Ok().json(blocking(move || group_view(&store, group)).await?))
+    answer_durable(&state, group, r.ticket).await
 }
