@@ -418,3 +418,35 @@ fn an_entry_still_failing_after_the_give_up_time_is_dead() {
     assert!(o.fake.state().writes.is_empty());
     assert_eq!(metric(&o.d, "synclink_outbox_pending"), 0.0);
 }
+
+#[test]
+fn at_most_max_in_flight_requests_per_integration() {
+    use crate::common::fake_jira::{Issue, REST_MOST};
+    let o = out_world("outbound_max_in_flight = 2\n");
+    // Six groups, each on its own issue: six keys that could all go at once.
+    let project = o.d.admin().must_get(&format!("/v1/groups/{}", o.group))["project"]
+        .as_u64()
+        .unwrap();
+    let mut groups = vec![];
+    for n in 2..=7 {
+        let key = format!("APP-{n}");
+        o.fake
+            .state()
+            .issues
+            .insert(key.clone(), Issue::new("APP", "3", None));
+        let g = group(&o.d, project);
+        link(&o.d, g, o.integration, &key);
+        groups.push(g);
+    }
+    o.fake.state().rest_delay = Some(Duration::from_millis(150));
+    REST_MOST.store(0, std::sync::atomic::Ordering::SeqCst);
+    for g in &groups {
+        let (s, _) =
+            o.d.admin()
+                .put(&format!("/v1/groups/{g}/assignee"), json!({"user": o.bob}));
+        assert_eq!(s, 200);
+    }
+    wait_for("six pushes", || o.fake.state().writes.len() == 6);
+    let most = REST_MOST.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(most, 2, "at most 2 requests in flight, and 2 were used");
+}

@@ -99,7 +99,13 @@ pub struct State {
     pub rest_down: Option<u16>,
     /// The writes Jira accepted: (method, path, JSON body).
     pub writes: Vec<(String, String, Value)>,
+    /// Sleep this long before answering an issue/user REST request.
+    pub rest_delay: Option<Duration>,
 }
+
+/// Issue/user REST requests being answered now, and the most at once.
+pub static REST_NOW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+pub static REST_MOST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// One issue of the fake.
 #[derive(Debug, Clone)]
@@ -163,6 +169,7 @@ impl FakeJira {
             rest_failures: Default::default(),
             rest_down: None,
             writes: vec![],
+            rest_delay: None,
         }));
         let (tx, rx) = std::sync::mpsc::channel();
         let st = state.clone();
@@ -381,6 +388,19 @@ async fn handle(
     };
     if let Some(d) = delay {
         actix_web::rt::time::sleep(d).await;
+    }
+    let rest = path.starts_with("/rest/api/2/issue/") || path.starts_with("/rest/api/2/user/");
+    let rest_delay = if rest {
+        data.lock().unwrap().rest_delay
+    } else {
+        None
+    };
+    if let Some(d) = rest_delay {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = REST_NOW.fetch_add(1, SeqCst) + 1;
+        REST_MOST.fetch_max(now, SeqCst);
+        actix_web::rt::time::sleep(d).await;
+        REST_NOW.fetch_sub(1, SeqCst);
     }
     let mut st = data.lock().unwrap();
     let verified = verify(&mut st, &req, &body);
