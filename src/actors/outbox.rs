@@ -500,10 +500,34 @@ async fn try_once(deps: Deps, caches: Arc<Caches>, e: OutboxEntry) -> TryOutcome
         },
     };
     let outcome = push(&deps, &caches, &integration, &client, &e).await;
-    if let TryOutcome::Refused { error, .. } = &outcome {
-        note_refusal(&deps, id, error).await;
+    match &outcome {
+        TryOutcome::Refused { error, .. } => note_refusal(&deps, id, error).await,
+        // Jira takes the credentials again: a refusal it noted is over.
+        TryOutcome::Done if integration.last_error.as_deref().is_some_and(is_refusal) => {
+            clear_refusal(&deps, id).await
+        }
+        _ => {}
     }
     outcome
+}
+
+/// Is this `last_error` one that [`note_refusal`] wrote?
+fn is_refusal(e: &str) -> bool {
+    e.contains("(Jira answered HTTP 401)") || e.contains("(Jira answered HTTP 403)")
+}
+
+async fn clear_refusal(deps: &Deps, id: Id) {
+    let store = deps.store.clone();
+    let _ = blocking(move || {
+        if let Some(mut i) = store.get_integration(id)? {
+            if i.last_error.as_deref().is_some_and(is_refusal) {
+                i.last_error = None;
+                store.update_integration(&i)?;
+            }
+        }
+        Ok(())
+    })
+    .await;
 }
 
 /// Jira refused the credentials: the integration's `last_error` says so.

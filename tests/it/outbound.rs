@@ -302,6 +302,12 @@ fn refused_credentials_keep_entries_waiting_and_say_so() {
     wait_for("Jira's assignee", || {
         jira_assignee(&o).as_deref() == Some("bob")
     });
+    // The refusal is over: the integration's last_error is cleared.
+    wait_for("last_error cleared", || {
+        o.d.admin()
+            .must_get(&format!("/v1/integrations/{}", o.integration))["last_error"]
+            .is_null()
+    });
 }
 
 #[test]
