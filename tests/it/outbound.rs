@@ -456,3 +456,33 @@ fn at_most_max_in_flight_requests_per_integration() {
     let most = REST_MOST.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(most, 2, "at most 2 requests in flight, and 2 were used");
 }
+
+#[test]
+fn the_oldest_pending_age_grows_while_an_entry_waits_and_sent_is_logged_at_debug() {
+    let o = out_world("[log]\nlevel = \"debug\"\n");
+    // Jira asks for 30 s: the entry waits with nothing changing in the outbox.
+    o.fake.state().rest_failures.extend([(429, Some(30))]);
+    let before = jira_assignee(&o);
+    assign(&o);
+    o.d.wait_event("outbound-failed");
+    wait_for("the wait shown by the gauge", || {
+        metric(&o.d, "synclink_outbox_oldest_pending_seconds") >= 2.0
+    });
+    assert_eq!(metric(&o.d, "synclink_outbox_pending"), 1.0);
+    assert_eq!(jira_assignee(&o), before, "still waiting out Retry-After");
+    assert!(o.fake.state().writes.is_empty());
+    // Tried now on the retry route: sent, logged at debug, nothing waits.
+    let id = outbox(&o.d, "")[0]["id"].as_u64().unwrap();
+    let (s, r) =
+        o.d.admin()
+            .post(&format!("/v1/outbox/{id}/retry"), json!({}));
+    assert_eq!(s, 200, "{r}");
+    let sent = o.d.wait_event("outbound-sent");
+    assert_eq!(sent["entry"], id);
+    assert_eq!(sent["integration"], o.integration);
+    assert_eq!(jira_assignee(&o).as_deref(), Some("bob"));
+    wait_for("the gauges back to 0", || {
+        metric(&o.d, "synclink_outbox_pending") == 0.0
+            && metric(&o.d, "synclink_outbox_oldest_pending_seconds") == 0.0
+    });
+}
