@@ -579,6 +579,14 @@ async fn push(
                 .map(|_| TryOutcome::Done),
             OutboxKind::Assign => {
                 let email = e.email.clone().unwrap_or_default();
+                // A Jira user link says who the user is in Jira (SPEC
+                // section 11): no look-up. (A failed read falls back to it.)
+                let store = deps.store.clone();
+                let (iid, em) = (i.id, email.clone());
+                if let Ok(Some(l)) = blocking(move || store.jira_user_for_email(iid, &em)).await {
+                    c.set_assignee(token, key, Some(&l.jira_user)).await?;
+                    return Ok(TryOutcome::Done);
+                }
                 let ttl = Duration::from_secs(deps.config.cache.ttl_secs);
                 if let Some(name) = caches.user(i.id, &email, ttl) {
                     match c.set_assignee(token, key, Some(&name)).await {

@@ -406,7 +406,9 @@ fn parse(
             );
         }
         Action::NotAnAssigneeChange => None,
-        Action::MissingAssigneeEmail => {
+        // A Jira account named: the planner looks for its Jira user link.
+        Action::MissingAssigneeEmail(Some(name)) => Some(Change::JiraUser(name.clone())),
+        Action::MissingAssigneeEmail(None) => {
             info!(log, "missing-assignee-email"; "integration" => integration, "key" => p.key.as_deref());
             if status.is_none() {
                 return done(

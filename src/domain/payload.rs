@@ -23,8 +23,10 @@ pub enum Action {
     MissingChangelog,
     /// A changelog without an `assignee` item.
     NotAnAssigneeChange,
-    /// An assignee change whose new assignee has no (visible) email address.
-    MissingAssigneeEmail,
+    /// An assignee change whose new assignee has no (visible) email address;
+    /// with the account's `name` (else its `accountId`) when the delivery
+    /// gives one that a Jira user link may map (SPEC section 11).
+    MissingAssigneeEmail(Option<String>),
     /// The issue was unassigned.
     Unassign,
     /// The issue was assigned to the user with this email.
@@ -36,7 +38,7 @@ impl Action {
     pub fn is_assignee_change(&self) -> bool {
         matches!(
             self,
-            Action::MissingAssigneeEmail | Action::Unassign | Action::Assign(_)
+            Action::MissingAssigneeEmail(_) | Action::Unassign | Action::Assign(_)
         )
     }
 }
@@ -282,9 +284,23 @@ fn payload_of(top: &Top) -> Result<Payload, PayloadError> {
                 )))
             }
             Some(Val::Str(e)) if !e.trim().is_empty() => Action::Assign(e.trim().to_string()),
-            _ => Action::MissingAssigneeEmail,
+            _ => Action::MissingAssigneeEmail(jira_account(
+                a.name.as_ref().and_then(Val::str),
+                a.account_id.as_ref().and_then(Val::str),
+            )),
         },
         Some(_) => unreachable!("the assignee's shape was checked above"),
     };
     Ok(p)
+}
+
+/// The Jira account of an assignee without an email: its `name`, else its
+/// `accountId`, when it is one an operator could have linked
+/// ([`crate::domain::check_jira_user`]); anything else is no account.
+pub fn jira_account(name: Option<&str>, account_id: Option<&str>) -> Option<String> {
+    [name, account_id]
+        .into_iter()
+        .flatten()
+        .find(|n| crate::domain::check_jira_user(n).is_ok())
+        .map(str::to_string)
 }

@@ -34,6 +34,16 @@ pub enum Change {
     /// The new assignee's email is hidden: nothing can be done with it
     /// (`missing-assignee-email`), and it is not applied.
     NoEmail,
+    /// The email is hidden, but the delivery names the Jira account
+    /// (`name`, else `accountId`): a Jira user link may say who it is
+    /// (SPEC section 11); without one it is [`Change::NoEmail`].
+    JiraUser(String),
+    /// A Jira account that a Jira user link maps to this local user
+    /// (what [`inbound`] makes of a linked [`Change::JiraUser`]).
+    Linked {
+        jira_user: String,
+        user: Id,
+    },
 }
 
 /// The status part of an inbound delivery: Jira's status ids before and
@@ -197,6 +207,8 @@ pub enum Note {
     NoAffectedGroups,
     /// `"assignee-not-found-inbound"`
     AssigneeNotFound { email: String, group: Id },
+    /// `"missing-assignee-email"` for a Jira account without a Jira user link.
+    Unlinked { jira_user: String },
 }
 
 /// What one delivery (or manual change) writes.
@@ -247,6 +259,9 @@ pub trait Reads {
     fn status(&mut self, group: Id) -> Result<GroupStatus, Error>;
     /// The group's links: `(integration, issue key)`.
     fn group_links(&mut self, group: Id) -> Result<Vec<(Id, String)>, Error>;
+    /// The local user a Jira account (username or `accountId`) is linked
+    /// to on this integration (SPEC section 11).
+    fn jira_user(&mut self, integration: Id, name: &str) -> Result<Option<Id>, Error>;
     /// Could any change go out at all (an outbound switch on anywhere)?
     /// False spares the look-ups of [`outbound`].
     fn outbound_possible(&mut self) -> Result<bool, Error> {
@@ -321,6 +336,25 @@ impl Part {
 
 /// Plan one inbound delivery (SPEC section 4 steps 5-6, section 10).
 pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
+    // A hidden email with a Jira account: the Jira user link says who it
+    // is, else nothing can be done with it (and it is not applied).
+    let resolved;
+    let cmd = match &cmd.assignee {
+        Some(Change::JiraUser(name)) => match r.jira_user(cmd.integration, name)? {
+            Some(user) => {
+                resolved = SyncCommand {
+                    assignee: Some(Change::Linked {
+                        jira_user: name.clone(),
+                        user,
+                    }),
+                    ..cmd.clone()
+                };
+                &resolved
+            }
+            None => cmd,
+        },
+        _ => cmd,
+    };
     let Some(orgs) = r.sync_orgs(cmd.integration)? else {
         return Err(Error::BadRequest(format!(
             "integration {} no longer exists",
@@ -523,6 +557,18 @@ fn assignee_part(
     notes: &mut Vec<Note>,
 ) -> Result<Part, Error> {
     let key = cmd.key.as_str();
+    if let Change::JiraUser(name) = change {
+        notes.push(Note::Unlinked {
+            jira_user: name.clone(),
+        });
+        return Ok(Part::none(
+            DeliveryOutcome::MissingAssigneeEmail,
+            format!(
+                "the new assignee has no visible email address in Jira, and the Jira user \
+                 {name} has no Jira user link"
+            ),
+        ));
+    }
     if *change == Change::NoEmail {
         return Ok(Part::none(
             DeliveryOutcome::MissingAssigneeEmail,
@@ -534,7 +580,7 @@ fn assignee_part(
         return Ok(no_affected(cmd, "sync_inbound_assignee", notes));
     }
     let (ops, groups, outcome, reason) = match change {
-        Change::Unassign | Change::NoEmail => {
+        Change::Unassign | Change::NoEmail | Change::JiraUser(_) => {
             let ops: Vec<Op> = affected
                 .iter()
                 .map(|(g, p)| Op::Deassign {
@@ -545,6 +591,9 @@ fn assignee_part(
             let groups = affected.iter().map(|(g, _)| g.id).collect();
             let reason = format!("{key} was unassigned in Jira");
             (ops, groups, DeliveryOutcome::Unassigned, reason)
+        }
+        Change::Linked { jira_user, user } => {
+            linked_part(key, jira_user, *user, &affected, r, notes)?
         }
         Change::Assign(email) => {
             let candidates = r.candidates(email)?;
@@ -613,6 +662,64 @@ fn assignee_part(
         outcome,
         reason,
         groups,
+    })
+}
+
+/// The assignee part for a Jira account that a Jira user link maps to
+/// `user`: assigned in every affected group whose project the user can
+/// reach (team access, as for an email).
+fn linked_part(
+    key: &str,
+    jira_user: &str,
+    user: Id,
+    affected: &[(Group, Project)],
+    r: &mut impl Reads,
+    notes: &mut Vec<Note>,
+) -> Result<(Vec<Op>, Vec<Id>, DeliveryOutcome, String), Error> {
+    let Some(u) = r.user(user)? else {
+        let reason =
+            format!("the Jira user {jira_user} is linked to user {user}, who no longer exists");
+        return Ok((vec![], vec![], DeliveryOutcome::AssigneeNotFound, reason));
+    };
+    let email = display_email(&u).unwrap_or_default().to_string();
+    let mut ops = Vec::new();
+    let mut missing = Vec::new();
+    for (g, p) in affected {
+        if r.has_access(user, p)? {
+            ops.push(Op::Assign {
+                group: g.id,
+                project: p.id,
+                user,
+                email: email.clone(),
+                replaces: None,
+            });
+        } else {
+            notes.push(Note::AssigneeNotFound {
+                email: email.clone(),
+                group: g.id,
+            });
+            missing.push(g.id);
+        }
+    }
+    let groups = ops.iter().map(Op::group).collect();
+    let linked = format!("the Jira user {jira_user} (linked to user {user})");
+    Ok(if ops.is_empty() {
+        let reason =
+            format!("{linked} has no access to the project of the linked groups {missing:?}");
+        (ops, groups, DeliveryOutcome::AssigneeNotFound, reason)
+    } else if missing.is_empty() {
+        (
+            ops,
+            groups,
+            DeliveryOutcome::Assigned,
+            format!("{key} was assigned in Jira to {linked}"),
+        )
+    } else {
+        let reason = format!(
+            "{key} was assigned in Jira to {linked}, who has no access to the project of \
+             groups {missing:?}"
+        );
+        (ops, groups, DeliveryOutcome::Assigned, reason)
     })
 }
 
@@ -744,7 +851,8 @@ fn next_state(
         Some(ts) => Some(t.map_or(ts, |t| t.max(ts))),
         None => t,
     };
-    let unapplied = assignee_live && cmd.assignee == Some(Change::NoEmail);
+    let unapplied =
+        assignee_live && matches!(cmd.assignee, Some(Change::NoEmail | Change::JiraUser(_)));
     if assignee_live && !unapplied {
         state.timestamp = newest(state.timestamp);
     }

@@ -159,6 +159,35 @@ pub struct StatusMapping {
     pub on_unresolve: String,
 }
 
+/// Which local user a Jira account is (SPEC section 11): `jira_user` is the
+/// account's username (`fields.assignee.name`) or its `accountId`, matched
+/// ASCII case-insensitively (Jira Server's usernames are).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JiraUserLink {
+    pub integration: Id,
+    /// As the operator spelled it.
+    pub jira_user: String,
+    pub user: Id,
+}
+
+/// Check a Jira username or `accountId` given by an operator: 1 to 255
+/// characters, no control characters, no leading or trailing whitespace.
+pub fn check_jira_user(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.chars().count() > 255 {
+        return Err("is longer than 255 characters".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("holds a control character".into());
+    }
+    if name.trim() != name {
+        return Err("starts or ends with whitespace".into());
+    }
+    Ok(())
+}
+
 /// The switches of an installation request: an omitted one keeps its value
 /// (`false` for a new installation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -14,6 +14,7 @@ pub mod groups;
 pub mod ids;
 pub mod integrations;
 pub mod jira_connect;
+pub mod jira_users;
 pub mod keys;
 mod migrations;
 pub mod outbox;

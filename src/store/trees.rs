@@ -93,6 +93,10 @@ pub struct Trees {
     pub jira_statuses: sled::Tree,
     /// (integration id, Jira project key) -> StatusMapping
     pub status_mappings: sled::Tree,
+    /// (integration id, lower-cased Jira user) -> JiraUserLink
+    pub jira_users: sled::Tree,
+    /// (integration id, user id, lower-cased Jira user) -> () (the links of a user)
+    pub user_jira_users: sled::Tree,
 }
 
 impl Trees {
@@ -132,6 +136,8 @@ impl Trees {
             pending_oauth: db.open_tree("pending_oauth")?,
             jira_statuses: db.open_tree("jira_statuses")?,
             status_mappings: db.open_tree("status_mappings")?,
+            jira_users: db.open_tree("jira_users")?,
+            user_jira_users: db.open_tree("user_jira_users")?,
             sync,
         })
     }

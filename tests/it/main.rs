@@ -11,6 +11,7 @@ mod daemon_config;
 mod deliveries;
 mod directory;
 mod group_status;
+mod identity;
 mod ids;
 mod import_links;
 mod inbound_audit;

@@ -486,3 +486,27 @@ fn the_oldest_pending_age_grows_while_an_entry_waits_and_sent_is_logged_at_debug
             && metric(&o.d, "synclink_outbox_oldest_pending_seconds") == 0.0
     });
 }
+
+#[test]
+fn a_jira_user_link_names_the_jira_account_without_a_look_up() {
+    let o = out_world("");
+    // Jira knows this account by a name no email search would find.
+    o.fake
+        .state()
+        .users
+        .push(("b.smith".into(), "someone-else@example.org".into()));
+    let (s, v) = o.d.admin().put(
+        &format!("/v1/integrations/{}/jira-users/b.smith", o.integration),
+        json!({"user": o.bob}),
+    );
+    assert_eq!(s, 200, "{v}");
+    assign(&o);
+    wait_for("Jira's assignee", || {
+        jira_assignee(&o).as_deref() == Some("b.smith")
+    });
+    assert_eq!(o.fake.count("/rest/api/2/user/assignable/search"), 0);
+    let writes = o.fake.state().writes.clone();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].2, json!({"name": "b.smith"}));
+    assert!(o.fake.requests().iter().all(|r| r.signed_ok));
+}

@@ -183,6 +183,10 @@ impl Reads for BatchReads {
         }
     }
 
+    fn jira_user(&mut self, integration: Id, name: &str) -> Result<Option<Id>, Error> {
+        Ok(self.store.jira_user(integration, name)?.map(|l| l.user))
+    }
+
     fn outbound_possible(&mut self) -> Result<bool, Error> {
         if let Some(o) = self.outbound {
             return Ok(o);

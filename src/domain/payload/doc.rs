@@ -47,6 +47,14 @@ impl<O, S> Val<'_, O, S> {
             _ => None,
         }
     }
+
+    /// The string, when this is one.
+    pub(super) fn str(&self) -> Option<&str> {
+        match self {
+            Val::Str(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// What an object reduces to: its `Default` with every entry applied in order.
@@ -231,8 +239,10 @@ object!(Category { 0 => key: "key" });
 #[derive(Debug, Default)]
 pub(super) struct Assignee<'de> {
     pub email: Option<Val<'de>>,
+    pub name: Option<Val<'de>>,
+    pub account_id: Option<Val<'de>>,
 }
-object!(Assignee { 0 => email: "emailAddress" });
+object!(Assignee { 0 => email: "emailAddress", 1 => name: "name", 2 => account_id: "accountId" });
 
 /// `changelog`; `any_key` tells an empty object from one with only unknown keys.
 #[derive(Debug, Default)]

@@ -5,7 +5,8 @@
 //! into the daemon.
 
 use super::{
-    check_issue_key, Action, Payload, PayloadError, StatusItem, MAX_EMAIL_LEN, MAX_KEY_LEN,
+    check_issue_key, jira_account, Action, Payload, PayloadError, StatusItem, MAX_EMAIL_LEN,
+    MAX_KEY_LEN,
 };
 use serde_json::Value;
 
@@ -172,7 +173,10 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
                 )))
             }
             Some(Value::String(e)) if !e.trim().is_empty() => Action::Assign(e.trim().to_string()),
-            _ => Action::MissingAssigneeEmail,
+            _ => Action::MissingAssigneeEmail(jira_account(
+                a.get("name").and_then(Value::as_str),
+                a.get("accountId").and_then(Value::as_str),
+            )),
         },
         Some(_) => return Err(bad("`issue.fields.assignee` must be an object or null")),
     };

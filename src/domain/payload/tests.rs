@@ -60,14 +60,33 @@ fn unassign_when_null_or_absent() {
 
 #[test]
 fn missing_or_empty_email() {
-    for a in [
-        json!({"name": "bob"}),
-        json!({"emailAddress": ""}),
-        json!({"emailAddress": null}),
+    let bob = || Action::MissingAssigneeEmail(Some("bob".into()));
+    for (a, want) in [
+        (json!({"name": "bob"}), bob()),
+        (json!({"name": "bob", "emailAddress": ""}), bob()),
+        (
+            json!({"accountId": "5b10ac8d82e05b22cc7d4ef5"}),
+            Action::MissingAssigneeEmail(Some("5b10ac8d82e05b22cc7d4ef5".into())),
+        ),
+        (json!({"name": "", "accountId": "bob"}), bob()),
+        (
+            json!({"name": "x\u{0}y"}),
+            Action::MissingAssigneeEmail(None),
+        ),
+        (json!({"name": 7}), Action::MissingAssigneeEmail(None)),
+        (
+            json!({"emailAddress": ""}),
+            Action::MissingAssigneeEmail(None),
+        ),
+        (
+            json!({"emailAddress": null}),
+            Action::MissingAssigneeEmail(None),
+        ),
     ] {
         assert_eq!(
-            parse(&assignee_delivery(a)).unwrap().action,
-            Action::MissingAssigneeEmail
+            parse(&assignee_delivery(a.clone())).unwrap().action,
+            want,
+            "{a}"
         );
     }
 }

@@ -22,9 +22,17 @@ struct Mem {
     members: BTreeSet<(Id, Id)>,
     assignees: HashMap<Id, Id>,
     statuses: HashMap<Id, GroupStatus>,
+    /// (integration, lower-cased Jira user) -> user
+    jira_users: HashMap<(Id, String), Id>,
 }
 
 impl Reads for Mem {
+    fn jira_user(&mut self, integration: Id, name: &str) -> Result<Option<Id>, Error> {
+        Ok(self
+            .jira_users
+            .get(&(integration, name.to_ascii_lowercase()))
+            .copied())
+    }
     fn sync_orgs(&mut self, integration: Id) -> Result<Option<SyncOrgs>, Error> {
         Ok(self.installs.get(&integration).cloned())
     }
@@ -799,4 +807,92 @@ fn a_change_from_jira_is_never_pushed_back_to_the_same_integration() {
     let p = inbound(&status_cmd("3", "10001", Some(true), "1", 10), &mut m).unwrap();
     assert_eq!(p.outcome, DeliveryOutcome::Resolved);
     assert!(p.outbox.is_empty());
+}
+
+#[test]
+fn a_hidden_email_with_a_linked_jira_user_assigns_that_user() {
+    let mut m = world();
+    m.jira_users.insert((I, "bsmith".into()), 1);
+    let p = inbound(
+        &cmd(Change::JiraUser("BSmith".into()), Some("1"), Some(10)),
+        &mut m,
+    )
+    .unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Assigned);
+    // Group 2000 is in org 2, where the integration does not sync.
+    assert_eq!(p.delivery.as_ref().unwrap().groups, vec![1000, 1001]);
+    assert!(p.ops.iter().all(|op| op.assignee_after() == Some(1)));
+    let Op::Assign { email, .. } = &p.ops[0] else {
+        panic!("{:?}", p.ops)
+    };
+    assert_eq!(email, "Bob@Example.org", "the user's first verified email");
+    let reason = &p.delivery.as_ref().unwrap().reason;
+    assert!(
+        reason.contains("Jira user BSmith (linked to user 1)"),
+        "{reason}"
+    );
+    // Applied: the changelog id and the timestamp are recorded.
+    let st = &p.state.as_ref().unwrap().2;
+    assert_eq!(
+        (st.changelog_id.as_deref(), st.timestamp),
+        (Some("1"), Some(10))
+    );
+}
+
+#[test]
+fn a_linked_jira_user_without_access_is_assignee_not_found() {
+    let mut m = world();
+    m.users.insert(3, user(3, &[("c@example.org", true)]));
+    m.jira_users.insert((I, "carol".into()), 3);
+    let p = inbound(
+        &cmd(Change::JiraUser("carol".into()), Some("1"), Some(10)),
+        &mut m,
+    )
+    .unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::AssigneeNotFound);
+    assert!(p.ops.is_empty());
+    assert_eq!(
+        p.notes,
+        vec![
+            Note::AssigneeNotFound {
+                email: "c@example.org".into(),
+                group: 1000
+            },
+            Note::AssigneeNotFound {
+                email: "c@example.org".into(),
+                group: 1001
+            }
+        ]
+    );
+}
+
+#[test]
+fn a_hidden_email_with_an_unlinked_jira_user_is_not_applied() {
+    let mut m = world();
+    let p = inbound(
+        &cmd(Change::JiraUser("nobody".into()), Some("1"), Some(10)),
+        &mut m,
+    )
+    .unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::MissingAssigneeEmail);
+    assert!(p.ops.is_empty());
+    assert_eq!(
+        p.notes,
+        vec![Note::Unlinked {
+            jira_user: "nobody".into()
+        }]
+    );
+    let reason = &p.delivery.as_ref().unwrap().reason;
+    assert!(reason.contains("nobody has no Jira user link"), "{reason}");
+    // Not applied: a re-sent delivery, once the link exists, still applies.
+    let st = &p.state.as_ref().unwrap().2;
+    assert!(st.changelog_id.is_none() && st.timestamp.is_none());
+    apply(&mut m, &p);
+    m.jira_users.insert((I, "nobody".into()), 1);
+    let p = inbound(
+        &cmd(Change::JiraUser("nobody".into()), Some("1"), Some(10)),
+        &mut m,
+    )
+    .unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Assigned);
 }

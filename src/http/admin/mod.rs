@@ -8,6 +8,7 @@ pub mod groups;
 pub mod ids;
 pub mod integrations;
 pub mod jira_connect;
+pub mod jira_users;
 pub mod links;
 pub mod outbox;
 pub mod projects;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     integrations::configure(cfg);
     statuses::configure(cfg);
     jira_connect::configure(cfg);
+    jira_users::configure(cfg);
     links::configure(cfg);
     outbox::configure(cfg);
     cache::configure(cfg);
