@@ -246,6 +246,39 @@ pub enum IntegrationCmd {
     },
     /// The organizations an integration is installed in, with their switches.
     Installations { id: u64 },
+    /// The Jira statuses known (`--refresh`: read them from Jira now).
+    Statuses {
+        id: u64,
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Where resolving / unresolving a group moves the issues of a Jira project.
+    MapStatus {
+        id: u64,
+        /// The Jira project key (e.g. APP).
+        jira_project: String,
+        /// Jira status id for a group resolved here.
+        #[arg(long)]
+        on_resolve: String,
+        /// Jira status id for a group unresolved here.
+        #[arg(long)]
+        on_unresolve: String,
+    },
+    /// The status mappings of an integration.
+    Mappings { id: u64 },
+    /// Remove the status mapping of a Jira project.
+    UnmapStatus { id: u64, jira_project: String },
+    /// The Jira user links of an integration (who a Jira account is here).
+    JiraUsers { id: u64 },
+    /// Link a Jira account (username or accountId) to a local user.
+    LinkJiraUser {
+        id: u64,
+        jira_user: String,
+        #[arg(long)]
+        user: u64,
+    },
+    /// Remove the link of a Jira account.
+    UnlinkJiraUser { id: u64, jira_user: String },
 }
 
 #[derive(Subcommand)]

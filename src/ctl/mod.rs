@@ -68,6 +68,13 @@ const INSTALLATION_COLS: &[(&str, &str)] = &[
     ("inbound status", "sync_inbound_status"),
     ("outbound status", "sync_outbound_status"),
 ];
+const STATUS_COLS: &[(&str, &str)] = &[("id", "id"), ("name", "name"), ("category", "category")];
+const MAPPING_COLS: &[(&str, &str)] = &[
+    ("jira_project", "jira_project"),
+    ("on_resolve", "on_resolve"),
+    ("on_unresolve", "on_unresolve"),
+];
+const JIRA_USER_COLS: &[(&str, &str)] = &[("jira_user", "jira_user"), ("user", "user")];
 const NOTIF_COLS: &[(&str, &str)] = &[("user", "user"), ("type", "type"), ("value", "value")];
 const DELIVERY_COLS: &[(&str, &str)] = &[
     ("id", "id"),
@@ -330,6 +337,67 @@ fn request(cmd: Cmd) -> Result<(&'static str, String, Option<Value>, View), CtlE
             format!("/v1/integrations/{id}/installations"),
             None,
             Table(INSTALLATION_COLS),
+        ),
+        Cmd::Integration(IntegrationCmd::Statuses { id, refresh }) => (
+            if refresh { "POST" } else { "GET" },
+            if refresh {
+                format!("/v1/integrations/{id}/statuses/refresh")
+            } else {
+                format!("/v1/integrations/{id}/statuses")
+            },
+            None,
+            Table(STATUS_COLS),
+        ),
+        Cmd::Integration(IntegrationCmd::MapStatus {
+            id,
+            jira_project,
+            on_resolve,
+            on_unresolve,
+        }) => (
+            "PUT",
+            format!(
+                "/v1/integrations/{id}/status-mappings/{}",
+                enc(&jira_project)
+            ),
+            Some(json!({"on_resolve": on_resolve, "on_unresolve": on_unresolve})),
+            Object,
+        ),
+        Cmd::Integration(IntegrationCmd::Mappings { id }) => (
+            "GET",
+            format!("/v1/integrations/{id}/status-mappings"),
+            None,
+            Table(MAPPING_COLS),
+        ),
+        Cmd::Integration(IntegrationCmd::UnmapStatus { id, jira_project }) => (
+            "DELETE",
+            format!(
+                "/v1/integrations/{id}/status-mappings/{}",
+                enc(&jira_project)
+            ),
+            None,
+            Done(format!("status mapping of {jira_project} removed")),
+        ),
+        Cmd::Integration(IntegrationCmd::JiraUsers { id }) => (
+            "GET",
+            format!("/v1/integrations/{id}/jira-users"),
+            None,
+            Table(JIRA_USER_COLS),
+        ),
+        Cmd::Integration(IntegrationCmd::LinkJiraUser {
+            id,
+            jira_user,
+            user,
+        }) => (
+            "PUT",
+            format!("/v1/integrations/{id}/jira-users/{}", enc(&jira_user)),
+            Some(json!({ "user": user })),
+            Object,
+        ),
+        Cmd::Integration(IntegrationCmd::UnlinkJiraUser { id, jira_user }) => (
+            "DELETE",
+            format!("/v1/integrations/{id}/jira-users/{}", enc(&jira_user)),
+            None,
+            Done(format!("Jira user {jira_user} unlinked")),
         ),
         Cmd::Link(LinkCmd::Create {
             group,

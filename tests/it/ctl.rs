@@ -238,3 +238,92 @@ fn outbox_commands_list_and_report_errors() {
         assert!(stderr(&o).contains("not found"), "{cmd:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn integration_commands_manage_statuses_mappings_and_jira_users() {
+    use crate::common::fake_jira::{data, FakeJira};
+    let fake = FakeJira::start(&data("jira_pkcs1.pub.pem"));
+    let d = crate::jira_connect::daemon();
+    let id = crate::statuses::connected(&d, &fake).to_string();
+    let bob = user(
+        &d,
+        "Bob",
+        serde_json::json!([{"email": "bob@example.org", "verified": true}]),
+    )
+    .to_string();
+    let json = |args: &[&str]| -> Value {
+        let o = ctl(&d, &[&["--json"], args].concat());
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    // Statuses as read from Jira, and read again on --refresh.
+    let before = fake.count("/rest/api/2/status");
+    let listed = json(&["integration", "statuses", &id]);
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == "10001"));
+    assert_eq!(json(&["integration", "statuses", &id, "--refresh"]), listed);
+    assert_eq!(fake.count("/rest/api/2/status"), before + 1);
+    let o = ctl(&d, &["integration", "statuses", &id]);
+    assert!(stdout(&o).starts_with("ID"), "{}", stdout(&o));
+    // Mappings: set, list, refused for a status Jira does not have, removed.
+    let m = json(&[
+        "integration",
+        "map-status",
+        &id,
+        "app",
+        "--on-resolve",
+        "10001",
+        "--on-unresolve",
+        "10000",
+    ]);
+    assert_eq!(m["jira_project"], "APP");
+    assert_eq!(
+        json(&["integration", "mappings", &id])[0]["on_resolve"],
+        "10001"
+    );
+    let o = ctl(
+        &d,
+        &[
+            "integration",
+            "map-status",
+            &id,
+            "APP",
+            "--on-resolve",
+            "424242",
+            "--on-unresolve",
+            "10000",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("424242"), "{}", stderr(&o));
+    let o = ctl(&d, &["integration", "unmap-status", &id, "APP"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        json(&["integration", "mappings", &id]),
+        serde_json::json!([])
+    );
+    // Jira user links.
+    let l = json(&[
+        "integration",
+        "link-jira-user",
+        &id,
+        "b.smith",
+        "--user",
+        &bob,
+    ]);
+    assert_eq!(l["jira_user"], "b.smith");
+    let o = ctl(&d, &["integration", "jira-users", &id]);
+    assert!(stdout(&o).contains("b.smith"), "{}", stdout(&o));
+    let o = ctl(&d, &["integration", "unlink-jira-user", &id, "b.smith"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        json(&["integration", "jira-users", &id]),
+        serde_json::json!([])
+    );
+    let o = ctl(&d, &["integration", "unlink-jira-user", &id, "b.smith"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+}
