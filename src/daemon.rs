@@ -151,6 +151,10 @@ async fn serve(
     let actors = supervisor::start_all(&deps);
     let state = AppState {
         config: config.clone(),
+        lookup: Arc::new(crate::actors::jira::lookup::UserLookup::new(
+            store.clone(),
+            config.clone(),
+        )),
         store,
         actors,
         slots: Arc::new(http::webhook::Slots::new(

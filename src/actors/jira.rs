@@ -7,6 +7,7 @@
 //! sled: they are never returned and never logged.
 
 mod handshake;
+pub mod lookup;
 pub mod statuses;
 
 use super::{Deps, Ping};

@@ -407,7 +407,10 @@ fn parse(
         }
         Action::NotAnAssigneeChange => None,
         // A Jira account named: the planner looks for its Jira user link.
-        Action::MissingAssigneeEmail(Some(name)) => Some(Change::JiraUser(name.clone())),
+        Action::MissingAssigneeEmail(Some(name)) => Some(Change::JiraUser {
+            name: name.clone(),
+            why: None,
+        }),
         Action::MissingAssigneeEmail(None) => {
             info!(log, "missing-assignee-email"; "integration" => integration, "key" => p.key.as_deref());
             if status.is_none() {

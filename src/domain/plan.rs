@@ -36,8 +36,12 @@ pub enum Change {
     NoEmail,
     /// The email is hidden, but the delivery names the Jira account
     /// (`name`, else `accountId`): a Jira user link may say who it is
-    /// (SPEC section 11); without one it is [`Change::NoEmail`].
-    JiraUser(String),
+    /// (SPEC section 11); without one it is not applied. `why`: why the
+    /// look-up of its email in Jira found none, when it was tried.
+    JiraUser {
+        name: String,
+        why: Option<String>,
+    },
     /// A Jira account that a Jira user link maps to this local user
     /// (what [`inbound`] makes of a linked [`Change::JiraUser`]).
     Linked {
@@ -207,8 +211,12 @@ pub enum Note {
     NoAffectedGroups,
     /// `"assignee-not-found-inbound"`
     AssigneeNotFound { email: String, group: Id },
-    /// `"missing-assignee-email"` for a Jira account without a Jira user link.
-    Unlinked { jira_user: String },
+    /// `"missing-assignee-email"` for a Jira account without a Jira user
+    /// link (`why` its email look-up found none).
+    Unlinked {
+        jira_user: String,
+        why: Option<String>,
+    },
 }
 
 /// What one delivery (or manual change) writes.
@@ -340,7 +348,7 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
     // is, else nothing can be done with it (and it is not applied).
     let resolved;
     let cmd = match &cmd.assignee {
-        Some(Change::JiraUser(name)) => match r.jira_user(cmd.integration, name)? {
+        Some(Change::JiraUser { name, .. }) => match r.jira_user(cmd.integration, name)? {
             Some(user) => {
                 resolved = SyncCommand {
                     assignee: Some(Change::Linked {
@@ -557,15 +565,17 @@ fn assignee_part(
     notes: &mut Vec<Note>,
 ) -> Result<Part, Error> {
     let key = cmd.key.as_str();
-    if let Change::JiraUser(name) = change {
+    if let Change::JiraUser { name, why } = change {
         notes.push(Note::Unlinked {
             jira_user: name.clone(),
+            why: why.clone(),
         });
+        let why = why.as_ref().map(|w| format!("; {w}")).unwrap_or_default();
         return Ok(Part::none(
             DeliveryOutcome::MissingAssigneeEmail,
             format!(
                 "the new assignee has no visible email address in Jira, and the Jira user \
-                 {name} has no Jira user link"
+                 {name} has no Jira user link{why}"
             ),
         ));
     }
@@ -580,7 +590,7 @@ fn assignee_part(
         return Ok(no_affected(cmd, "sync_inbound_assignee", notes));
     }
     let (ops, groups, outcome, reason) = match change {
-        Change::Unassign | Change::NoEmail | Change::JiraUser(_) => {
+        Change::Unassign | Change::NoEmail | Change::JiraUser { .. } => {
             let ops: Vec<Op> = affected
                 .iter()
                 .map(|(g, p)| Op::Deassign {
@@ -851,8 +861,11 @@ fn next_state(
         Some(ts) => Some(t.map_or(ts, |t| t.max(ts))),
         None => t,
     };
-    let unapplied =
-        assignee_live && matches!(cmd.assignee, Some(Change::NoEmail | Change::JiraUser(_)));
+    let unapplied = assignee_live
+        && matches!(
+            cmd.assignee,
+            Some(Change::NoEmail | Change::JiraUser { .. })
+        );
     if assignee_live && !unapplied {
         state.timestamp = newest(state.timestamp);
     }

@@ -30,6 +30,8 @@ pub struct AppState {
     pub lifecycle: Lifecycle,
     /// Bounds the webhook deliveries in flight (overload → 503).
     pub slots: Arc<webhook::Slots>,
+    /// Emails of Jira accounts that deliveries hide (SPEC section 11).
+    pub lookup: Arc<crate::actors::jira::lookup::UserLookup>,
 }
 
 /// A short random request id for the per-request log context.

@@ -128,3 +128,131 @@ fn a_hidden_email_is_assigned_through_the_jira_user_link_once_it_exists() {
     // Now applied: a re-sent copy is a duplicate.
     assert_eq!(deliver_ok(&d, &hidden("500")), "duplicate");
 }
+
+/// A group linked to APP-1 of an integration connected to the fake Jira
+/// (which knows bob, bob@example.org), installed with inbound assignee sync.
+fn connected_world() -> (Daemon, crate::common::fake_jira::FakeJira, World) {
+    use crate::common::fake_jira::{data, FakeJira};
+    let fake = FakeJira::start(&data("jira_pkcs1.pub.pem"));
+    let d = Daemon::start_with("[jira]\ntimeout_secs = 2\n", &[]);
+    let integration = crate::statuses::connected(&d, &fake);
+    let org = org(&d, "acme");
+    let team = team(&d, org, "core");
+    let bob = user(
+        &d,
+        "Bob",
+        json!([{"email": "bob@example.org", "verified": true}]),
+    );
+    member(&d, team, bob);
+    let project = project(&d, org, "Backend", &[team]);
+    let group = group(&d, project);
+    install(&d, integration, org, true);
+    link(&d, group, integration, "APP-1");
+    let w = World {
+        org,
+        team,
+        project,
+        group,
+        bob,
+        integration,
+    };
+    (d, fake, w)
+}
+
+#[test]
+fn without_a_link_the_hidden_email_is_looked_up_in_jira_and_cached() {
+    let (d, fake, w) = connected_world();
+    let token = webhook_token(&d, w.integration);
+    let (s, r) = deliver(&d, &token, &hidden("600"));
+    assert_eq!((s, r["outcome"].as_str()), (200, Some("assigned")), "{r}");
+    assert_eq!(assignee_of(&d, w.group)["user"], w.bob);
+    let asked: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/rest/api/2/user")
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].signed_ok, "the look-up is OAuth-signed");
+    // Unassigned, then the hidden email again: the email comes from the cache.
+    let un = assignee_delivery(None, "601", chrono::Utc::now().timestamp_millis(), "APP-1");
+    assert_eq!(deliver(&d, &token, &un).1["outcome"], "unassigned");
+    let (_, r) = deliver(&d, &token, &hidden("602"));
+    assert_eq!(r["outcome"], "assigned", "{r}");
+    assert_eq!(
+        fake.count("/rest/api/2/user"),
+        1,
+        "cached for cache.ttl_secs"
+    );
+}
+
+#[test]
+fn jira_failing_or_not_knowing_the_user_is_missing_assignee_email_with_the_reason() {
+    let (d, fake, w) = connected_world();
+    let token = webhook_token(&d, w.integration);
+    fake.state().rest_down = Some(503);
+    let (s, r) = deliver(&d, &token, &hidden("700"));
+    assert_eq!(
+        (s, r["outcome"].as_str()),
+        (200, Some("missing-assignee-email")),
+        "{r}"
+    );
+    let reason = last_delivery(&d)["reason"].as_str().unwrap().to_string();
+    assert!(
+        reason.contains("look-up failed") && reason.contains("503"),
+        "{reason}"
+    );
+    let e = d.wait_event("missing-assignee-email");
+    assert!(e["reason"].as_str().unwrap().contains("503"), "{e}");
+    // Not applied: once Jira answers, the same delivery re-sent is applied.
+    fake.state().rest_down = None;
+    assert_eq!(deliver(&d, &token, &hidden("700")).1["outcome"], "assigned");
+    // A Jira account Jira does not know.
+    let mut v = hidden("701");
+    v["issue"]["fields"]["assignee"]["name"] = json!("ghost");
+    let (_, r) = deliver(&d, &token, &v);
+    assert_eq!(r["outcome"], "missing-assignee-email", "{r}");
+    let reason = last_delivery(&d)["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("Jira shows no email"), "{reason}");
+}
+
+#[test]
+fn a_stalled_look_up_holds_up_only_its_own_delivery() {
+    let (d, fake, w) = connected_world();
+    let token = webhook_token(&d, w.integration);
+    fake.state().rest_delay = Some(std::time::Duration::from_secs(10));
+    let (d2, token2) = (d.http(), token.clone());
+    let url = d.url(&format!("/extensions/jira-server/issue-updated/{token2}"));
+    // Newer than the delivery sent meanwhile, so it is not judged stale.
+    let mut late = hidden("800");
+    late["timestamp"] = json!(chrono::Utc::now().timestamp_millis() + 60_000);
+    let stalled = std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        let r = d2.post(url).json(&late).send().unwrap();
+        (r.status().as_u16(), t.elapsed())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Meanwhile a delivery with a visible email goes through at once.
+    let t = std::time::Instant::now();
+    let v = assignee_delivery(
+        Some("bob@example.org"),
+        "801",
+        chrono::Utc::now().timestamp_millis(),
+        "APP-1",
+    );
+    let (s, r) = deliver(&d, &token, &v);
+    assert_eq!((s, r["outcome"].as_str()), (200, Some("assigned")), "{r}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        t.elapsed()
+    );
+    // The stalled one ends at jira.timeout_secs (2 s), not Jira's 10 s.
+    let (s, took) = stalled.join().unwrap();
+    assert_eq!(s, 200);
+    assert!(took < std::time::Duration::from_secs(6), "{took:?}");
+    let reason = d.admin().must_get("/v1/deliveries?key=APP-1&limit=1")[0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("look-up failed"), "{reason}");
+}

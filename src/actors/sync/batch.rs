@@ -184,9 +184,10 @@ fn log_notes(log: &slog::Logger, cmd: &SyncCommand, notes: &[Note]) {
                 info!(log, "assignee-not-found-inbound"; "integration" => integration,
                       "email" => email.as_str(), "key" => key, "group" => group)
             }
-            Note::Unlinked { jira_user } => {
+            Note::Unlinked { jira_user, why } => {
                 info!(log, "missing-assignee-email"; "integration" => integration, "key" => key,
-                      "jira_user" => jira_user.as_str(), "reason" => "no Jira user link")
+                      "jira_user" => jira_user.as_str(),
+                      "reason" => why.as_deref().unwrap_or("no Jira user link"))
             }
         }
     }

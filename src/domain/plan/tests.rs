@@ -814,7 +814,14 @@ fn a_hidden_email_with_a_linked_jira_user_assigns_that_user() {
     let mut m = world();
     m.jira_users.insert((I, "bsmith".into()), 1);
     let p = inbound(
-        &cmd(Change::JiraUser("BSmith".into()), Some("1"), Some(10)),
+        &cmd(
+            Change::JiraUser {
+                name: "BSmith".into(),
+                why: None,
+            },
+            Some("1"),
+            Some(10),
+        ),
         &mut m,
     )
     .unwrap();
@@ -845,7 +852,14 @@ fn a_linked_jira_user_without_access_is_assignee_not_found() {
     m.users.insert(3, user(3, &[("c@example.org", true)]));
     m.jira_users.insert((I, "carol".into()), 3);
     let p = inbound(
-        &cmd(Change::JiraUser("carol".into()), Some("1"), Some(10)),
+        &cmd(
+            Change::JiraUser {
+                name: "carol".into(),
+                why: None,
+            },
+            Some("1"),
+            Some(10),
+        ),
         &mut m,
     )
     .unwrap();
@@ -870,7 +884,14 @@ fn a_linked_jira_user_without_access_is_assignee_not_found() {
 fn a_hidden_email_with_an_unlinked_jira_user_is_not_applied() {
     let mut m = world();
     let p = inbound(
-        &cmd(Change::JiraUser("nobody".into()), Some("1"), Some(10)),
+        &cmd(
+            Change::JiraUser {
+                name: "nobody".into(),
+                why: None,
+            },
+            Some("1"),
+            Some(10),
+        ),
         &mut m,
     )
     .unwrap();
@@ -879,7 +900,8 @@ fn a_hidden_email_with_an_unlinked_jira_user_is_not_applied() {
     assert_eq!(
         p.notes,
         vec![Note::Unlinked {
-            jira_user: "nobody".into()
+            jira_user: "nobody".into(),
+            why: None
         }]
     );
     let reason = &p.delivery.as_ref().unwrap().reason;
@@ -890,7 +912,14 @@ fn a_hidden_email_with_an_unlinked_jira_user_is_not_applied() {
     apply(&mut m, &p);
     m.jira_users.insert((I, "nobody".into()), 1);
     let p = inbound(
-        &cmd(Change::JiraUser("nobody".into()), Some("1"), Some(10)),
+        &cmd(
+            Change::JiraUser {
+                name: "nobody".into(),
+                why: None,
+            },
+            Some("1"),
+            Some(10),
+        ),
         &mut m,
     )
     .unwrap();

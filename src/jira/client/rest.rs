@@ -217,6 +217,39 @@ impl JiraClient {
         }
     }
 
+    /// `GET /rest/api/2/user?username=..`: the account's email, when Jira
+    /// shows it (None: no such user, or no email shown).
+    pub async fn user_email(
+        &self,
+        access_token: &str,
+        username: &str,
+    ) -> Result<Option<String>, Refusal> {
+        let text = match self
+            .call(
+                access_token,
+                reqwest::Method::GET,
+                "/rest/api/2/user",
+                &[("username", username)],
+                None,
+            )
+            .await
+        {
+            Ok(t) => t,
+            Err(r) if r.status == Some(404) => return Ok(None),
+            Err(r) => return Err(r),
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| Refusal {
+            status: None,
+            message: "the user look-up did not answer JSON".into(),
+            retry_after: None,
+        })?;
+        Ok(v["emailAddress"]
+            .as_str()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_string))
+    }
+
     /// `GET /rest/api/2/user/assignable/search?issueKey=..&username=..`.
     pub async fn assignable_users(
         &self,

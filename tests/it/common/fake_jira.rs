@@ -389,7 +389,9 @@ async fn handle(
     if let Some(d) = delay {
         actix_web::rt::time::sleep(d).await;
     }
-    let rest = path.starts_with("/rest/api/2/issue/") || path.starts_with("/rest/api/2/user/");
+    let rest = path.starts_with("/rest/api/2/issue/")
+        || path.starts_with("/rest/api/2/user/")
+        || path == "/rest/api/2/user";
     let rest_delay = if rest {
         data.lock().unwrap().rest_delay
     } else {
@@ -509,7 +511,8 @@ async fn handle(
                     }
                 }
                 (m, p) if p.starts_with("/rest/api/2/issue/")
-                    || p == "/rest/api/2/user/assignable/search" =>
+                    || p == "/rest/api/2/user/assignable/search"
+                    || p == "/rest/api/2/user" =>
                 {
                     outbound(&mut st, m, p, req.query_string(), &body)
                 }
@@ -561,6 +564,17 @@ fn outbound(st: &mut State, method: &str, path: &str, query: &str, body: &[u8]) 
         return error(s, "Jira could not do it now", ra);
     }
     let q: HashMap<String, String> = serde_urlencoded::from_str(query).unwrap_or_default();
+    if path == "/rest/api/2/user" {
+        // An administrator's view: the email is shown (hide_emails is for
+        // the assignable-user search and webhooks).
+        let who = q.get("username").cloned().unwrap_or_default();
+        return match st.users.iter().find(|(n, _)| n.eq_ignore_ascii_case(&who)) {
+            Some((n, e)) => HttpResponse::Ok().json(
+                json!({"name": n, "key": n, "emailAddress": e, "displayName": n, "active": true}),
+            ),
+            None => error(404, &format!("The user named '{who}' does not exist"), None),
+        };
+    }
     if path == "/rest/api/2/user/assignable/search" {
         let who = q
             .get("username")

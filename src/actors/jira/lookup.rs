@@ -1,0 +1,96 @@
+//! The email of a Jira account whose webhook assignee hides it (SPEC
+//! section 11): `GET {base_url}/rest/api/2/user?username=` signed with the
+//! integration's access token (Jira shows emails to administrators). Found
+//! emails are cached per integration for `cache.ttl_secs`. Called by the
+//! webhook handler before the delivery reaches the single writer, so a slow
+//! Jira holds up only the delivery that asked (bounded by
+//! `jira.timeout_secs`), never the writer or other deliveries.
+
+use crate::config::Config;
+use crate::domain::{Id, Integration, IntegrationStatus};
+use crate::jira::client::JiraClient;
+use crate::store::Store;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Most found emails remembered.
+const MAX_CACHED: u64 = 10_000;
+
+pub struct UserLookup {
+    store: Store,
+    config: Arc<Config>,
+    /// (integration, lower-cased username) -> email
+    emails: moka::sync::Cache<(Id, String), String>,
+    /// Per integration: its client, with the fingerprint of what built it.
+    clients: Mutex<HashMap<Id, (String, Arc<JiraClient>)>>,
+}
+
+impl UserLookup {
+    pub fn new(store: Store, config: Arc<Config>) -> UserLookup {
+        let ttl = Duration::from_secs(config.cache.ttl_secs.max(1));
+        UserLookup {
+            store,
+            config,
+            emails: moka::sync::Cache::builder()
+                .max_capacity(MAX_CACHED)
+                .time_to_live(ttl)
+                .build(),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The account's email: `Ok(None)` when Jira has no such user or shows
+    /// no email; `Err` says why Jira could not be asked.
+    pub async fn email(&self, integration: Id, username: &str) -> Result<Option<String>, String> {
+        let k = (integration, username.to_ascii_lowercase());
+        if let Some(e) = self.emails.get(&k) {
+            return Ok(Some(e));
+        }
+        let store = self.store.clone();
+        let i = tokio::task::spawn_blocking(move || store.get_integration(integration))
+            .await
+            .map_err(|e| format!("the store could not be read: {e}"))?
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("integration {integration} no longer exists"))?;
+        if i.status != IntegrationStatus::Active || i.access_token.is_empty() {
+            return Err(format!(
+                "integration {integration} is not connected to Jira"
+            ));
+        }
+        let client = self.client(&i)?;
+        let found = client
+            .user_email(&i.access_token, username)
+            .await
+            .map_err(|r| format!("the Jira user look-up failed: {r}"))?;
+        if let Some(e) = &found {
+            self.emails.insert(k, e.clone());
+        }
+        Ok(found)
+    }
+
+    fn client(&self, i: &Integration) -> Result<Arc<JiraClient>, String> {
+        let fingerprint = format!(
+            "{}|{}|{}|{}",
+            i.base_url, i.consumer_key, i.verify_ssl, i.access_token
+        );
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((f, c)) = clients.get(&i.id) {
+            if *f == fingerprint {
+                return Ok(c.clone());
+            }
+        }
+        let c = Arc::new(
+            JiraClient::new(
+                &i.base_url,
+                &i.consumer_key,
+                &i.private_key,
+                i.verify_ssl,
+                self.config.jira.timeout_secs,
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        clients.insert(i.id, (fingerprint, c.clone()));
+        Ok(c)
+    }
+}
