@@ -6,6 +6,7 @@
 //! request token secret, access token and secret, webhook secret) go only to
 //! sled: they are never returned and never logged.
 
+pub mod clients;
 mod handshake;
 pub mod lookup;
 pub mod statuses;

@@ -408,7 +408,7 @@ const USERS_KEPT: usize = 10_000;
 /// integration, for `cache.ttl_secs` (one request per assign instead of two).
 #[derive(Default)]
 pub struct Caches {
-    clients: std::sync::Mutex<HashMap<Id, (String, Arc<JiraClient>)>>,
+    clients: super::jira::clients::JiraClients,
     users: std::sync::Mutex<HashMap<(Id, String), (String, std::time::Instant)>>,
 }
 
@@ -463,41 +463,16 @@ async fn try_once(deps: Deps, caches: Arc<Caches>, e: OutboxEntry) -> TryOutcome
             retry_after: None,
         };
     }
-    let fingerprint = format!(
-        "{}|{}|{}|{}",
-        integration.base_url,
-        integration.consumer_key,
-        integration.verify_ssl,
-        integration.access_token
-    );
-    let cached = {
-        let clients = caches.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients
-            .get(&id)
-            .filter(|(f, _)| *f == fingerprint)
-            .map(|(_, c)| c.clone())
-    };
-    let client = match cached {
-        Some(c) => c,
-        None => match JiraClient::new(
-            &integration.base_url,
-            &integration.consumer_key,
-            &integration.private_key,
-            integration.verify_ssl,
-            deps.config.jira.timeout_secs,
-        ) {
-            Ok(c) => {
-                let c = Arc::new(c);
-                let mut clients = caches.clients.lock().unwrap_or_else(|p| p.into_inner());
-                clients.insert(id, (fingerprint, c.clone()));
-                c
+    let client = match caches
+        .clients
+        .get(&integration, deps.config.jira.timeout_secs)
+    {
+        Ok(c) => c,
+        Err(err) => {
+            return TryOutcome::Dead {
+                error: err.to_string(),
             }
-            Err(err) => {
-                return TryOutcome::Dead {
-                    error: err.to_string(),
-                }
-            }
-        },
+        }
     };
     let outcome = push(&deps, &caches, &integration, &client, &e).await;
     match &outcome {

@@ -6,12 +6,11 @@
 //! Jira holds up only the delivery that asked (bounded by
 //! `jira.timeout_secs`), never the writer or other deliveries.
 
+use super::clients::JiraClients;
 use crate::config::Config;
-use crate::domain::{Id, Integration, IntegrationStatus};
-use crate::jira::client::JiraClient;
+use crate::domain::{Id, IntegrationStatus};
 use crate::store::Store;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Most found emails remembered.
@@ -22,8 +21,7 @@ pub struct UserLookup {
     config: Arc<Config>,
     /// (integration, lower-cased username) -> email
     emails: moka::sync::Cache<(Id, String), String>,
-    /// Per integration: its client, with the fingerprint of what built it.
-    clients: Mutex<HashMap<Id, (String, Arc<JiraClient>)>>,
+    clients: JiraClients,
 }
 
 impl UserLookup {
@@ -36,7 +34,7 @@ impl UserLookup {
                 .max_capacity(MAX_CACHED)
                 .time_to_live(ttl)
                 .build(),
-            clients: Mutex::new(HashMap::new()),
+            clients: JiraClients::default(),
         }
     }
 
@@ -58,7 +56,10 @@ impl UserLookup {
                 "integration {integration} is not connected to Jira"
             ));
         }
-        let client = self.client(&i)?;
+        let client = self
+            .clients
+            .get(&i, self.config.jira.timeout_secs)
+            .map_err(|e| e.to_string())?;
         let found = client
             .user_email(&i.access_token, username)
             .await
@@ -67,30 +68,5 @@ impl UserLookup {
             self.emails.insert(k, e.clone());
         }
         Ok(found)
-    }
-
-    fn client(&self, i: &Integration) -> Result<Arc<JiraClient>, String> {
-        let fingerprint = format!(
-            "{}|{}|{}|{}",
-            i.base_url, i.consumer_key, i.verify_ssl, i.access_token
-        );
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((f, c)) = clients.get(&i.id) {
-            if *f == fingerprint {
-                return Ok(c.clone());
-            }
-        }
-        let c = Arc::new(
-            JiraClient::new(
-                &i.base_url,
-                &i.consumer_key,
-                &i.private_key,
-                i.verify_ssl,
-                self.config.jira.timeout_secs,
-            )
-            .map_err(|e| e.to_string())?,
-        );
-        clients.insert(i.id, (fingerprint, c.clone()));
-        Ok(c)
     }
 }
