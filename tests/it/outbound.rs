@@ -427,7 +427,7 @@ fn an_entry_still_failing_after_the_give_up_time_is_dead() {
 
 #[test]
 fn at_most_max_in_flight_requests_per_integration() {
-    use crate::common::fake_jira::{Issue, REST_MOST};
+    use crate::common::fake_jira::Issue;
     let o = out_world("outbound_max_in_flight = 2\n");
     // Six groups, each on its own issue: six keys that could all go at once.
     let project = o.d.admin().must_get(&format!("/v1/groups/{}", o.group))["project"]
@@ -445,7 +445,7 @@ fn at_most_max_in_flight_requests_per_integration() {
         groups.push(g);
     }
     o.fake.state().rest_delay = Some(Duration::from_millis(150));
-    REST_MOST.store(0, std::sync::atomic::Ordering::SeqCst);
+    o.fake.state().rest_most = 0;
     for g in &groups {
         let (s, _) =
             o.d.admin()
@@ -453,7 +453,7 @@ fn at_most_max_in_flight_requests_per_integration() {
         assert_eq!(s, 200);
     }
     wait_for("six pushes", || o.fake.state().writes.len() == 6);
-    let most = REST_MOST.load(std::sync::atomic::Ordering::SeqCst);
+    let most = o.fake.state().rest_most;
     assert_eq!(most, 2, "at most 2 requests in flight, and 2 were used");
 }
 

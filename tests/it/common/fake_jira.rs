@@ -101,11 +101,11 @@ pub struct State {
     pub writes: Vec<(String, String, Value)>,
     /// Sleep this long before answering an issue/user REST request.
     pub rest_delay: Option<Duration>,
+    /// Delayed issue/user REST requests being answered now, and the most at
+    /// once (this fake's own: tests run side by side in one process).
+    pub rest_now: usize,
+    pub rest_most: usize,
 }
-
-/// Issue/user REST requests being answered now, and the most at once.
-pub static REST_NOW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-pub static REST_MOST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// One issue of the fake.
 #[derive(Debug, Clone)]
@@ -170,6 +170,8 @@ impl FakeJira {
             rest_down: None,
             writes: vec![],
             rest_delay: None,
+            rest_now: 0,
+            rest_most: 0,
         }));
         let (tx, rx) = std::sync::mpsc::channel();
         let st = state.clone();
@@ -398,11 +400,13 @@ async fn handle(
         None
     };
     if let Some(d) = rest_delay {
-        use std::sync::atomic::Ordering::SeqCst;
-        let now = REST_NOW.fetch_add(1, SeqCst) + 1;
-        REST_MOST.fetch_max(now, SeqCst);
+        {
+            let mut st = data.lock().unwrap();
+            st.rest_now += 1;
+            st.rest_most = st.rest_most.max(st.rest_now);
+        }
         actix_web::rt::time::sleep(d).await;
-        REST_NOW.fetch_sub(1, SeqCst);
+        data.lock().unwrap().rest_now -= 1;
     }
     let mut st = data.lock().unwrap();
     let verified = verify(&mut st, &req, &body);
