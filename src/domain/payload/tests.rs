@@ -74,6 +74,12 @@ fn missing_or_empty_email() {
             Action::MissingAssigneeEmail(None),
         ),
         (json!({"name": 7}), Action::MissingAssigneeEmail(None)),
+        // Longer than any name an operator could link: no account, no look-up.
+        (
+            json!({"name": "x".repeat(256)}),
+            Action::MissingAssigneeEmail(None),
+        ),
+        (json!({"name": " bob"}), Action::MissingAssigneeEmail(None)),
         (
             json!({"emailAddress": ""}),
             Action::MissingAssigneeEmail(None),
