@@ -510,3 +510,26 @@ fn a_jira_user_link_names_the_jira_account_without_a_look_up() {
     assert_eq!(writes[0].2, json!({"name": "b.smith"}));
     assert!(o.fake.requests().iter().all(|r| r.signed_ok));
 }
+
+#[test]
+fn an_answer_cut_off_midway_is_tried_again_not_dead() {
+    // Jira takes the PUT, sends the head of its answer, then stalls past
+    // jira.timeout_secs (5 s): a timeout, so the entry is tried again.
+    let o = out_world("");
+    o.fake.state().stall_body = Some("/rest/api/2/issue/APP-1/assignee".into());
+    assign(&o);
+    wait_for("a failed try", || !o.d.events("outbound-failed").is_empty());
+    let failed = &o.d.events("outbound-failed")[0];
+    assert!(
+        failed["error"].as_str().unwrap().contains("timed out"),
+        "{failed}"
+    );
+    wait_for("done", || {
+        outbox(&o.d, "")
+            .first()
+            .is_some_and(|e| e["state"] == "done")
+    });
+    assert!(o.d.events("outbound-dead").is_empty());
+    assert_eq!(outbox(&o.d, "")[0]["attempts"], 2);
+    assert_eq!(jira_assignee(&o).as_deref(), Some("bob"));
+}

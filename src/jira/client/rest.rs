@@ -191,8 +191,11 @@ impl JiraClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok());
         let mut text = Vec::new();
+        // An answer cut off midway (timeout, dropped connection) is no
+        // answer: like a connect error, tried again (not judged by the
+        // status line that came first).
         while let Some(chunk) = resp.chunk().await.map_err(|e| Refusal {
-            status: Some(status),
+            status: None,
             message: self.transport(e).message,
             retry_after,
         })? {

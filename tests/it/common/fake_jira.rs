@@ -105,6 +105,9 @@ pub struct State {
     /// once (this fake's own: tests run side by side in one process).
     pub rest_now: usize,
     pub rest_most: usize,
+    /// The next request to this path gets 200 and the first byte of its
+    /// body, then nothing for 30 s (Jira dying in the middle of an answer).
+    pub stall_body: Option<String>,
 }
 
 /// One issue of the fake.
@@ -172,6 +175,7 @@ impl FakeJira {
             rest_delay: None,
             rest_now: 0,
             rest_most: 0,
+            stall_body: None,
         }));
         let (tx, rx) = std::sync::mpsc::channel();
         let st = state.clone();
@@ -428,6 +432,20 @@ async fn handle(
             )
         }
     };
+    if st.stall_body.as_deref() == Some(path.as_str()) {
+        st.stall_body = None;
+        use futures_util::StreamExt;
+        let first = futures_util::stream::once(async {
+            Ok::<_, actix_web::Error>(web::Bytes::from_static(b"{"))
+        });
+        let rest = futures_util::stream::once(async {
+            actix_web::rt::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, actix_web::Error>(web::Bytes::from_static(b"}"))
+        });
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .streaming(first.chain(rest));
+    }
     let token = oauth.get("oauth_token").cloned();
     match (req.method().as_str(), path.as_str()) {
         ("POST", "/plugins/servlet/oauth/request-token") => {
