@@ -1,9 +1,10 @@
-//! Jira's REST API beyond the handshake (SPEC section 10): the status list
-//! and project look-ups. Signed GETs with the access token; answers are
-//! read up to [`MAX_ANSWER_BYTES`] (a huge or endless answer is refused,
-//! not buffered).
+//! Jira's REST API beyond the handshake (SPEC sections 10-11): the status
+//! list, project and user look-ups, and the outbound calls. Every request
+//! goes through one signed `send` (OAuth 1.0a with the access token);
+//! answers are read up to [`MAX_ANSWER_BYTES`] (a huge or endless answer is
+//! refused, not buffered).
 
-use super::{Failure, JiraClient, JiraError};
+use super::{JiraClient, JiraError};
 use crate::domain::JiraStatus;
 
 pub const STATUS_PATH: &str = "/rest/api/2/status";
@@ -13,44 +14,6 @@ pub const PROJECT_PATH: &str = "/rest/api/2/project/";
 pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
 impl JiraClient {
-    /// A signed GET of `path` (with `query`): Jira's status and the body of
-    /// its answer (any status), read up to [`MAX_ANSWER_BYTES`].
-    async fn signed_get(
-        &self,
-        access_token: &str,
-        path: &str,
-        query: &[(&str, &str)],
-    ) -> Result<(u16, String), Failure> {
-        let mut url = self.url(path).map_err(|e| Failure {
-            status: None,
-            message: e.to_string(),
-        })?;
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        let auth = self.auth(Some(access_token), "GET", &url, &[])?;
-        let mut resp = self
-            .http
-            .get(url)
-            .header(reqwest::header::AUTHORIZATION, auth)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
-        let status = resp.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(e))? {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(Failure {
-                    status: Some(status),
-                    message: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
-    }
-
     /// `GET /rest/api/2/status`: every status with its category key.
     pub async fn statuses(&self, access_token: &str) -> Result<Vec<JiraStatus>, JiraError> {
         let fail = |status, message| JiraError::Rest {
@@ -58,10 +21,10 @@ impl JiraClient {
             status,
             message,
         };
-        let (status, text) = self
-            .signed_get(access_token, STATUS_PATH, &[])
+        let Answer { status, text, .. } = self
+            .send(access_token, reqwest::Method::GET, STATUS_PATH, &[], None)
             .await
-            .map_err(|f| fail(f.status, f.message))?;
+            .map_err(|r| fail(r.status, r.message))?;
         if !(200..300).contains(&status) {
             return Err(fail(Some(status), super::jira_message(&text)));
         }
@@ -77,10 +40,10 @@ impl JiraClient {
             message,
         };
         let path = format!("{PROJECT_PATH}{}", enc(key));
-        let (status, text) = self
-            .signed_get(access_token, &path, &[])
+        let Answer { status, text, .. } = self
+            .send(access_token, reqwest::Method::GET, &path, &[], None)
             .await
-            .map_err(|f| fail(f.status, f.message))?;
+            .map_err(|r| fail(r.status, r.message))?;
         match status {
             200..=299 => Ok(true),
             404 => Ok(false),
@@ -142,6 +105,14 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// Jira's answer to a signed request: its status, `Retry-After` (seconds)
+/// and body.
+struct Answer {
+    status: u16,
+    retry_after: Option<u64>,
+    text: String,
+}
+
 impl JiraClient {
     /// A signed request with an optional JSON body: a 2xx answer's body, or
     /// what went wrong.
@@ -153,6 +124,29 @@ impl JiraClient {
         query: &[(&str, &str)],
         body: Option<serde_json::Value>,
     ) -> Result<String, Refusal> {
+        let a = self.send(access_token, method, path, query, body).await?;
+        if (200..300).contains(&a.status) {
+            Ok(a.text)
+        } else {
+            Err(Refusal {
+                status: Some(a.status),
+                message: super::jira_message(&a.text),
+                retry_after: a.retry_after,
+            })
+        }
+    }
+
+    /// The one signed REST request (OAuth 1.0a with the access token): Jira's
+    /// answer whatever its status, read up to [`MAX_ANSWER_BYTES`]. Err: no
+    /// whole answer (status None), or one larger than that (its status).
+    async fn send(
+        &self,
+        access_token: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Result<Answer, Refusal> {
         let mut url = self.url(path).map_err(|e| Refusal {
             status: None,
             message: e.to_string(),
@@ -208,16 +202,11 @@ impl JiraClient {
             }
             text.extend_from_slice(&chunk);
         }
-        let text = String::from_utf8_lossy(&text).into_owned();
-        if (200..300).contains(&status) {
-            Ok(text)
-        } else {
-            Err(Refusal {
-                status: Some(status),
-                message: super::jira_message(&text),
-                retry_after,
-            })
-        }
+        Ok(Answer {
+            status,
+            retry_after,
+            text: String::from_utf8_lossy(&text).into_owned(),
+        })
     }
 
     /// `GET /rest/api/2/user?username=..`: the account's email, when Jira
