@@ -607,56 +607,15 @@ fn assignee_part(
         }
         Change::Assign(email) => {
             let candidates = r.candidates(email)?;
-            let mut ops = Vec::new();
-            let mut missing = Vec::new();
-            for (g, p) in &affected {
-                let mut found = None;
-                for u in &candidates {
-                    if r.has_access(*u, p)? {
-                        found = Some(*u);
-                        break;
-                    }
-                }
-                match found {
-                    Some(user) => {
-                        let shown = r
-                            .user(user)?
-                            .and_then(|u| verified_spelling(&u, email).map(str::to_string))
-                            .unwrap_or_else(|| email.clone());
-                        ops.push(Op::Assign {
-                            group: g.id,
-                            project: p.id,
-                            user,
-                            email: shown,
-                            replaces: None,
-                        });
-                    }
-                    None => {
-                        notes.push(Note::AssigneeNotFound {
-                            email: email.clone(),
-                            group: g.id,
-                        });
-                        missing.push(g.id);
-                    }
-                }
-            }
-            let groups = ops.iter().map(Op::group).collect();
-            if ops.is_empty() {
-                let reason = format!(
-                    "no user with the verified email {email} has access to the project \
-                     of the linked groups {missing:?}"
-                );
-                (ops, groups, DeliveryOutcome::AssigneeNotFound, reason)
-            } else if missing.is_empty() {
-                let reason = format!("{key} was assigned in Jira to {email}");
-                (ops, groups, DeliveryOutcome::Assigned, reason)
-            } else {
-                let reason = format!(
-                    "{key} was assigned in Jira to {email}; no user with that verified \
-                     email has access to the project of groups {missing:?}"
-                );
-                (ops, groups, DeliveryOutcome::Assigned, reason)
-            }
+            let (ops, missing) = assign_where_allowed(&affected, &candidates, email, r, notes)?;
+            assigned(
+                key,
+                ops,
+                missing,
+                email,
+                &format!("no user with the verified email {email} has access to"),
+                "; no user with that verified email has access to",
+            )
         }
     };
     let ops = changing(ops, r)?;
@@ -677,7 +636,7 @@ fn assignee_part(
 
 /// The assignee part for a Jira account that a Jira user link maps to
 /// `user`: assigned in every affected group whose project the user can
-/// reach (team access, as for an email).
+/// reach (team access, as for an email), shown with the user's email.
 fn linked_part(
     key: &str,
     jira_user: &str,
@@ -692,45 +651,89 @@ fn linked_part(
         return Ok((vec![], vec![], DeliveryOutcome::AssigneeNotFound, reason));
     };
     let email = display_email(&u).unwrap_or_default().to_string();
+    let (ops, missing) = assign_where_allowed(affected, &[user], &email, r, notes)?;
+    let linked = format!("the Jira user {jira_user} (linked to user {user})");
+    Ok(assigned(
+        key,
+        ops,
+        missing,
+        &linked,
+        &format!("{linked} has no access to"),
+        ", who has no access to",
+    ))
+}
+
+/// Assign, in each affected group, the first of `candidates` who can reach
+/// the group's project (team access), shown with its own spelling of
+/// `email`; the groups where none can are `missing` (each noted).
+fn assign_where_allowed(
+    affected: &[(Group, Project)],
+    candidates: &[Id],
+    email: &str,
+    r: &mut impl Reads,
+    notes: &mut Vec<Note>,
+) -> Result<(Vec<Op>, Vec<Id>), Error> {
     let mut ops = Vec::new();
     let mut missing = Vec::new();
     for (g, p) in affected {
-        if r.has_access(user, p)? {
-            ops.push(Op::Assign {
-                group: g.id,
-                project: p.id,
-                user,
-                email: email.clone(),
-                replaces: None,
-            });
-        } else {
-            notes.push(Note::AssigneeNotFound {
-                email: email.clone(),
-                group: g.id,
-            });
-            missing.push(g.id);
+        let mut found = None;
+        for u in candidates {
+            if r.has_access(*u, p)? {
+                found = Some(*u);
+                break;
+            }
+        }
+        match found {
+            Some(user) => {
+                let shown = r
+                    .user(user)?
+                    .and_then(|u| verified_spelling(&u, email).map(str::to_string))
+                    .unwrap_or_else(|| email.to_string());
+                ops.push(Op::Assign {
+                    group: g.id,
+                    project: p.id,
+                    user,
+                    email: shown,
+                    replaces: None,
+                });
+            }
+            None => {
+                notes.push(Note::AssigneeNotFound {
+                    email: email.to_string(),
+                    group: g.id,
+                });
+                missing.push(g.id);
+            }
         }
     }
+    Ok((ops, missing))
+}
+
+/// The outcome and reason of an assign to `who`: `assignee-not-found` when
+/// no group could take it (`nobody` + "the project of the linked groups"),
+/// else `assigned`, naming the groups left out (`partly` + "the project
+/// of groups").
+fn assigned(
+    key: &str,
+    ops: Vec<Op>,
+    missing: Vec<Id>,
+    who: &str,
+    nobody: &str,
+    partly: &str,
+) -> (Vec<Op>, Vec<Id>, DeliveryOutcome, String) {
     let groups = ops.iter().map(Op::group).collect();
-    let linked = format!("the Jira user {jira_user} (linked to user {user})");
-    Ok(if ops.is_empty() {
-        let reason =
-            format!("{linked} has no access to the project of the linked groups {missing:?}");
+    if ops.is_empty() {
+        let reason = format!("{nobody} the project of the linked groups {missing:?}");
         (ops, groups, DeliveryOutcome::AssigneeNotFound, reason)
     } else if missing.is_empty() {
-        (
-            ops,
-            groups,
-            DeliveryOutcome::Assigned,
-            format!("{key} was assigned in Jira to {linked}"),
-        )
+        let reason = format!("{key} was assigned in Jira to {who}");
+        (ops, groups, DeliveryOutcome::Assigned, reason)
     } else {
         let reason = format!(
-            "{key} was assigned in Jira to {linked}, who has no access to the project of \
-             groups {missing:?}"
+            "{key} was assigned in Jira to {who}{partly} the project of groups {missing:?}"
         );
         (ops, groups, DeliveryOutcome::Assigned, reason)
-    })
+    }
 }
 
 /// The status part (SPEC section 10, "status inbound").
