@@ -902,16 +902,7 @@ pub fn manual_status(group: Id, status: GroupStatus, r: &mut impl Reads) -> Resu
         (false, GroupStatus::Resolved) => DeliveryOutcome::Resolved,
         (false, GroupStatus::Unresolved) => DeliveryOutcome::Unresolved,
     };
-    let outbox = outbound(&ops, Cause::Admin, r)?;
-    Ok(Plan {
-        ops,
-        state: None,
-        delivery: None,
-        outcome,
-        notes: vec![],
-        cause: Cause::Admin,
-        outbox,
-    })
+    admin_plan(ops, outcome, r)
 }
 
 /// Plan a manual assign (`user: Some`) or deassign (`None`) from the admin
@@ -955,6 +946,12 @@ pub fn manual(group: Id, user: Option<Id>, r: &mut impl Reads) -> Result<Plan, E
         Some(Op::Deassign { .. }) => DeliveryOutcome::Unassigned,
         Some(Op::SetStatus { .. }) | None => DeliveryOutcome::Unchanged,
     };
+    admin_plan(ops, outcome, r)
+}
+
+/// The plan of a change made through the admin API: its ops, with the
+/// outbox entries they make, and no delivery.
+fn admin_plan(ops: Vec<Op>, outcome: DeliveryOutcome, r: &mut impl Reads) -> Result<Plan, Error> {
     let outbox = outbound(&ops, Cause::Admin, r)?;
     Ok(Plan {
         ops,
