@@ -33,6 +33,12 @@ impl Store {
         get(&self.t.integrations, "integration", keys::id(id))
     }
 
+    /// The integration; NotFound naming it when there is none.
+    pub fn require_integration(&self, id: Id) -> StoreResult<Integration> {
+        self.get_integration(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("integration {id}")))
+    }
+
     pub fn integration_by_external_id(
         &self,
         external_id: &str,
@@ -73,9 +79,7 @@ impl Store {
         if self.get_org(org)?.is_none() {
             return Err(StoreError::NotFound(format!("organization {org}")));
         }
-        if self.get_integration(integration)?.is_none() {
-            return Err(StoreError::NotFound(format!("integration {integration}")));
-        }
+        self.require_integration(integration)?;
         let key = keys::pair(integration, org);
         let mut out = None;
         self.t.installations.fetch_and_update(key, |old| {

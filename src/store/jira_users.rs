@@ -31,12 +31,7 @@ impl Store {
     /// Create or replace the link of `l.jira_user` (the integration and the
     /// user must exist).
     pub fn put_jira_user(&self, l: &JiraUserLink) -> StoreResult<()> {
-        if self.get_integration(l.integration)?.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "integration {}",
-                l.integration
-            )));
-        }
+        self.require_integration(l.integration)?;
         if self.get_user(l.user)?.is_none() {
             return Err(StoreError::NotFound(format!("user {}", l.user)));
         }

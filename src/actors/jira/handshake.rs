@@ -192,9 +192,7 @@ fn resolve(store: &crate::store::Store, h: &Handshake) -> JiraResult<(PendingOAu
             p
         }
         Handshake::Integration(id) => {
-            let i = store
-                .get_integration(*id)?
-                .ok_or_else(|| Error::NotFound(format!("integration {id}")))?;
+            let i = store.require_integration(*id)?;
             if i.status != IntegrationStatus::Pending {
                 return Err(Error::Conflict(format!(
                     "integration {id} is {}, not waiting for a verifier",
@@ -279,9 +277,7 @@ pub async fn finish(
 pub async fn register_again(deps: Deps, busy: InFlight, id: Id) -> JiraResult<Integration> {
     let store = deps.store.clone();
     let _claim = busy.claim(id)?;
-    let i = blocking(move || store.get_integration(id))
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("integration {id}")))?;
+    let i = blocking(move || store.require_integration(id)).await?;
     if i.status == IntegrationStatus::Disabled {
         return Err(Error::Conflict(format!("integration {id} is disabled")));
     }

@@ -23,9 +23,7 @@ fn client(deps: &Deps, i: &Integration) -> JiraResult<JiraClient> {
 
 async fn integration(deps: &Deps, id: Id) -> JiraResult<Integration> {
     let store = deps.store.clone();
-    blocking(move || store.get_integration(id))
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("integration {id}")))
+    blocking(move || store.require_integration(id)).await
 }
 
 /// When Jira refuses the credentials (401 / 403), the integration's

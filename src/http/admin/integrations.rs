@@ -5,7 +5,6 @@ use crate::domain::integration as rules;
 use crate::domain::{Id, Integration, IntegrationStatus, Switches, PROVIDER_JIRA_SERVER};
 use crate::http::error::{blocking, Error};
 use crate::http::AppState;
-use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -150,14 +149,10 @@ async fn list(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     Ok(HttpResponse::Ok().json(all.iter().map(view).collect::<Vec<_>>()))
 }
 
-async fn load(state: &AppState, id: Id) -> Result<Integration, Error> {
+/// The integration (404 when there is none).
+pub(super) async fn load(state: &AppState, id: Id) -> Result<Integration, Error> {
     let store = state.store.clone();
-    blocking(move || {
-        store
-            .get_integration(id)?
-            .ok_or_else(|| StoreError::NotFound(format!("integration {id}")))
-    })
-    .await
+    blocking(move || store.require_integration(id)).await
 }
 
 async fn get(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {

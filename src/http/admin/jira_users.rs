@@ -7,7 +7,6 @@ use super::durable_write;
 use crate::domain::{check_jira_user, Id, JiraUserLink};
 use crate::http::error::{blocking, Error};
 use crate::http::AppState;
-use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -54,9 +53,7 @@ async fn list(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpRespo
     let id = id.into_inner();
     let store = state.store.clone();
     let links = blocking(move || {
-        if store.get_integration(id)?.is_none() {
-            return Err(StoreError::NotFound(format!("integration {id}")));
-        }
+        store.require_integration(id)?;
         store.jira_users(id)
     })
     .await?;

@@ -3,7 +3,6 @@
 use crate::domain::{Id, Link};
 use crate::http::error::{blocking, Error};
 use crate::http::AppState;
-use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -45,12 +44,7 @@ async fn create(
     let l2 = link.clone();
     blocking(move || {
         store.require_group(l2.group)?;
-        if store.get_integration(l2.integration)?.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "integration {}",
-                l2.integration
-            )));
-        }
+        store.require_integration(l2.integration)?;
         store.create_link(&l2)
     })
     .await?;

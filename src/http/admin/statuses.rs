@@ -8,7 +8,6 @@ use crate::actors::jira::{PutStatusMapping, RefreshStatuses};
 use crate::domain::{Id, JiraStatus, StatusMapping};
 use crate::http::error::{blocking, Error};
 use crate::http::AppState;
-use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -32,19 +31,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-async fn require_integration(state: &AppState, id: Id) -> Result<(), Error> {
-    let store = state.store.clone();
-    blocking(move || match store.get_integration(id)? {
-        Some(_) => Ok(()),
-        None => Err(StoreError::NotFound(format!("integration {id}"))),
-    })
-    .await
-}
-
 /// The Jira statuses known (empty until they are read).
 async fn list(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
-    require_integration(&state, id).await?;
+    super::integrations::load(&state, id).await?;
     let store = state.store.clone();
     let list = blocking(move || store.statuses(id)).await?;
     let statuses: Vec<JiraStatus> = list.map(|l| l.statuses).unwrap_or_default();
@@ -63,7 +53,7 @@ async fn refresh(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpRe
 
 async fn mappings(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
     let id = id.into_inner();
-    require_integration(&state, id).await?;
+    super::integrations::load(&state, id).await?;
     let store = state.store.clone();
     Ok(HttpResponse::Ok().json(blocking(move || store.status_mappings(id)).await?))
 }
@@ -106,7 +96,7 @@ async fn delete_mapping(
 ) -> Result<HttpResponse, Error> {
     let (integration, key) = path.into_inner();
     let key = project_key(&key)?;
-    require_integration(&state, integration).await?;
+    super::integrations::load(&state, integration).await?;
     let store = state.store.clone();
     blocking(move || store.delete_status_mapping(integration, &key)).await?;
     super::settle(&state).await?;
