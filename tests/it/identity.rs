@@ -129,12 +129,16 @@ fn a_hidden_email_is_assigned_through_the_jira_user_link_once_it_exists() {
     assert_eq!(deliver_ok(&d, &hidden("500")), "duplicate");
 }
 
-/// A group linked to APP-1 of an integration connected to the fake Jira
-/// (which knows bob, bob@example.org), installed with inbound assignee sync.
-fn connected_world() -> (Daemon, crate::common::fake_jira::FakeJira, World) {
+/// Jira answers within 2 s or not at all.
+const QUICK_JIRA: &str = "[jira]\ntimeout_secs = 2\n";
+
+/// A daemon started with `config`, and a group linked to APP-1 of an
+/// integration connected to the fake Jira (which knows bob,
+/// bob@example.org), installed with inbound assignee sync.
+pub fn connected_world(config: &str) -> (Daemon, crate::common::fake_jira::FakeJira, World) {
     use crate::common::fake_jira::{data, FakeJira};
     let fake = FakeJira::start(&data("jira_pkcs1.pub.pem"));
-    let d = Daemon::start_with("[jira]\ntimeout_secs = 2\n", &[]);
+    let d = Daemon::start_with(config, &[]);
     let integration = crate::statuses::connected(&d, &fake);
     let org = org(&d, "acme");
     let team = team(&d, org, "core");
@@ -161,7 +165,7 @@ fn connected_world() -> (Daemon, crate::common::fake_jira::FakeJira, World) {
 
 #[test]
 fn without_a_link_the_hidden_email_is_looked_up_in_jira_and_cached() {
-    let (d, fake, w) = connected_world();
+    let (d, fake, w) = connected_world(QUICK_JIRA);
     let token = webhook_token(&d, w.integration);
     let (s, r) = deliver(&d, &token, &hidden("600"));
     assert_eq!((s, r["outcome"].as_str()), (200, Some("assigned")), "{r}");
@@ -187,7 +191,7 @@ fn without_a_link_the_hidden_email_is_looked_up_in_jira_and_cached() {
 
 #[test]
 fn jira_failing_or_not_knowing_the_user_is_missing_assignee_email_with_the_reason() {
-    let (d, fake, w) = connected_world();
+    let (d, fake, w) = connected_world(QUICK_JIRA);
     let token = webhook_token(&d, w.integration);
     fake.state().rest_down = Some(503);
     let (s, r) = deliver(&d, &token, &hidden("700"));
@@ -217,7 +221,7 @@ fn jira_failing_or_not_knowing_the_user_is_missing_assignee_email_with_the_reaso
 
 #[test]
 fn a_stalled_look_up_holds_up_only_its_own_delivery() {
-    let (d, fake, w) = connected_world();
+    let (d, fake, w) = connected_world(QUICK_JIRA);
     let token = webhook_token(&d, w.integration);
     fake.state().rest_delay = Some(std::time::Duration::from_secs(10));
     let (d2, token2) = (d.http(), token.clone());

@@ -2,9 +2,8 @@
 //! durable outbox, against the fake Jira (every request's RSA-SHA1
 //! signature checked; issues kept with their history).
 
-use crate::common::fake_jira::{data, FakeJira};
+use crate::common::fake_jira::FakeJira;
 use crate::common::*;
-use crate::statuses::connected;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -22,32 +21,19 @@ struct Out {
 /// An org whose group is linked to APP-1 of a connected integration,
 /// installed with outbound switches on (and inbound assignee, for echoes).
 fn out_world(overrides: &str) -> Out {
-    let fake = FakeJira::start(&data("jira_pkcs1.pub.pem"));
-    let d = Daemon::start_with(&format!("{CONFIG}{overrides}"), &[]);
-    let integration = connected(&d, &fake);
-    let org = org(&d, "acme");
-    let team = team(&d, org, "core");
-    let bob = user(
-        &d,
-        "Bob",
-        json!([{"email": "bob@example.org", "verified": true}]),
-    );
-    member(&d, team, bob);
-    let p = project(&d, org, "Backend", &[team]);
-    let group = group(&d, p);
+    let (d, fake, w) = crate::identity::connected_world(&format!("{CONFIG}{overrides}"));
     d.admin().must_post(
-        &format!("/v1/integrations/{integration}/installations"),
-        json!({"org": org, "sync_outbound_assignee": true, "sync_outbound_status": true,
+        &format!("/v1/integrations/{}/installations", w.integration),
+        json!({"org": w.org, "sync_outbound_assignee": true, "sync_outbound_status": true,
                "sync_inbound_assignee": true, "sync_inbound_status": true}),
         201,
     );
-    link(&d, group, integration, "APP-1");
     Out {
         d,
         fake,
-        integration,
-        group,
-        bob,
+        integration: w.integration,
+        group: w.group,
+        bob: w.bob,
     }
 }
 
