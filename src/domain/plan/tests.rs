@@ -809,22 +809,21 @@ fn a_change_from_jira_is_never_pushed_back_to_the_same_integration() {
     assert!(p.outbox.is_empty());
 }
 
+/// Plan a delivery (changelog 1, timestamp 10) whose assignee hides the
+/// email but names the Jira account `name`.
+fn jira_user_delivery(m: &mut Mem, name: &str) -> Plan {
+    let change = Change::JiraUser {
+        name: name.into(),
+        why: None,
+    };
+    inbound(&cmd(change, Some("1"), Some(10)), m).unwrap()
+}
+
 #[test]
 fn a_hidden_email_with_a_linked_jira_user_assigns_that_user() {
     let mut m = world();
     m.jira_users.insert((I, "bsmith".into()), 1);
-    let p = inbound(
-        &cmd(
-            Change::JiraUser {
-                name: "BSmith".into(),
-                why: None,
-            },
-            Some("1"),
-            Some(10),
-        ),
-        &mut m,
-    )
-    .unwrap();
+    let p = jira_user_delivery(&mut m, "BSmith");
     assert_eq!(p.outcome, DeliveryOutcome::Assigned);
     // Group 2000 is in org 2, where the integration does not sync.
     assert_eq!(p.delivery.as_ref().unwrap().groups, vec![1000, 1001]);
@@ -851,18 +850,7 @@ fn a_linked_jira_user_without_access_is_assignee_not_found() {
     let mut m = world();
     m.users.insert(3, user(3, &[("c@example.org", true)]));
     m.jira_users.insert((I, "carol".into()), 3);
-    let p = inbound(
-        &cmd(
-            Change::JiraUser {
-                name: "carol".into(),
-                why: None,
-            },
-            Some("1"),
-            Some(10),
-        ),
-        &mut m,
-    )
-    .unwrap();
+    let p = jira_user_delivery(&mut m, "carol");
     assert_eq!(p.outcome, DeliveryOutcome::AssigneeNotFound);
     assert!(p.ops.is_empty());
     assert_eq!(
@@ -883,18 +871,7 @@ fn a_linked_jira_user_without_access_is_assignee_not_found() {
 #[test]
 fn a_hidden_email_with_an_unlinked_jira_user_is_not_applied() {
     let mut m = world();
-    let p = inbound(
-        &cmd(
-            Change::JiraUser {
-                name: "nobody".into(),
-                why: None,
-            },
-            Some("1"),
-            Some(10),
-        ),
-        &mut m,
-    )
-    .unwrap();
+    let p = jira_user_delivery(&mut m, "nobody");
     assert_eq!(p.outcome, DeliveryOutcome::MissingAssigneeEmail);
     assert!(p.ops.is_empty());
     assert_eq!(
@@ -911,17 +888,6 @@ fn a_hidden_email_with_an_unlinked_jira_user_is_not_applied() {
     assert!(st.changelog_id.is_none() && st.timestamp.is_none());
     apply(&mut m, &p);
     m.jira_users.insert((I, "nobody".into()), 1);
-    let p = inbound(
-        &cmd(
-            Change::JiraUser {
-                name: "nobody".into(),
-                why: None,
-            },
-            Some("1"),
-            Some(10),
-        ),
-        &mut m,
-    )
-    .unwrap();
+    let p = jira_user_delivery(&mut m, "nobody");
     assert_eq!(p.outcome, DeliveryOutcome::Assigned);
 }
