@@ -74,40 +74,33 @@ impl BatchReads {
 
 impl Reads for BatchReads {
     fn sync_orgs(&mut self, integration: Id) -> Result<Option<SyncOrgs>, Error> {
-        if let Some(known) = self.sync_orgs.get(&integration) {
-            return Ok(known.clone());
-        }
         let store = &self.store;
-        let orgs = match store.get_integration(integration)? {
-            None => None,
-            Some(_) => {
-                let mut orgs = SyncOrgs::default();
-                for i in store.installations(integration)? {
-                    for (on, set) in [
-                        (i.sync_inbound_assignee, &mut orgs.assignee),
-                        (i.sync_inbound_status, &mut orgs.status),
-                        (i.sync_outbound_assignee, &mut orgs.outbound_assignee),
-                        (i.sync_outbound_status, &mut orgs.outbound_status),
-                    ] {
-                        if on {
-                            set.insert(i.org);
-                        }
+        memo(&mut self.sync_orgs, integration, || {
+            if store.get_integration(integration)?.is_none() {
+                return Ok(None);
+            }
+            let mut orgs = SyncOrgs::default();
+            for i in store.installations(integration)? {
+                for (on, set) in [
+                    (i.sync_inbound_assignee, &mut orgs.assignee),
+                    (i.sync_inbound_status, &mut orgs.status),
+                    (i.sync_outbound_assignee, &mut orgs.outbound_assignee),
+                    (i.sync_outbound_status, &mut orgs.outbound_status),
+                ] {
+                    if on {
+                        set.insert(i.org);
                     }
                 }
-                Some(orgs)
             }
-        };
-        self.sync_orgs.insert(integration, orgs.clone());
-        Ok(orgs)
+            Ok(Some(orgs))
+        })
     }
 
     fn statuses(&mut self, integration: Id) -> Result<Option<StatusList>, Error> {
-        if let Some(known) = self.statuses_of.get(&integration) {
-            return Ok(known.clone());
-        }
-        let list = self.store.statuses(integration)?;
-        self.statuses_of.insert(integration, list.clone());
-        Ok(list)
+        let store = &self.store;
+        memo(&mut self.statuses_of, integration, || {
+            store.statuses(integration)
+        })
     }
 
     fn delivery_state(
@@ -140,40 +133,29 @@ impl Reads for BatchReads {
     }
 
     fn project(&mut self, id: Id) -> Result<Option<Project>, Error> {
-        if let Some(p) = self.projects.get(&id) {
-            return Ok(p.clone());
-        }
-        let p = self.store.get_project(id)?;
-        self.projects.insert(id, p.clone());
-        Ok(p)
+        let store = &self.store;
+        memo(&mut self.projects, id, || store.get_project(id))
     }
 
     fn user(&mut self, id: Id) -> Result<Option<User>, Error> {
-        if let Some(u) = self.users.get(&id) {
-            return Ok(u.clone());
-        }
-        let u = self.store.get_user(id)?;
-        self.users.insert(id, u.clone());
-        Ok(u)
+        let store = &self.store;
+        memo(&mut self.users, id, || store.get_user(id))
     }
 
     fn candidates(&mut self, email: &str) -> Result<Vec<Id>, Error> {
-        let key = crate::domain::email_key(email);
-        if let Some(c) = self.candidates.get(&key) {
-            return Ok(c.clone());
-        }
-        let c = self.store.users_with_verified_email(email)?;
-        self.candidates.insert(key, c.clone());
-        Ok(c)
+        let store = &self.store;
+        memo(
+            &mut self.candidates,
+            crate::domain::email_key(email),
+            || store.users_with_verified_email(email),
+        )
     }
 
     fn has_access(&mut self, user: Id, p: &Project) -> Result<bool, Error> {
-        if let Some(a) = self.access.get(&(user, p.id)) {
-            return Ok(*a);
-        }
-        let a = self.store.user_in_any_team(user, &p.teams)?;
-        self.access.insert((user, p.id), a);
-        Ok(a)
+        let store = &self.store;
+        memo(&mut self.access, (user, p.id), || {
+            store.user_in_any_team(user, &p.teams)
+        })
     }
 
     fn assignee(&mut self, group: Id) -> Result<Option<Id>, Error> {
@@ -197,17 +179,14 @@ impl Reads for BatchReads {
     }
 
     fn group_links(&mut self, group: Id) -> Result<Vec<(Id, String)>, Error> {
-        if let Some(l) = self.links_of.get(&group) {
-            return Ok(l.clone());
-        }
-        let links: Vec<(Id, String)> = self
-            .store
-            .group_links(group)?
-            .into_iter()
-            .map(|l| (l.integration, l.key))
-            .collect();
-        self.links_of.insert(group, links.clone());
-        Ok(links)
+        let store = &self.store;
+        memo(&mut self.links_of, group, || {
+            Ok(store
+                .group_links(group)?
+                .into_iter()
+                .map(|l| (l.integration, l.key))
+                .collect())
+        })
     }
 
     fn status(&mut self, group: Id) -> Result<GroupStatus, Error> {
@@ -216,4 +195,18 @@ impl Reads for BatchReads {
             None => Ok(self.store.get_status(group)?.status),
         }
     }
+}
+
+/// `map[k]`, read with `read` the first time the batch asks for it.
+fn memo<K: Eq + std::hash::Hash, V: Clone>(
+    map: &mut HashMap<K, V>,
+    k: K,
+    read: impl FnOnce() -> Result<V, Error>,
+) -> Result<V, Error> {
+    if let Some(v) = map.get(&k) {
+        return Ok(v.clone());
+    }
+    let v = read()?;
+    map.insert(k, v.clone());
+    Ok(v)
 }
