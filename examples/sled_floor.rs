@@ -126,7 +126,7 @@ fn store_run(a: &Args, dir: &std::path::Path) -> Run {
                 writes.push(SyncWrite {
                     ops: vec![op],
                     actor: None,
-                    cause: Cause::Webhook { integration: 1 },
+                    cause: Cause::Jira { integration: 1, source: Default::default() },
                     outbox: vec![],
                     state: Some((1, key.clone(), st.clone())),
                     delivery: Some(Delivery {
@@ -139,6 +139,7 @@ fn store_run(a: &Args, dir: &std::path::Path) -> Run {
                         outcome,
                         groups: vec![g],
                         reason: format!("{key} was assigned in Jira"),
+                        source: Default::default(),
                     }),
                     now: 1_700_000_000_000 + seq as i64,
                 });

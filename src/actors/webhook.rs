@@ -438,6 +438,7 @@ fn parse(
         timestamp: p.timestamp,
         assignee,
         status,
+        source: crate::domain::Source::Webhook,
     })
 }
 

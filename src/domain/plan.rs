@@ -14,7 +14,7 @@
 use super::outbox::{OutboxEntry, OutboxKind, OutboxState};
 use super::{
     ActivityType, Delivery, DeliveryOutcome, DeliveryState, Group, GroupStatus, Id, Project,
-    StatusList, User,
+    Source, StatusList, User,
 };
 use crate::error::Error;
 use std::collections::BTreeSet;
@@ -73,6 +73,8 @@ pub struct SyncCommand {
     pub timestamp: Option<i64>,
     pub assignee: Option<Change>,
     pub status: Option<StatusChange>,
+    /// A webhook, or a history read back by reconcile (SPEC section 11).
+    pub source: Source,
 }
 
 /// The organizations where an integration syncs, per switch.
@@ -94,21 +96,31 @@ pub enum Cause {
     /// The admin API (`"source": "admin"`).
     #[default]
     Admin,
-    /// A webhook delivery of this integration (`"integration": id,
-    /// "source": "webhook"`).
-    Webhook { integration: Id },
+    /// Jira, through this integration: a webhook delivery (`"integration":
+    /// id, "source": "webhook"`) or a history read back by reconcile
+    /// (`"source": "reconcile"`).
+    Jira { integration: Id, source: Source },
 }
 
 impl Cause {
+    /// Did Jira cause it through this integration? (Such a change is never
+    /// pushed back there: no loops.)
+    pub fn came_from(self, integration: Id) -> bool {
+        matches!(self, Cause::Jira { integration: i, .. } if i == integration)
+    }
+
     /// Add the cause's fields to an activity's data.
     fn stamp(self, data: &mut serde_json::Map<String, serde_json::Value>) {
         match self {
             Cause::Admin => {
                 data.insert("source".into(), "admin".into());
             }
-            Cause::Webhook { integration } => {
+            Cause::Jira {
+                integration,
+                source,
+            } => {
                 data.insert("integration".into(), integration.into());
-                data.insert("source".into(), "webhook".into());
+                data.insert("source".into(), source.as_str().into());
             }
         }
     }
@@ -381,9 +393,11 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
         outcome: DeliveryOutcome::Failed,
         groups: vec![],
         reason: String::new(),
+        source: cmd.source,
     };
-    let cause = Cause::Webhook {
+    let cause = Cause::Jira {
         integration: cmd.integration,
+        source: cmd.source,
     };
     let nothing = |mut delivery: Delivery, outcome, reason, notes| -> Result<Plan, Error> {
         delivery.outcome = outcome;
@@ -510,7 +524,7 @@ pub fn outbound(ops: &[Op], cause: Cause, r: &mut impl Reads) -> Result<Vec<Outb
             continue;
         };
         for (integration, key) in r.group_links(op.group())? {
-            if cause == (Cause::Webhook { integration }) {
+            if cause.came_from(integration) {
                 continue;
             }
             let Some(orgs) = r.sync_orgs(integration)? else {

@@ -421,6 +421,24 @@ impl DeliveryOutcome {
     }
 }
 
+/// Where a delivery came from (SPEC section 4, delivery log): a webhook
+/// Jira sent, or a change history read back by reconcile (section 11).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    #[default]
+    Webhook,
+    Reconcile,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Webhook => "webhook",
+            Source::Reconcile => "reconcile",
+        }
+    }
+}
+
 /// One entry of the delivery log. Never holds a token or a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
@@ -435,4 +453,6 @@ pub struct Delivery {
     pub outcome: DeliveryOutcome,
     pub groups: Vec<Id>,
     pub reason: String,
+    /// Webhook or reconcile (schema 8; older entries were all webhooks).
+    pub source: Source,
 }

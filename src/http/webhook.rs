@@ -372,6 +372,7 @@ async fn handle(
                 outcome: DeliveryOutcome::Failed,
                 groups: vec![],
                 reason: format!("sync failed: {err}"),
+                source: Default::default(),
             };
             let _ = state.actors.sync_queue.submit(Work::Record(d)).await;
             respond_saying(&err, Surface::Webhook, &format!("sync failed: {err}"))
@@ -391,6 +392,7 @@ async fn early(state: &AppState, log: &slog::Logger, e: Early, received: i64) ->
         outcome: e.outcome,
         groups: vec![],
         reason: e.reason.clone(),
+        source: Default::default(),
     };
     let recorded = state.actors.sync_queue.submit(Work::Record(d)).await;
     let r = match recorded {

@@ -234,6 +234,7 @@ mod tests {
             outcome,
             groups: vec![3],
             reason: "r".into(),
+            source: Default::default(),
         }
     }
 

@@ -2,10 +2,33 @@
 //! decodes the layout it replaces with a frozen copy of the old type, so it
 //! keeps working whatever the current types become.
 
-use super::delivery_log::{chunks, CHUNK_MAX};
-use super::{decode, encode, Store, StoreResult};
-use crate::domain::{Delivery, DeliveryState, RecentIds};
+use super::delivery_log::CHUNK_MAX;
+use super::{decode, encode, keys, Store, StoreResult};
+use crate::domain::{Delivery, DeliveryOutcome, DeliveryState, Id, RecentIds, Source};
 use serde::Deserialize;
+
+/// A delivery-log entry as versions 1 to 7 stored it (no `source`: every
+/// entry came from a webhook).
+#[derive(serde::Serialize, Deserialize)]
+struct DeliveryV7 {
+    id: Id,
+    received: i64,
+    integration: Option<Id>,
+    key: Option<String>,
+    changelog_id: Option<String>,
+    timestamp: Option<i64>,
+    outcome: DeliveryOutcome,
+    groups: Vec<Id>,
+    reason: String,
+}
+
+/// Entries (increasing ids) as delivery-log chunks of the version 3-7 layout.
+fn chunks_v7(entries: &[DeliveryV7]) -> StoreResult<Vec<([u8; 8], Vec<u8>)>> {
+    entries
+        .chunks(CHUNK_MAX)
+        .map(|c| Ok((keys::id(c[0].id), encode("delivery log chunk (v7)", &c)?)))
+        .collect()
+}
 
 /// `DeliveryState` as versions 2 to 6 stored it (one timestamp for the key).
 #[derive(serde::Serialize, Deserialize)]
@@ -51,9 +74,9 @@ pub(super) fn v2_recent_ids(store: &Store) -> StoreResult<()> {
 pub(super) fn v3_delivery_log_chunks(store: &Store) -> StoreResult<()> {
     let old = store.db.open_tree("deliveries")?;
     let new = store.db.open_tree("delivery_log")?; // schema 3 only
-    let mut chunk: Vec<Delivery> = Vec::with_capacity(CHUNK_MAX);
-    let write = |chunk: &mut Vec<Delivery>| -> StoreResult<()> {
-        for (k, v) in chunks(chunk.iter())? {
+    let mut chunk: Vec<DeliveryV7> = Vec::with_capacity(CHUNK_MAX);
+    let write = |chunk: &mut Vec<DeliveryV7>| -> StoreResult<()> {
+        for (k, v) in chunks_v7(chunk)? {
             new.insert(k, v)?;
         }
         chunk.clear();
@@ -246,6 +269,38 @@ pub(super) fn v7_status_timestamp(store: &Store) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 8: every delivery-log entry says where it came from (`source`:
+/// webhook or reconcile); what was stored came from webhooks. Both parts
+/// of the log are rewritten in ONE atomic batch, so a crash leaves either
+/// the old layout or the new one, never a mix.
+pub(super) fn v8_delivery_source(store: &Store) -> StoreResult<()> {
+    let mut batch = sled::Batch::default();
+    for part in [&store.t.deliveries, &store.t.refused_deliveries] {
+        for r in part.iter() {
+            let (k, v) = r?;
+            let old: Vec<DeliveryV7> = decode("delivery log chunk (v7)", &v)?;
+            let new: Vec<Delivery> = old
+                .into_iter()
+                .map(|d| Delivery {
+                    id: d.id,
+                    received: d.received,
+                    integration: d.integration,
+                    key: d.key,
+                    changelog_id: d.changelog_id,
+                    timestamp: d.timestamp,
+                    outcome: d.outcome,
+                    groups: d.groups,
+                    reason: d.reason,
+                    source: Source::Webhook,
+                })
+                .collect();
+            part.batch_insert(&mut batch, k, encode("delivery log chunk", &new)?);
+        }
+    }
+    store.t.sync.apply_batch(batch)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,7 +346,7 @@ mod tests {
         let dir = old_database(2, |s| {
             let old = s.db.open_tree("deliveries").unwrap();
             for i in 0..n as u64 {
-                let d = Delivery {
+                let d = DeliveryV7 {
                     id: 1000 + i,
                     received: i as i64,
                     integration: Some(1),
@@ -375,7 +430,7 @@ mod tests {
             data: "{}".into(),
             date_added: id as i64,
         };
-        let delivery = |id: u64| Delivery {
+        let delivery = |id: u64| DeliveryV7 {
             id,
             received: 1,
             integration: Some(7),
@@ -412,7 +467,7 @@ mod tests {
                 .insert(delivery_state_key(7, "K-1"), encode("s", &st).unwrap())
                 .unwrap();
             let entries = [delivery(21), delivery(22)];
-            for (k, v) in chunks(entries.iter()).unwrap() {
+            for (k, v) in chunks_v7(&entries).unwrap() {
                 tree("delivery_log").insert(k, v).unwrap();
             }
         });
@@ -589,5 +644,46 @@ mod tests {
         assert_eq!(st.status_timestamp, None);
         assert_eq!(st.changelog_id.as_deref(), Some("9"));
         assert!(st.recent_changelog_ids.contains("8"));
+    }
+
+    #[test]
+    fn v8_says_every_stored_delivery_came_from_a_webhook() {
+        use crate::store::sync::DeliveryFilter;
+        let entry = |id: u64, outcome| DeliveryV7 {
+            id,
+            received: 1,
+            integration: Some(7),
+            key: Some("K-1".into()),
+            changelog_id: Some(format!("{id}")),
+            timestamp: Some(5),
+            outcome,
+            groups: vec![5],
+            reason: "why".into(),
+        };
+        let dir = old_database(7, |s| {
+            let main: Vec<DeliveryV7> = (1..=300)
+                .map(|i| entry(i * 2, DeliveryOutcome::Assigned))
+                .collect();
+            for (k, v) in chunks_v7(&main).unwrap() {
+                s.t.deliveries.insert(k, v).unwrap();
+            }
+            for (k, v) in chunks_v7(&[entry(3, DeliveryOutcome::BadToken)]).unwrap() {
+                s.t.refused_deliveries.insert(k, v).unwrap();
+            }
+        });
+        let s = migrated(&dir);
+        let all = s
+            .list_deliveries(&DeliveryFilter::default(), 1000, usize::MAX)
+            .unwrap();
+        assert_eq!(all.len(), 301);
+        assert!(all.iter().all(|d| d.source == Source::Webhook));
+        let first = all.iter().find(|d| d.id == 2).unwrap();
+        assert_eq!(
+            (first.changelog_id.as_deref(), first.reason.as_str()),
+            (Some("2"), "why")
+        );
+        assert!(all
+            .iter()
+            .any(|d| d.id == 3 && d.outcome == DeliveryOutcome::BadToken));
     }
 }

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`]
 /// when a stored layout changes.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Ordered migrations: entry `(v, f)` upgrades a database at version `v - 1`
 /// to version `v`. They run in order at open, each followed by a flush.
@@ -46,6 +46,7 @@ const MIGRATIONS: &[(u32, Migration)] = &[
     (5, migrations::v5_case_rules),
     (6, migrations::v6_installation_switches),
     (7, migrations::v7_status_timestamp),
+    (8, migrations::v8_delivery_source),
 ];
 
 /// Version 1 is the initial layout: nothing to transform.

@@ -131,6 +131,7 @@ mod tests {
             outcome,
             groups: vec![],
             reason: "r".into(),
+            source: Default::default(),
         }
     }
 

@@ -126,6 +126,7 @@ fn inbound(integration: Id, key: &str, cl: &str, ts: i64, assign: bool) -> Work 
                 Change::Unassign
             }),
             status: None,
+            source: Default::default(),
         },
         log: crate::logging::discard(),
     }
@@ -142,6 +143,7 @@ fn record(outcome: DeliveryOutcome) -> Work {
         outcome,
         groups: vec![],
         reason: "refused".into(),
+        source: Default::default(),
     })
 }
 

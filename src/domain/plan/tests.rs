@@ -166,6 +166,7 @@ fn cmd(change: Change, id: Option<&str>, ts: Option<i64>) -> SyncCommand {
         timestamp: ts,
         assignee: Some(change),
         status: None,
+        source: Source::Webhook,
     }
 }
 
@@ -453,7 +454,7 @@ fn assigned_activity_data_has_the_reference_shape() {
         email: "Bob@Example.org".into(),
         replaces: None,
     };
-    let (kind, data) = op.activity(Cause::Webhook { integration: 3 });
+    let (kind, data) = op.activity(Cause::Jira { integration: 3, source: Source::Webhook });
     assert_eq!(kind, ActivityType::Assigned);
     let v: serde_json::Value = serde_json::from_str(&data).unwrap();
     assert_eq!(
@@ -567,6 +568,7 @@ fn status_cmd(from: &str, to: &str, done_now: Option<bool>, id: &str, ts: i64) -
             to: Some(to.into()),
             to_done_now: done_now,
         }),
+        source: Source::Webhook,
     }
 }
 

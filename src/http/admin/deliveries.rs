@@ -30,6 +30,7 @@ pub fn view(d: &Delivery) -> serde_json::Value {
         "outcome": d.outcome.as_str(),
         "groups": d.groups,
         "reason": d.reason,
+        "source": d.source.as_str(),
     })
 }
 
