@@ -5,6 +5,7 @@ pub mod limits;
 pub mod outbox;
 pub mod payload;
 pub mod plan;
+pub mod reconcile;
 pub mod recent;
 pub mod slug;
 pub mod snowflake;

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod prefixed;
 pub mod project_delete;
 pub mod projects;
+pub mod reconcile;
 pub mod snapshot;
 pub mod sync;
 mod trees;

@@ -97,6 +97,8 @@ pub struct Trees {
     pub jira_users: sled::Tree,
     /// (integration id, user id, lower-cased Jira user) -> () (the links of a user)
     pub user_jira_users: sled::Tree,
+    /// integration id -> ReconcileRecord (cursor and last run, SPEC section 11)
+    pub reconcile: sled::Tree,
 }
 
 impl Trees {
@@ -138,6 +140,7 @@ impl Trees {
             status_mappings: db.open_tree("status_mappings")?,
             jira_users: db.open_tree("jira_users")?,
             user_jira_users: db.open_tree("user_jira_users")?,
+            reconcile: db.open_tree("reconcile")?,
             sync,
         })
     }
