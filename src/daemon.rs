@@ -151,10 +151,7 @@ async fn serve(
     let actors = supervisor::start_all(&deps);
     let state = AppState {
         config: config.clone(),
-        lookup: Arc::new(crate::actors::jira::lookup::UserLookup::new(
-            store.clone(),
-            config.clone(),
-        )),
+        lookup: actors.lookup.clone(),
         store,
         actors,
         slots: Arc::new(http::webhook::Slots::new(

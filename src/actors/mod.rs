@@ -10,6 +10,7 @@ pub mod id;
 pub mod jira;
 pub mod outbox;
 pub mod project;
+pub mod reconcile;
 pub mod supervisor;
 pub mod sync;
 pub mod webhook;
@@ -41,6 +42,11 @@ pub struct Actors {
     pub jira: Addr<jira::JiraActor>,
     /// Pushes local changes to Jira from the durable outbox.
     pub outbox: Addr<outbox::OutboxActor>,
+    /// Reads back from Jira what its webhooks never delivered.
+    pub reconcile: Addr<reconcile::ReconcileActor>,
+    /// The email of a Jira account whose email Jira hides (webhook and
+    /// reconcile).
+    pub lookup: std::sync::Arc<jira::lookup::UserLookup>,
     /// Group commit: tickets from the SyncActor, awaited by HTTP handlers.
     pub commit: flusher::Commit,
 }

@@ -15,7 +15,9 @@
 //! - Shutdown ([`Shutdown`]), after the listeners stopped: drain the
 //!   single writer's queue, settle the last group commit, stop.
 
-use super::{cache, flusher, id, jira, outbox, project, sync, webhook, Actors, Deps, Ping};
+use super::{
+    cache, flusher, id, jira, outbox, project, reconcile, sync, webhook, Actors, Deps, Ping,
+};
 use actix::prelude::*;
 use std::time::Duration;
 
@@ -100,13 +102,16 @@ impl Handler<Shutdown> for Supervisor {
         let log = self.log.clone();
         let fut = async move {
             let Some(a) = actors else { return 0 };
+            // Reconcile runs feed the writer: stop them first (each resumes
+            // from its cursor at the next start).
+            let runs = a.reconcile.send(reconcile::Halt).await.unwrap_or(0);
             let queued = a.sync_queue.len();
             let deadline = tokio::time::Instant::now() + msg.within;
             while !a.sync_queue.is_empty() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             let settled = a.commit.settle().await;
-            slog::info!(log, "actors-stopping"; "queued" => queued,
+            slog::info!(log, "actors-stopping"; "queued" => queued, "reconcile_runs" => runs,
                         "drained" => a.sync_queue.is_empty(), "settled" => settled.is_ok());
             queued
         };
@@ -137,6 +142,11 @@ pub fn start_all(deps: &Deps) -> Actors {
     let (sync, sync_queue) = sync::start(deps, invalidator, commit.clone(), outbox.clone());
     let webhook = webhook::WebhookPool::new(deps);
     let jira = jira::start(deps);
+    let lookup = std::sync::Arc::new(jira::lookup::UserLookup::new(
+        deps.store.clone(),
+        deps.config.clone(),
+    ));
+    let reconcile = reconcile::start(deps, sync_queue.clone(), lookup.clone());
     let supervisor = Supervisor {
         log: deps.log.new(slog::o!("actor" => "supervisor")),
         actors: None,
@@ -152,6 +162,8 @@ pub fn start_all(deps: &Deps) -> Actors {
         webhook,
         jira,
         outbox,
+        reconcile,
+        lookup,
         commit,
     };
     supervisor.do_send(Adopt(actors.clone()));
@@ -211,6 +223,7 @@ impl Actors {
             self.webhook_health(timeout).await,
             probe(&self.jira, "jira", timeout).await,
             probe(&self.outbox, "outbox", timeout).await,
+            probe(&self.reconcile, "reconcile", timeout).await,
         ]
     }
 

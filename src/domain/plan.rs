@@ -414,9 +414,12 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
     };
     let st = prev.clone().unwrap_or_default();
 
-    // Duplicates: the whole delivery.
+    // Duplicates: the whole delivery. A history reconcile reads back that
+    // was already applied is not written to the delivery log (routine runs
+    // read back what webhooks applied); the run counts it.
     if let Some(id) = &cmd.changelog_id {
         if st.changelog_id.as_ref() == Some(id) || st.recent_changelog_ids.contains(id) {
+            let logged = cmd.source == Source::Webhook;
             return nothing(
                 delivery,
                 DeliveryOutcome::Duplicate,
@@ -424,7 +427,13 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
                 vec![Note::Duplicate {
                     changelog_id: id.clone(),
                 }],
-            );
+            )
+            .map(|mut p| {
+                if !logged {
+                    p.delivery = None;
+                }
+                p
+            });
         }
     }
     // Stale: per field, against the newest change of that field applied.

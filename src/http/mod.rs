@@ -44,7 +44,5 @@ pub fn request_id() -> String {
 /// Milliseconds since the epoch as an RFC 3339 timestamp: every date the API
 /// returns has this form.
 pub fn ts(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::domain::rfc3339(ms)
 }

@@ -12,7 +12,6 @@ use super::request_log::RequestCtx;
 use super::AppState;
 use crate::actors::sync::{SyncReply, Work};
 use crate::actors::webhook::{Authenticate, Body, Early, Inspect, Verdict, WorkerWebhook};
-use crate::domain::plan::{Change, SyncCommand};
 use crate::domain::{Delivery, DeliveryOutcome, Id};
 use crate::error::Error;
 use actix_web::http::ConnectionType;
@@ -278,35 +277,6 @@ fn closing(mut resp: HttpResponse) -> HttpResponse {
     resp
 }
 
-/// An assignee whose email Jira hides but whose account the delivery names
-/// (SPEC section 11): a Jira user link comes first (the planner applies
-/// it); without one, Jira is asked for the account's email (off the single
-/// writer, bounded by `jira.timeout_secs`). Found → an ordinary assign by
-/// email; else the delivery goes on saying why (`missing-assignee-email`).
-async fn hidden_email(state: &AppState, mut cmd: SyncCommand) -> SyncCommand {
-    let Some(Change::JiraUser { name, .. }) = &cmd.assignee else {
-        return cmd;
-    };
-    let name = name.clone();
-    let (store, integration, n) = (state.store.clone(), cmd.integration, name.clone());
-    let linked = tokio::task::spawn_blocking(move || store.jira_user(integration, &n)).await;
-    if !matches!(linked, Ok(Ok(None))) {
-        return cmd; // linked (or unreadable): the planner decides
-    }
-    cmd.assignee = Some(match state.lookup.email(integration, &name).await {
-        Ok(Some(email)) => Change::Assign(email),
-        Ok(None) => Change::JiraUser {
-            name,
-            why: Some("Jira shows no email for it".into()),
-        },
-        Err(why) => Change::JiraUser {
-            name,
-            why: Some(why),
-        },
-    });
-    cmd
-}
-
 fn unavailable(log: &slog::Logger, why: &str) -> HttpResponse {
     error!(log, "sync-failed"; "error" => why);
     reply(&Error::Unavailable(why.to_string()))
@@ -338,7 +308,7 @@ async fn handle(
     match verdict {
         Verdict::Early(e) => early(state, log, e, received).await,
         Verdict::Sync(cmd) => {
-            let cmd = hidden_email(state, cmd).await;
+            let cmd = state.lookup.resolve(cmd).await;
             let facts = (
                 cmd.integration,
                 cmd.key.clone(),

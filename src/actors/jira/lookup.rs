@@ -8,6 +8,7 @@
 
 use super::clients::JiraClients;
 use crate::config::Config;
+use crate::domain::plan::{Change, SyncCommand};
 use crate::domain::{Id, IntegrationStatus};
 use crate::store::Store;
 use std::sync::Arc;
@@ -36,6 +37,36 @@ impl UserLookup {
                 .build(),
             clients: JiraClients::default(),
         }
+    }
+
+    /// An assignee whose email Jira hides but whose account a delivery (or
+    /// a history read back by reconcile) names: a Jira user link comes
+    /// first (the planner applies it); without one, Jira is asked for the
+    /// account's email (off the single writer, bounded by
+    /// `jira.timeout_secs`). Found → an ordinary assign by email; else the
+    /// delivery goes on saying why (`missing-assignee-email`).
+    pub async fn resolve(&self, mut cmd: SyncCommand) -> SyncCommand {
+        let Some(Change::JiraUser { name, .. }) = &cmd.assignee else {
+            return cmd;
+        };
+        let name = name.clone();
+        let (store, integration, n) = (self.store.clone(), cmd.integration, name.clone());
+        let linked = tokio::task::spawn_blocking(move || store.jira_user(integration, &n)).await;
+        if !matches!(linked, Ok(Ok(None))) {
+            return cmd; // linked (or unreadable): the planner decides
+        }
+        cmd.assignee = Some(match self.email(integration, &name).await {
+            Ok(Some(email)) => Change::Assign(email),
+            Ok(None) => Change::JiraUser {
+                name,
+                why: Some("Jira shows no email for it".into()),
+            },
+            Err(why) => Change::JiraUser {
+                name,
+                why: Some(why),
+            },
+        });
+        cmd
     }
 
     /// The account's email: `Ok(None)` when Jira has no such user or shows

@@ -204,6 +204,8 @@ impl SyncActor {
         // Per delivery: its index in `writes`, or its own error.
         let mut slots: Vec<Result<usize, Error>> = Vec::with_capacity(work.len());
         let mut writes: Vec<SyncWrite> = Vec::with_capacity(work.len());
+        // Each write's outcome (its reply's, also when nothing is logged).
+        let mut outcomes = Vec::with_capacity(work.len());
         let now = crate::domain::now_ms();
         for w in work {
             let planned = match w {
@@ -220,13 +222,15 @@ impl SyncActor {
                         log_notes(&log, &cmd, &p.notes);
                         reads.record(p);
                     }
-                    planned.map(|p| (p.ops, p.state, p.delivery, p.cause, p.outbox))
+                    planned.map(|p| (p.ops, p.state, p.delivery, p.cause, p.outbox, p.outcome))
                 }
                 Work::Record(delivery) => {
-                    Ok((vec![], None, Some(delivery), Default::default(), vec![]))
+                    let outcome = delivery.outcome;
+                    Ok((vec![], None, Some(delivery), Default::default(), vec![], outcome))
                 }
             };
-            slots.push(planned.map(|(ops, state, delivery, cause, outbox)| {
+            slots.push(planned.map(|(ops, state, delivery, cause, outbox, outcome)| {
+                outcomes.push(outcome);
                 writes.push(SyncWrite {
                     ops,
                     actor: None,
@@ -243,7 +247,7 @@ impl SyncActor {
             // Every delivery failed while being planned: nothing to write.
             Ok(vec![])
         } else {
-            self.commit_batch(&store, writes, planned_at)
+            self.commit_batch(&store, writes, outcomes, planned_at)
         };
         let mut replies = match replies {
             Ok(r) => r,
@@ -272,6 +276,7 @@ impl SyncActor {
         &mut self,
         store: &Store,
         mut writes: Vec<SyncWrite>,
+        outcomes: Vec<crate::domain::DeliveryOutcome>,
         planned_at: u64,
     ) -> Result<Vec<Option<SyncReply>>, Error> {
         let keep = self.deps.config.storage.delivery_log_max;
@@ -315,11 +320,13 @@ impl SyncActor {
         Ok(writes
             .into_iter()
             .zip(b.applied)
-            .map(|(w, a)| {
-                w.delivery.map(|d| SyncReply {
-                    outcome: d.outcome,
-                    groups: d.groups,
-                    reason: d.reason,
+            .zip(outcomes)
+            .map(|((w, a), outcome)| {
+                let (groups, reason) = w.delivery.map_or_else(Default::default, |d| (d.groups, d.reason));
+                Some(SyncReply {
+                    outcome,
+                    groups,
+                    reason,
                     delivery: a.delivery_id,
                     ticket,
                 })

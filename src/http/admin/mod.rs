@@ -12,6 +12,7 @@ pub mod jira_users;
 pub mod links;
 pub mod outbox;
 pub mod projects;
+pub mod reconcile;
 pub mod status;
 pub mod statuses;
 
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     statuses::configure(cfg);
     jira_connect::configure(cfg);
     jira_users::configure(cfg);
+    reconcile::configure(cfg);
     links::configure(cfg);
     outbox::configure(cfg);
     cache::configure(cfg);

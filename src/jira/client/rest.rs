@@ -280,6 +280,57 @@ impl JiraClient {
             .unwrap_or_default())
     }
 
+    /// `GET /rest/api/2/search`: one page of the issues `jql` selects, with
+    /// the fields reconcile reads and their changelogs (SPEC section 11).
+    pub async fn search(
+        &self,
+        access_token: &str,
+        jql: &str,
+        start_at: u64,
+        max_results: u64,
+    ) -> Result<crate::domain::reconcile::SearchPage, Refusal> {
+        let (start, max) = (start_at.to_string(), max_results.to_string());
+        let text = self
+            .call(
+                access_token,
+                reqwest::Method::GET,
+                "/rest/api/2/search",
+                &[
+                    ("jql", jql),
+                    ("startAt", &start),
+                    ("maxResults", &max),
+                    ("fields", "assignee,status,updated,project"),
+                    ("expand", "changelog"),
+                ],
+                None,
+            )
+            .await?;
+        crate::domain::reconcile::parse_search(&text).map_err(unreadable)
+    }
+
+    /// `GET /rest/api/2/issue/{key}?expand=changelog`: the issue with its
+    /// whole changelog (when a search page cut it short).
+    pub async fn issue_with_changelog(
+        &self,
+        access_token: &str,
+        key: &str,
+    ) -> Result<crate::domain::reconcile::IssueDoc, Refusal> {
+        let path = format!("/rest/api/2/issue/{}", enc(key));
+        let text = self
+            .call(
+                access_token,
+                reqwest::Method::GET,
+                &path,
+                &[
+                    ("fields", "assignee,status,updated,project"),
+                    ("expand", "changelog"),
+                ],
+                None,
+            )
+            .await?;
+        crate::domain::reconcile::parse_issue(&text).map_err(unreadable)
+    }
+
     /// `PUT /rest/api/2/issue/{key}/assignee` with `{"name": name}` (null unassigns).
     pub async fn set_assignee(
         &self,
@@ -374,6 +425,16 @@ impl JiraClient {
         )
         .await
         .map(drop)
+    }
+}
+
+/// An answer that is not what the call expects (no status: tried again
+/// like a broken connection).
+fn unreadable(message: String) -> Refusal {
+    Refusal {
+        status: None,
+        message,
+        retry_after: None,
     }
 }
 
