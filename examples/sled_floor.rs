@@ -126,7 +126,10 @@ fn store_run(a: &Args, dir: &std::path::Path) -> Run {
                 writes.push(SyncWrite {
                     ops: vec![op],
                     actor: None,
-                    cause: Cause::Jira { integration: 1, source: Default::default() },
+                    cause: Cause::Jira {
+                        integration: 1,
+                        source: Default::default(),
+                    },
                     outbox: vec![],
                     state: Some((1, key.clone(), st.clone())),
                     delivery: Some(Delivery {

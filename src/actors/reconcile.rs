@@ -166,23 +166,17 @@ impl Handler<Status> for ReconcileActor {
         Box::pin(async move {
             let record = blocking(move || {
                 store.require_integration(id)?;
-                Ok::<_, Error>(store.reconcile_record(id)?)
+                store.reconcile_record(id)
             })
             .await?;
-            let running = lock(&runs)
-                .get(&id)
-                .map(|r| (r.info.clone(), r.progress));
+            let running = lock(&runs).get(&id).map(|r| (r.info.clone(), r.progress));
             let last = record.last_run.as_ref().map(|l| Progress {
                 issues_read: l.issues_read,
                 issues_total: l.issues_read,
             });
             Ok(View {
                 cursor: record.cursor,
-                progress: running
-                    .as_ref()
-                    .map(|r| r.1)
-                    .or(last)
-                    .unwrap_or_default(),
+                progress: running.as_ref().map(|r| r.1).or(last).unwrap_or_default(),
                 running: running.map(|r| r.0),
                 last_run: record.last_run,
             })
@@ -285,7 +279,10 @@ impl ReconcileActor {
             runs: self.runs.clone(),
             integration: i.clone(),
             info: info.clone(),
-            log: self.deps.log.new(slog::o!("actor" => "reconcile", "integration" => i.id)),
+            log: self
+                .deps
+                .log
+                .new(slog::o!("actor" => "reconcile", "integration" => i.id)),
         };
         let h = ctx.spawn(run.go().into_actor(self));
         if let Some(r) = lock(&self.runs).get_mut(&i.id) {
@@ -385,7 +382,9 @@ impl Run {
         info!(self.log, "reconcile-started"; "from" => crate::domain::rfc3339(self.info.from),
               "manual" => self.info.manual);
         let mut tally = Tally::default();
-        let result = AssertUnwindSafe(self.pages(&mut tally)).catch_unwind().await;
+        let result = AssertUnwindSafe(self.pages(&mut tally))
+            .catch_unwind()
+            .await;
         let error = match result {
             Ok(Ok(())) => None,
             Ok(Err(f)) => Some(f),
@@ -440,7 +439,7 @@ impl Run {
     async fn pages(&self, tally: &mut Tally) -> Result<(), Failure> {
         let s = &self.shared;
         let (store, id) = (s.deps.store.clone(), self.integration.id);
-        let projects = blocking(move || Ok(store.linked_projects(id)?)).await?;
+        let projects = blocking(move || store.linked_projects(id)).await?;
         let client = s
             .clients
             .get(&self.integration, s.deps.config.jira.timeout_secs)
@@ -500,11 +499,14 @@ impl Run {
                 // by them so that none is skipped (re-read ones are skipped
                 // above, by key and `updated`).
                 read.sort_unstable();
-                let edge =
-                    crate::domain::now_ms() - (minutes as i64) * 60_000 + EDGE_MARGIN_MS;
+                let edge = crate::domain::now_ms() - (minutes as i64) * 60_000 + EDGE_MARGIN_MS;
                 let gone = read.partition_point(|u| *u < edge) as u64;
                 let next = (read.len() as u64).saturating_sub(gone);
-                start_at = if next > start_at { next } else { start_at + returned };
+                start_at = if next > start_at {
+                    next
+                } else {
+                    start_at + returned
+                };
             }
             // Read to its end: everything updated before it was asked is in.
             progress[q] = Some(progress[q].map_or(asked_at, |p| p.max(asked_at)));
@@ -518,7 +520,7 @@ impl Run {
             return Ok(());
         };
         let (store, id) = (self.shared.deps.store.clone(), self.integration.id);
-        blocking(move || Ok(store.move_reconcile_cursor(id, to)?)).await?;
+        blocking(move || store.move_reconcile_cursor(id, to)).await?;
         Ok(())
     }
 
@@ -533,7 +535,7 @@ impl Run {
         let s = &self.shared;
         let keys: Vec<String> = issues.iter().map(|i| i.key.clone()).collect();
         let (store, id) = (s.deps.store.clone(), self.integration.id);
-        let linked = blocking(move || Ok(store.linked_keys(id, &keys)?)).await?;
+        let linked = blocking(move || store.linked_keys(id, &keys)).await?;
         let mut cmds = Vec::new();
         for (mut issue, linked) in issues.into_iter().zip(linked) {
             if !linked {
@@ -563,8 +565,12 @@ impl Run {
             }))
             .await;
             for r in replies {
-                let r = r.map_err(|e| Failure::Other(format!("a history could not be applied: {e}")))?;
-                *tally.outcomes.entry(r.outcome.as_str().to_string()).or_default() += 1;
+                let r =
+                    r.map_err(|e| Failure::Other(format!("a history could not be applied: {e}")))?;
+                *tally
+                    .outcomes
+                    .entry(r.outcome.as_str().to_string())
+                    .or_default() += 1;
                 if applied(r.outcome) {
                     tally.histories_applied += 1;
                 }

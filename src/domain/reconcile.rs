@@ -268,12 +268,19 @@ impl IssueDoc {
 
     /// The assignee a history's item names.
     fn assignee_change(&self, item: &ItemDoc) -> Change {
-        let Some(to) = item.to.clone().map(Text::into_string).filter(|t| !t.is_empty()) else {
+        let Some(to) = item
+            .to
+            .clone()
+            .map(Text::into_string)
+            .filter(|t| !t.is_empty())
+        else {
             return Change::Unassign;
         };
         let now = self.fields.assignee.as_ref();
         let same = now.is_some_and(|u| {
-            u.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&to))
+            u.name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(&to))
                 || u.account_id.as_deref() == Some(to.as_str())
         });
         match now.and_then(|u| u.email_address.as_deref()).map(str::trim) {

@@ -55,7 +55,13 @@ impl Store {
     /// Does the integration have any link?
     pub fn has_links(&self, integration: Id) -> StoreResult<bool> {
         let prefix = Key::new().u64(integration).build();
-        Ok(self.t.links.scan_prefix(&prefix).next().transpose()?.is_some())
+        Ok(self
+            .t
+            .links
+            .scan_prefix(&prefix)
+            .next()
+            .transpose()?
+            .is_some())
     }
 
     /// Which of `keys` are linked to a group on this integration.
@@ -66,7 +72,13 @@ impl Store {
                     .u64(integration)
                     .str(&normalize_issue_key(k))
                     .build();
-                Ok(self.t.links.scan_prefix(&prefix).next().transpose()?.is_some())
+                Ok(self
+                    .t
+                    .links
+                    .scan_prefix(&prefix)
+                    .next()
+                    .transpose()?
+                    .is_some())
             })
             .collect()
     }
@@ -108,7 +120,13 @@ mod tests {
         let s = Store::temporary().unwrap();
         project(&s, 9);
         let g = s.create_group(9, "g", 0).unwrap();
-        for (integration, k) in [(1, "APP-10"), (1, "app-2"), (1, "OPS-1"), (1, "A-B-3"), (2, "ZED-1")] {
+        for (integration, k) in [
+            (1, "APP-10"),
+            (1, "app-2"),
+            (1, "OPS-1"),
+            (1, "A-B-3"),
+            (2, "ZED-1"),
+        ] {
             let key = crate::domain::payload::normalize_issue_key(k).into_owned();
             s.create_link(&crate::domain::Link {
                 group: g.id,

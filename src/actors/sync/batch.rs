@@ -226,22 +226,31 @@ impl SyncActor {
                 }
                 Work::Record(delivery) => {
                     let outcome = delivery.outcome;
-                    Ok((vec![], None, Some(delivery), Default::default(), vec![], outcome))
+                    Ok((
+                        vec![],
+                        None,
+                        Some(delivery),
+                        Default::default(),
+                        vec![],
+                        outcome,
+                    ))
                 }
             };
-            slots.push(planned.map(|(ops, state, delivery, cause, outbox, outcome)| {
-                outcomes.push(outcome);
-                writes.push(SyncWrite {
-                    ops,
-                    actor: None,
-                    state,
-                    delivery,
-                    now,
-                    cause,
-                    outbox,
-                });
-                writes.len() - 1
-            }));
+            slots.push(
+                planned.map(|(ops, state, delivery, cause, outbox, outcome)| {
+                    outcomes.push(outcome);
+                    writes.push(SyncWrite {
+                        ops,
+                        actor: None,
+                        state,
+                        delivery,
+                        now,
+                        cause,
+                        outbox,
+                    });
+                    writes.len() - 1
+                }),
+            );
         }
         let replies = if writes.is_empty() {
             // Every delivery failed while being planned: nothing to write.
@@ -322,7 +331,9 @@ impl SyncActor {
             .zip(b.applied)
             .zip(outcomes)
             .map(|((w, a), outcome)| {
-                let (groups, reason) = w.delivery.map_or_else(Default::default, |d| (d.groups, d.reason));
+                let (groups, reason) = w
+                    .delivery
+                    .map_or_else(Default::default, |d| (d.groups, d.reason));
                 Some(SyncReply {
                     outcome,
                     groups,

@@ -454,7 +454,10 @@ fn assigned_activity_data_has_the_reference_shape() {
         email: "Bob@Example.org".into(),
         replaces: None,
     };
-    let (kind, data) = op.activity(Cause::Jira { integration: 3, source: Source::Webhook });
+    let (kind, data) = op.activity(Cause::Jira {
+        integration: 3,
+        source: Source::Webhook,
+    });
     assert_eq!(kind, ActivityType::Assigned);
     let v: serde_json::Value = serde_json::from_str(&data).unwrap();
     assert_eq!(

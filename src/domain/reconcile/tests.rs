@@ -7,14 +7,20 @@ fn the_fixture_page_makes_one_delivery_per_assignee_or_status_history() {
     let page = parse_search(SEARCH).unwrap();
     assert_eq!((page.start_at, page.total, page.issues.len()), (0, 2, 2));
     let app1 = &page.issues[0];
-    assert_eq!(app1.updated(), parse_jira_time("2025-11-28T15:44:11.000+0000"));
+    assert_eq!(
+        app1.updated(),
+        parse_jira_time("2025-11-28T15:44:11.000+0000")
+    );
     assert!(!app1.changelog_cut());
     let cmds = app1.commands(7, 99);
     // The summary change is skipped; the assignee and the status history stay.
     assert_eq!(cmds.len(), 2);
     assert_eq!(cmds[0].changelog_id.as_deref(), Some("10172"));
     // `fields.assignee` is the same Jira user (bob): its email.
-    assert_eq!(cmds[0].assignee, Some(Change::Assign("bob@example.org".into())));
+    assert_eq!(
+        cmds[0].assignee,
+        Some(Change::Assign("bob@example.org".into()))
+    );
     assert_eq!(cmds[0].status, None);
     assert_eq!(cmds[0].timestamp, Some(1_764_344_411_000));
     assert_eq!(cmds[0].source, Source::Reconcile);
@@ -60,7 +66,10 @@ fn an_assignee_who_is_not_the_current_one_is_named_for_a_link_or_look_up() {
         })
     );
     assert_eq!(cmds[0].changelog_id.as_deref(), Some("2"));
-    assert_eq!(cmds[1].assignee, Some(Change::Assign("carol@example.org".into())));
+    assert_eq!(
+        cmds[1].assignee,
+        Some(Change::Assign("carol@example.org".into()))
+    );
 }
 
 #[test]

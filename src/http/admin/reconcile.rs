@@ -27,7 +27,9 @@ fn since(body: &[u8]) -> Result<Option<i64>, Error> {
         .as_object()
         .ok_or_else(|| Error::bad("the body must be a JSON object"))?;
     if let Some(k) = obj.keys().find(|k| k.as_str() != "since") {
-        return Err(Error::bad(format!("unknown field `{k}` (the body takes `since`)")));
+        return Err(Error::bad(format!(
+            "unknown field `{k}` (the body takes `since`)"
+        )));
     }
     match obj.get("since") {
         None | Some(serde_json::Value::Null) => Ok(None),
@@ -77,7 +79,11 @@ async fn start(
 }
 
 async fn status(state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, Error> {
-    let v = state.actors.reconcile.send(Status(id.into_inner())).await??;
+    let v = state
+        .actors
+        .reconcile
+        .send(Status(id.into_inner()))
+        .await??;
     let last_run = v.last_run.as_ref().map(|l| {
         json!({
             "started": ts(l.started),
@@ -116,7 +122,10 @@ mod tests {
             (br#"{"since": 5}"#, "RFC 3339"),
             (br#"{"since": "yesterday"}"#, "`yesterday`"),
             (br#"{"since": "2999-01-01T00:00:00Z"}"#, "future"),
-            (br#"{"from": "2025-11-28T15:44:11Z"}"#, "unknown field `from`"),
+            (
+                br#"{"from": "2025-11-28T15:44:11Z"}"#,
+                "unknown field `from`",
+            ),
         ] {
             let e = since(body).unwrap_err().to_string();
             assert!(e.contains(says), "{e}");
