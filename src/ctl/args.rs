@@ -279,6 +279,20 @@ pub enum IntegrationCmd {
     },
     /// Remove the link of a Jira account.
     UnlinkJiraUser { id: u64, jira_user: String },
+    /// Read back from Jira what its webhooks never delivered (a run now);
+    /// without --wait, prints the run and returns.
+    Reconcile {
+        id: u64,
+        /// Read from this time (RFC 3339) instead of the cursor.
+        #[arg(long)]
+        since: Option<String>,
+        /// Wait for the run to end, showing its progress (a bar on a
+        /// terminal, plain lines otherwise); exit 1 if the run failed.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The reconcile cursor, the run going on, and the last run.
+    ReconcileStatus { id: u64 },
 }
 
 #[derive(Subcommand)]

@@ -16,6 +16,10 @@ pub enum CtlError {
     },
     #[error("{0}")]
     Usage(String),
+    /// The call worked but what it waited for failed (a reconcile run):
+    /// `output` still goes to standard output.
+    #[error("{message}")]
+    Failed { output: String, message: String },
 }
 
 impl CtlError {
@@ -23,7 +27,7 @@ impl CtlError {
     /// usage, 3 when the daemon cannot be reached.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CtlError::Api { .. } => 1,
+            CtlError::Api { .. } | CtlError::Failed { .. } => 1,
             CtlError::Usage(_) => 2,
             CtlError::Connect { .. } => 3,
         }

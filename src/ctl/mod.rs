@@ -3,6 +3,7 @@
 
 mod args;
 mod client;
+mod reconcile;
 mod table;
 
 pub use args::Cli;
@@ -399,6 +400,21 @@ fn request(cmd: Cmd) -> Result<(&'static str, String, Option<Value>, View), CtlE
             None,
             Done(format!("Jira user {jira_user} unlinked")),
         ),
+        Cmd::Integration(IntegrationCmd::Reconcile { id, since, .. }) => (
+            "POST",
+            format!("/v1/integrations/{id}/reconcile"),
+            Some(match since {
+                Some(t) => json!({ "since": t }),
+                None => json!({}),
+            }),
+            Object,
+        ),
+        Cmd::Integration(IntegrationCmd::ReconcileStatus { id }) => (
+            "GET",
+            format!("/v1/integrations/{id}/reconcile"),
+            None,
+            Object,
+        ),
         Cmd::Link(LinkCmd::Create {
             group,
             integration,
@@ -497,8 +513,15 @@ fn rows(v: &Value) -> Vec<Value> {
 pub fn run(cli: Cli) -> Result<String, CtlError> {
     let json_out = cli.json;
     let client = Client::new(&cli.socket)?;
+    let wait = match &cli.cmd {
+        Cmd::Integration(IntegrationCmd::Reconcile { id, wait: true, .. }) => Some(*id),
+        _ => None,
+    };
     let (method, path, body, view) = request(cli.cmd)?;
     let answer = client.call(method, &path, body)?;
+    if let Some(id) = wait {
+        return reconcile::wait(&client, id, &answer, json_out);
+    }
     if json_out {
         return Ok(format!(
             "{}\n",
@@ -520,6 +543,9 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            if let CtlError::Failed { output, .. } = &e {
+                print!("{output}");
+            }
             eprintln!("synclinkctl: {e}");
             ExitCode::from(e.exit_code())
         }
