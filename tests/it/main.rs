@@ -22,6 +22,7 @@ mod ops;
 mod outbound;
 mod project_delete;
 mod projects;
+mod reconcile;
 mod smoke;
 mod snapshot_shutdown;
 mod stand_firm;
