@@ -10,6 +10,7 @@ mod ctl;
 mod daemon_config;
 mod deliveries;
 mod directory;
+mod fake_jira_search;
 mod group_status;
 mod identity;
 mod ids;

@@ -8,7 +8,9 @@
 //! consumer key, token or verifier, or a replayed nonce, gets 401.
 //!
 //! It issues request tokens and verifiers, access tokens, answers serverInfo,
-//! records webhook registrations, and can be told to fail.
+//! records webhook registrations, and can be told to fail. It keeps issues
+//! with their changelogs (`/rest/api/2/issue/{key}?expand=changelog`) and
+//! answers `/rest/api/2/search` for the one JQL form reconcile sends.
 
 #![allow(dead_code)]
 
@@ -21,6 +23,7 @@ use serde_json::{json, Value};
 use sha1::Sha1;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -108,26 +111,162 @@ pub struct State {
     /// The next request to this path gets 200 and the first byte of its
     /// body, then nothing for 30 s (Jira dying in the middle of an answer).
     pub stall_body: Option<String>,
+    /// The id the next [`History`] gets (20000 first, then up by one).
+    pub next_history_id: u64,
+    /// Moved issues: old key -> new key (`GET /rest/api/2/issue/{old}`
+    /// answers the moved issue, as Jira does). See [`State::move_issue`].
+    pub moved: HashMap<String, String>,
+    /// `maxResults` of `GET /rest/api/2/search` is capped at this.
+    pub search_page_max: usize,
+    /// Search answers carry only the OLDEST n histories of an issue, with
+    /// `maxResults: n, total: <full count>` (a cut-short changelog).
+    pub changelog_cut: Option<usize>,
+    /// Each search page after the first also starts with the last issue of
+    /// the previous page (an issue seen on two pages).
+    pub search_repeat_last: bool,
+    /// The `total` of search page k (k = startAt / page size) is the true
+    /// total + k * this (the total changing mid-run).
+    pub search_total_drift: i64,
+    /// Every search received: (jql, startAt, maxResults as asked).
+    pub searches: Vec<(String, u64, u64)>,
+    /// Keys read by `GET /rest/api/2/issue/{key}?expand=changelog`.
+    pub issue_reads: Vec<String>,
 }
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Numeric issue ids, unique in the process (Jira's `id`, kept on a move).
+static NEXT_ISSUE_ID: AtomicU64 = AtomicU64::new(10000);
 
 /// One issue of the fake.
 #[derive(Debug, Clone)]
 pub struct Issue {
+    /// Jira's numeric id.
+    pub id: u64,
     pub project: String,
+    /// A username.
     pub assignee: Option<String>,
+    /// A status id.
     pub status: String,
-    /// (field, from, to), oldest first.
-    pub history: Vec<(String, Option<String>, Option<String>)>,
+    /// Milliseconds since the epoch.
+    pub updated: i64,
+    /// In the order made (the answers sort by `created`, then `id`).
+    pub history: Vec<History>,
 }
 
 impl Issue {
     pub fn new(project: &str, status: &str, assignee: Option<&str>) -> Issue {
         Issue {
+            id: NEXT_ISSUE_ID.fetch_add(1, Ordering::Relaxed),
             project: project.into(),
             assignee: assignee.map(str::to_string),
             status: status.into(),
+            updated: now_ms(),
             history: vec![],
         }
+    }
+}
+
+/// One changelog entry of an issue.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub id: u64,
+    /// Milliseconds since the epoch.
+    pub created: i64,
+    /// A username.
+    pub author: String,
+    pub items: Vec<Item>,
+}
+
+/// One changed field of a [`History`]: `assignee` (usernames), `status`
+/// (status ids) or `Key` (issue keys, a moved issue).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl Item {
+    pub fn new(field: &str, from: Option<&str>, to: Option<&str>) -> Item {
+        Item {
+            field: field.into(),
+            from: from.map(str::to_string),
+            to: to.map(str::to_string),
+        }
+    }
+}
+
+/// Changes made "in Jira" by a test, without a webhook.
+impl State {
+    /// Add (or replace) an issue.
+    pub fn add_issue(&mut self, key: &str, issue: Issue) {
+        self.issues.insert(key.to_string(), issue);
+    }
+
+    /// Assign `key` to `to` (None: unassign) at `at` (ms); the history id.
+    pub fn reassign(&mut self, key: &str, to: Option<&str>, at: i64) -> u64 {
+        let from = self.issue(key).assignee.clone();
+        self.change(key, vec![Item::new("assignee", from.as_deref(), to)], at)
+    }
+
+    /// Move `key` to status id `to` at `at` (ms); the history id.
+    pub fn set_status(&mut self, key: &str, to: &str, at: i64) -> u64 {
+        let from = self.issue(key).status.clone();
+        self.change(key, vec![Item::new("status", Some(&from), Some(to))], at)
+    }
+
+    /// One history of several items, by "admin", at `at` (ms): assignee and
+    /// status items set the issue's fields (other items are only recorded);
+    /// `updated = at`. The history id.
+    pub fn change(&mut self, key: &str, items: Vec<Item>, at: i64) -> u64 {
+        self.record(key, "admin", items, at)
+    }
+
+    /// Move issue `from` to key `to` (project: the key's prefix) at `at`:
+    /// one `Key` history on the moved issue, which keeps its id and history;
+    /// `GET /rest/api/2/issue/{from}` answers it from then on.
+    pub fn move_issue(&mut self, from: &str, to: &str, at: i64) -> u64 {
+        let mut issue = self.issues.remove(from).expect("known issue");
+        issue.project = to.split('-').next().unwrap_or_default().to_string();
+        self.issues.insert(to.to_string(), issue);
+        self.moved.insert(from.to_string(), to.to_string());
+        self.change(to, vec![Item::new("Key", Some(from), Some(to))], at)
+    }
+
+    fn issue(&self, key: &str) -> &Issue {
+        self.issues
+            .get(key)
+            .unwrap_or_else(|| panic!("no issue {key}"))
+    }
+
+    /// Push one history (the next id) on `key`, apply its items, set
+    /// `updated = at`.
+    fn record(&mut self, key: &str, author: &str, items: Vec<Item>, at: i64) -> u64 {
+        let id = self.next_history_id;
+        self.next_history_id += 1;
+        let issue = self
+            .issues
+            .get_mut(key)
+            .unwrap_or_else(|| panic!("no issue {key}"));
+        for item in &items {
+            match item.field.as_str() {
+                "assignee" => issue.assignee = item.to.clone(),
+                "status" => issue.status = item.to.clone().expect("a status"),
+                _ => {}
+            }
+        }
+        issue.history.push(History {
+            id,
+            created: at,
+            author: author.into(),
+            items,
+        });
+        issue.updated = at;
+        id
     }
 }
 
@@ -176,6 +315,14 @@ impl FakeJira {
             rest_now: 0,
             rest_most: 0,
             stall_body: None,
+            next_history_id: 20000,
+            moved: HashMap::new(),
+            search_page_max: 100,
+            changelog_cut: None,
+            search_repeat_last: false,
+            search_total_drift: 0,
+            searches: vec![],
+            issue_reads: vec![],
         }));
         let (tx, rx) = std::sync::mpsc::channel();
         let st = state.clone();
@@ -397,7 +544,8 @@ async fn handle(
     }
     let rest = path.starts_with("/rest/api/2/issue/")
         || path.starts_with("/rest/api/2/user/")
-        || path == "/rest/api/2/user";
+        || path == "/rest/api/2/user"
+        || path == "/rest/api/2/search";
     let rest_delay = if rest {
         data.lock().unwrap().rest_delay
     } else {
@@ -538,6 +686,7 @@ async fn handle(
                 {
                     outbound(&mut st, m, p, req.query_string(), &body)
                 }
+                ("GET", "/rest/api/2/search") => search(&mut st, req.query_string()),
                 ("POST", "/rest/webhooks/1.0/webhook") if !jira10 => register(&mut st, p, &body),
                 ("POST", "/rest/jira-webhook/1.0/webhooks") if jira10 => {
                     register(&mut st, p, &body)
@@ -572,18 +721,8 @@ fn register(st: &mut State, path: &str, body: &[u8]) -> HttpResponse {
 /// The REST calls of outbound sync: assignable users, an issue's status,
 /// its transitions, and the writes (assignee, transition).
 fn outbound(st: &mut State, method: &str, path: &str, query: &str, body: &[u8]) -> HttpResponse {
-    let error = |status: u16, msg: &str, retry_after: Option<u64>| {
-        let mut r = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
-        if let Some(s) = retry_after {
-            r.insert_header(("Retry-After", s.to_string()));
-        }
-        r.json(json!({"errorMessages": [msg], "errors": {}}))
-    };
-    if let Some(s) = st.rest_down {
-        return error(s, "Jira is unavailable", None);
-    }
-    if let Some((s, ra)) = st.rest_failures.pop_front() {
-        return error(s, "Jira could not do it now", ra);
+    if let Some(r) = rest_gate(st) {
+        return r;
     }
     let q: HashMap<String, String> = serde_urlencoded::from_str(query).unwrap_or_default();
     if path == "/rest/api/2/user" {
@@ -624,15 +763,21 @@ fn outbound(st: &mut State, method: &str, path: &str, query: &str, body: &[u8]) 
         Some((k, t)) => (k.to_string(), t.to_string()),
         None => (rest.to_string(), String::new()),
     };
-    let Some(issue) = st.issues.get(&key).cloned() else {
+    let key = st.moved.get(&key).cloned().unwrap_or(key);
+    if !st.issues.contains_key(&key) {
         return error(404, "Issue Does Not Exist", None);
-    };
+    }
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     match (method, tail.as_str()) {
-        ("GET", "") => HttpResponse::Ok().json(json!({
-            "key": key,
-            "fields": {"status": {"id": issue.status}, "project": {"key": issue.project}},
-        })),
+        ("GET", "") => {
+            let changelog = q
+                .get("expand")
+                .is_some_and(|e| e.split(',').any(|e| e.trim() == "changelog"));
+            if changelog {
+                st.issue_reads.push(key.clone());
+            }
+            HttpResponse::Ok().json(st.issue_json(&key, changelog, None))
+        }
         ("GET", "transitions") => HttpResponse::Ok().json(
             serde_json::from_str::<Value>(include_str!(
                 "../../fixtures/jira-rest/transitions.json"
@@ -658,10 +803,9 @@ fn outbound(st: &mut State, method: &str, path: &str, query: &str, body: &[u8]) 
                 return error(400, "It seems that you have tried to perform a workflow operation that is not valid.", None);
             };
             st.writes.push(("POST".into(), path.into(), body.clone()));
-            let i = st.issues.get_mut(&key).unwrap();
-            i.history
-                .push(("status".into(), Some(i.status.clone()), Some(to.clone())));
-            i.status = to;
+            let from = st.issues[&key].status.clone();
+            let items = vec![Item::new("status", Some(&from), Some(&to))];
+            st.record(&key, "synclink", items, now_ms());
             HttpResponse::NoContent().finish()
         }
         ("PUT", "assignee") => {
@@ -673,12 +817,278 @@ fn outbound(st: &mut State, method: &str, path: &str, query: &str, body: &[u8]) 
                 }
             }
             st.writes.push(("PUT".into(), path.into(), body.clone()));
-            let i = st.issues.get_mut(&key).unwrap();
-            i.history
-                .push(("assignee".into(), i.assignee.clone(), name.clone()));
-            i.assignee = name;
+            let from = st.issues[&key].assignee.clone();
+            let items = vec![Item::new("assignee", from.as_deref(), name.as_deref())];
+            st.record(&key, "synclink", items, now_ms());
             HttpResponse::NoContent().finish()
         }
         _ => error(404, "Not found", None),
+    }
+}
+
+/// A Jira error answer.
+fn error(status: u16, msg: &str, retry_after: Option<u64>) -> HttpResponse {
+    let mut r = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+    if let Some(s) = retry_after {
+        r.insert_header(("Retry-After", s.to_string()));
+    }
+    r.json(json!({"errorMessages": [msg], "errors": {}}))
+}
+
+/// `rest_down` and `rest_failures`, for the issue, user and search calls.
+fn rest_gate(st: &mut State) -> Option<HttpResponse> {
+    if let Some(s) = st.rest_down {
+        return Some(error(s, "Jira is unavailable", None));
+    }
+    if let Some((s, ra)) = st.rest_failures.pop_front() {
+        return Some(error(s, "Jira could not do it now", ra));
+    }
+    None
+}
+
+// ---- search and changelogs --------------------------------------------
+
+/// `GET /rest/api/2/search`.
+fn search(st: &mut State, query: &str) -> HttpResponse {
+    let q: HashMap<String, String> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let jql = q.get("jql").cloned().unwrap_or_default();
+    let num =
+        |name: &str, default: u64| q.get(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (start, max) = (num("startAt", 0), num("maxResults", 50));
+    st.searches.push((jql.clone(), start, max));
+    if let Some(r) = rest_gate(st) {
+        return r;
+    }
+    let expand = q.get("expand").map(String::as_str).unwrap_or_default();
+    match search_page(st, &jql, start, max, expand) {
+        Ok(page) => HttpResponse::Ok().json(page),
+        Err(why) => HttpResponse::BadRequest().json(json!({"errorMessages": [why], "errors": {}})),
+    }
+}
+
+/// The one JQL form the fake knows:
+/// `project in (APP, "TES") AND updated >= "-<N>m" ORDER BY updated ASC`
+/// (keys bare or double-quoted; runs of whitespace count as one space).
+/// Returns (project keys, N minutes) or Jira's error message.
+pub fn parse_jql(jql: &str) -> Result<(Vec<String>, u64), String> {
+    let bad = || format!("Error in the JQL Query: the fake Jira cannot read '{jql}'.");
+    let s = jql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let rest = s.strip_prefix("project in (").ok_or_else(bad)?;
+    let (list, rest) = rest.split_once(')').ok_or_else(bad)?;
+    let mut keys = vec![];
+    for k in list.split(',') {
+        let k = k.trim();
+        let k = match k.strip_prefix('"') {
+            Some(quoted) => quoted.strip_suffix('"').ok_or_else(bad)?,
+            None => k,
+        };
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad());
+        }
+        keys.push(k.to_string());
+    }
+    let rest = rest.strip_prefix(" AND updated >= \"-").ok_or_else(bad)?;
+    let (minutes, rest) = rest.split_once("m\"").ok_or_else(bad)?;
+    let minutes: u64 = minutes.parse().map_err(|_| bad())?;
+    if rest != " ORDER BY updated ASC" {
+        return Err(bad());
+    }
+    Ok((keys, minutes))
+}
+
+/// One page of a search, as Jira answers it (the knobs `search_page_max`,
+/// `changelog_cut`, `search_repeat_last`, `search_total_drift` apply);
+/// `expand` containing `changelog` adds the changelogs. Records nothing.
+pub fn search_page(
+    st: &State,
+    jql: &str,
+    start: u64,
+    max: u64,
+    expand: &str,
+) -> Result<Value, String> {
+    let (projects, minutes) = parse_jql(jql)?;
+    let since = now_ms() - minutes as i64 * 60_000;
+    let mut found: Vec<(i64, &String)> = st
+        .issues
+        .iter()
+        .filter(|(_, i)| projects.contains(&i.project) && i.updated >= since)
+        .map(|(k, i)| (i.updated, k))
+        .collect();
+    found.sort();
+    let max = max.min(st.search_page_max as u64) as usize;
+    let page = (start as usize).checked_div(max).unwrap_or(0);
+    let mut from = start as usize;
+    if st.search_repeat_last && from > 0 {
+        from -= 1;
+    }
+    let changelog = expand.split(',').any(|e| e.trim() == "changelog");
+    let issues: Vec<Value> = found
+        .iter()
+        .skip(from)
+        .take(max)
+        .map(|(_, k)| st.issue_json(k, changelog, st.changelog_cut))
+        .collect();
+    let total = (found.len() as i64 + page as i64 * st.search_total_drift).max(0);
+    Ok(json!({
+        "expand": "names,schema",
+        "startAt": start,
+        "maxResults": max,
+        "total": total,
+        "issues": issues,
+    }))
+}
+
+/// Jira's date format: `2025-11-28T15:44:11.000+0000` (UTC).
+pub fn jira_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .expect("a time")
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string()
+}
+
+/// The fake's display name of a user: the username capitalised.
+pub fn display_name(name: &str) -> String {
+    let mut c = name.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+impl State {
+    /// The issue object of a search or of `GET /rest/api/2/issue/{key}`;
+    /// with `changelog`, its histories oldest first, only the oldest n with
+    /// `cut: Some(n)` (`maxResults: min(n, total)`).
+    pub fn issue_json(&self, key: &str, changelog: bool, cut: Option<usize>) -> Value {
+        let issue = self.issue(key);
+        let mut v = json!({
+            "expand": "operations,versionedRepresentations,editmeta,changelog,renderedFields",
+            "id": issue.id.to_string(),
+            "self": format!("http://jira.test/rest/api/2/issue/{}", issue.id),
+            "key": key,
+            "fields": {
+                "assignee": issue.assignee.as_deref().map(|u| self.user_json(u)),
+                "status": self.status_json(&issue.status),
+                "updated": jira_date(issue.updated),
+                "project": {
+                    "id": self.project_id(&issue.project).to_string(),
+                    "key": issue.project,
+                    "name": issue.project,
+                },
+            },
+        });
+        if changelog {
+            let mut histories: Vec<&History> = issue.history.iter().collect();
+            histories.sort_by_key(|h| (h.created, h.id));
+            let total = histories.len();
+            let shown = cut.unwrap_or(total).min(total);
+            let histories: Vec<Value> = histories[..shown]
+                .iter()
+                .map(|h| self.history_json(h))
+                .collect();
+            v["changelog"] = json!({
+                "startAt": 0,
+                "maxResults": shown,
+                "total": total,
+                "histories": histories,
+            });
+        }
+        v
+    }
+
+    fn user_json(&self, name: &str) -> Value {
+        let mut u = json!({
+            "self": format!("http://jira.test/rest/api/2/user?username={name}"),
+            "name": name,
+            "key": name,
+            "displayName": display_name(name),
+            "active": true,
+        });
+        let email = self.users.iter().find(|(n, _)| n == name).map(|(_, e)| e);
+        if let (Some(e), false) = (email, self.hide_emails) {
+            u["emailAddress"] = json!(e);
+        }
+        u
+    }
+
+    /// `{id, name, statusCategory: {key, name}}` from the statuses fixture.
+    fn status_json(&self, id: &str) -> Value {
+        let known = self
+            .statuses
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["id"] == id));
+        match known {
+            Some(s) => json!({
+                "id": id,
+                "name": s["name"],
+                "statusCategory": {
+                    "key": s["statusCategory"]["key"],
+                    "name": s["statusCategory"]["name"],
+                },
+            }),
+            None => json!({
+                "id": id,
+                "name": id,
+                "statusCategory": {"key": "undefined", "name": "No Category"},
+            }),
+        }
+    }
+
+    fn status_name(&self, id: &str) -> Value {
+        self.status_json(id)["name"].clone()
+    }
+
+    fn project_id(&self, key: &str) -> usize {
+        10000
+            + self
+                .projects
+                .iter()
+                .position(|p| p == key)
+                .unwrap_or(self.projects.len())
+    }
+
+    /// One history; a `Key` item carries the keys in `fromString` and
+    /// `toString` only, with `from`/`to` null and no `fieldId` (as Jira
+    /// records a move).
+    fn history_json(&self, h: &History) -> Value {
+        let items: Vec<Value> = h
+            .items
+            .iter()
+            .map(|i| {
+                let (from, to) = (json!(i.from), json!(i.to));
+                match i.field.as_str() {
+                    "assignee" => json!({
+                        "field": "assignee", "fieldtype": "jira", "fieldId": "assignee",
+                        "from": from, "fromString": i.from.as_deref().map(display_name),
+                        "to": to, "toString": i.to.as_deref().map(display_name),
+                    }),
+                    "status" => json!({
+                        "field": "status", "fieldtype": "jira", "fieldId": "status",
+                        "from": from, "fromString": i.from.as_deref().map(|s| self.status_name(s)),
+                        "to": to, "toString": i.to.as_deref().map(|s| self.status_name(s)),
+                    }),
+                    "Key" => json!({
+                        "field": "Key", "fieldtype": "jira",
+                        "from": null, "fromString": from, "to": null, "toString": to,
+                    }),
+                    other => json!({
+                        "field": other, "fieldtype": "jira", "fieldId": other,
+                        "from": from, "fromString": from, "to": to, "toString": to,
+                    }),
+                }
+            })
+            .collect();
+        json!({
+            "id": h.id.to_string(),
+            "author": {
+                "self": format!("http://jira.test/rest/api/2/user?username={}", h.author),
+                "name": h.author,
+                "key": h.author,
+                "displayName": display_name(&h.author),
+                "active": true,
+            },
+            "created": jira_date(h.created),
+            "items": items,
+        })
     }
 }
