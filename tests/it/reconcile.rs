@@ -186,7 +186,7 @@ fn manual_runs_answer_202_refuse_overlap_and_bad_input_and_never_block_webhooks(
                "progress": {"issues_read": 0, "issues_total": 0}, "last_run": null})
     );
     // A slow Jira: the run is going on; a second one is refused.
-    fake.state().reassign("APP-1", Some("bob"), now() - 1_000);
+    fake.state().reassign("APP-1", None, now() - 1_000);
     fake.state().rest_delay = Some(Duration::from_millis(1500));
     let r = a.must_post(&format!("/v1/integrations/{i}/reconcile"), json!({}), 202);
     assert_eq!(r["run"]["manual"], true);
@@ -197,13 +197,14 @@ fn manual_runs_answer_202_refuse_overlap_and_bad_input_and_never_block_webhooks(
     // Meanwhile a webhook goes through at once.
     let token = webhook_token(&d, i);
     let t = Instant::now();
-    let v = assignee_delivery(None, "50", now() - 500, "APP-1");
-    assert_eq!(deliver(&d, &token, &v).1["outcome"], "unassigned");
+    let v = assignee_delivery(Some("bob@example.org"), "50", now() - 500, "APP-1");
+    assert_eq!(deliver(&d, &token, &v).1["outcome"], "assigned");
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     let last = wait_run(&d, i, r["run"]["started"].as_str().unwrap());
     assert_eq!(last["error"], Value::Null, "{last}");
-    // The webhook's unassign is newer than Jira's assign: it is stale.
-    assert!(assignee_of(&d, w.group).is_null());
+    // The webhook's assign is newer than the unassign read back: that one
+    // is stale.
+    assert_eq!(assignee_of(&d, w.group)["user"], w.bob);
     assert_eq!(last["outcomes"]["stale"], 1, "{last}");
     assert_eq!(last["histories_applied"], 0);
 }
