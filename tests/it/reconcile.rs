@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// Jira answers within 2 s or not at all; no periodic or start-up run
-/// unless a test asks for one.
-const MANUAL: &str = "[jira]\ntimeout_secs = 2\nreconcile_interval_secs = 0\n";
+/// (the tests' base config) unless a test asks for one.
+const MANUAL: &str = "[jira]\ntimeout_secs = 2\n";
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -77,8 +77,7 @@ fn linked_issues(d: &Daemon, fake: &FakeJira, w: &World, from: u64, n: u64) -> V
     (from..from + n)
         .map(|i| {
             let key = format!("APP-{i}");
-            fake.state()
-                .add_issue(&key, Issue::new("APP", "3", None));
+            fake.state().add_issue(&key, Issue::new("APP", "3", None));
             let g = group(d, w.project);
             link(d, g, w.integration, &key);
             (key, g)
@@ -89,8 +88,9 @@ fn linked_issues(d: &Daemon, fake: &FakeJira, w: &World, from: u64, n: u64) -> V
 #[test]
 fn after_downtime_every_linked_group_converges_without_a_webhook() {
     // The default interval (300 s): a run starts right after start-up.
-    let (mut d, fake, w) = world("[jira]\ntimeout_secs = 2\n");
-    fake.state().add_issue("APP-2", Issue::new("APP", "3", None));
+    let (mut d, fake, w) = world("[jira]\ntimeout_secs = 2\nreconcile_interval_secs = 300\n");
+    fake.state()
+        .add_issue("APP-2", Issue::new("APP", "3", None));
     let g2 = group(&d, w.project);
     link(&d, g2, w.integration, "APP-2");
     // Never reconciled yet (the start-up run came before the connection).
@@ -147,7 +147,12 @@ fn after_downtime_every_linked_group_converges_without_a_webhook() {
     // And the webhook Jira sent late for the change reconcile applied is a
     // duplicate (same changelog id).
     let id = fake.state().issues["APP-1"].history.last().unwrap().id;
-    let dup = assignee_delivery(Some("bob@example.org"), &id.to_string(), t0 - 5_000, "APP-1");
+    let dup = assignee_delivery(
+        Some("bob@example.org"),
+        &id.to_string(),
+        t0 - 5_000,
+        "APP-1",
+    );
     assert_eq!(deliver(&d, &token, &dup).1["outcome"], "duplicate");
 }
 
@@ -159,7 +164,10 @@ fn manual_runs_answer_202_refuse_overlap_and_bad_input_and_never_block_webhooks(
     assert_eq!(fake.count("/rest/api/2/search"), 0, "interval 0: no runs");
     let a = d.admin();
     assert_error(
-        &a.post(&format!("/v1/integrations/{}/reconcile", i + 100), json!({})),
+        &a.post(
+            &format!("/v1/integrations/{}/reconcile", i + 100),
+            json!({}),
+        ),
         404,
         "not_found",
     );
@@ -293,10 +301,16 @@ fn a_failed_run_keeps_the_cursor_and_says_why() {
     // Jira refusing the credentials also sets the integration's last_error.
     fake.state().rest_down = Some(401);
     let refused = run(&d, i, json!({}));
-    assert!(refused["error"].as_str().unwrap().contains("401"), "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("401"),
+        "{refused}"
+    );
     let integ = d.admin().must_get(&format!("/v1/integrations/{i}"));
     assert!(
-        integ["last_error"].as_str().unwrap_or_default().contains("401"),
+        integ["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("401"),
         "{integ}"
     );
     assert_eq!(reconcile_state(&d, i)["cursor"], cursor);
@@ -337,7 +351,7 @@ fn kill_9_mid_run_resumes_from_the_cursor_and_applies_nothing_twice() {
 
 #[test]
 fn sigterm_during_a_run_exits_in_time_and_the_next_start_resumes() {
-    let (mut d, fake, w) = world("[jira]\ntimeout_secs = 30\nreconcile_interval_secs = 0\n[http]\nshutdown_timeout_secs = 3\n");
+    let (mut d, fake, w) = world("[jira]\ntimeout_secs = 30\n[http]\nshutdown_timeout_secs = 3\n");
     fake.state().reassign("APP-1", Some("bob"), now() - 1_000);
     fake.state().rest_delay = Some(Duration::from_secs(20));
     d.admin().must_post(
@@ -365,11 +379,20 @@ fn synclinkctl_waits_for_the_run_and_prints_what_it_did() {
     let o = std::process::Command::new(CTL)
         .arg("--socket")
         .arg(&d.socket)
-        .args(["integration", "reconcile", &w.integration.to_string(), "--wait"])
+        .args([
+            "integration",
+            "reconcile",
+            &w.integration.to_string(),
+            "--wait",
+        ])
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out} {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(
         out.contains("1 histories applied") && out.contains("assigned 1"),
         "{out}"
@@ -380,9 +403,31 @@ fn synclinkctl_waits_for_the_run_and_prints_what_it_did() {
     let o = std::process::Command::new(CTL)
         .arg("--socket")
         .arg(&d.socket)
-        .args(["integration", "reconcile", &w.integration.to_string(), "--wait"])
+        .args([
+            "integration",
+            "reconcile",
+            &w.integration.to_string(),
+            "--wait",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("503"));
+}
+
+#[test]
+fn periodic_runs_pick_up_what_jira_changed_since_the_last_one() {
+    let (d, fake, w) = world("[jira]\ntimeout_secs = 2\nreconcile_interval_secs = 1\n");
+    wait_until("a first periodic run", || {
+        reconcile_state(&d, w.integration)["last_run"].is_object()
+    });
+    fake.state().reassign("APP-1", Some("bob"), now());
+    wait_until("the next run's assign", || {
+        assignee_of(&d, w.group)["user"] == w.bob
+    });
+    assert!(d.events("reconcile-started").len() >= 2);
+    assert!(d
+        .events("reconcile-started")
+        .iter()
+        .all(|e| e["manual"] == false));
 }

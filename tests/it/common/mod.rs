@@ -86,8 +86,11 @@ impl Daemon {
     pub fn start_in(dir: Arc<tempfile::TempDir>, overrides: &str, env: &[(&str, &str)]) -> Daemon {
         let socket = dir.path().join("admin.sock");
         let data = dir.path().join("data");
+        // No start-up or periodic reconcile runs (their Jira requests would
+        // mix with what a test counts) unless a test turns them on.
         let mut base: toml::Table = toml::from_str(&format!(
-            "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\nsocket = {:?}\n[storage]\npath = {:?}\n",
+            "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\nsocket = {:?}\n[storage]\npath = {:?}\n\
+             [jira]\nreconcile_interval_secs = 0\n",
             socket.display().to_string(),
             data.display().to_string()
         ))
