@@ -18,8 +18,8 @@ use std::time::Instant;
 #[path = "../src/domain/payload/reference.rs"]
 mod reference;
 use synclink::domain::payload::{
-    check_issue_key, jira_account, Action, Payload, PayloadError, StatusItem, MAX_EMAIL_LEN,
-    MAX_KEY_LEN,
+    check_issue_key, jira_account, moved_keys, Action, Payload, PayloadError, StatusItem,
+    MAX_EMAIL_LEN, MAX_KEY_LEN,
 };
 
 /// The system allocator, counting allocations.

@@ -463,7 +463,8 @@ impl Run {
                     .search(&self.integration.access_token, jql, start_at, PAGE_SIZE)
                     .await
                     .map_err(Failure::Jira)?;
-                totals[q] = page.total.max(start_at + page.issues.len() as u64);
+                let returned = page.issues.len() as u64;
+                totals[q] = page.total.max(start_at + returned);
                 let fresh: Vec<IssueDoc> = page
                     .issues
                     .into_iter()
@@ -489,9 +490,7 @@ impl Run {
                     progress[q] = Some(progress[q].map_or(u, |p| p.max(u)));
                     self.move_cursor(&progress).await?;
                 }
-                let returned = n as u64;
-                if returned == 0 || start_at + (PAGE_SIZE.min(page.max_results.max(1))) > page.total
-                {
+                if returned == 0 || start_at + returned >= page.total {
                     break;
                 }
                 // Issues that left the window's lower edge (it moves with

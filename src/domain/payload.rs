@@ -69,6 +69,9 @@ pub struct Payload {
     /// `issue.fields.status.statusCategory.key`, when the delivery carries it
     /// (the category of the status the issue is in now).
     pub status_category: Option<String>,
+    /// A `Key` item: the issue moved from the first key to the second
+    /// (SPEC section 4 step 5c), both checked and upper-cased.
+    pub moved: Option<(String, String)>,
 }
 
 /// A delivery Jira should not have sent: answered 400 with this message.
@@ -199,6 +202,7 @@ fn payload_of(top: &Top) -> Result<Payload, PayloadError> {
             action: Action::MissingChangelog,
             status: None,
             status_category: None,
+            moved: None,
         });
     };
     let changelog_id = match &changelog.id {
@@ -238,6 +242,7 @@ fn payload_of(top: &Top) -> Result<Payload, PayloadError> {
         None | Some(Val::Null) | Some(Val::Object(_)) => {}
         Some(_) => return Err(bad("`issue.fields.assignee` must be an object or null")),
     }
+    let moved = moved_keys(items.moved.clone())?;
     let fields = issue.and_then(|i| Val::object(&i.fields));
     let status_category = match fields
         .and_then(|f| Val::object(&f.status))
@@ -255,9 +260,13 @@ fn payload_of(top: &Top) -> Result<Payload, PayloadError> {
         action: Action::NotAnAssigneeChange,
         status: items.status.clone(),
         status_category,
+        moved,
     };
-    if !items.assignee && p.status.is_none() {
+    if !items.assignee && p.status.is_none() && p.moved.is_none() {
         return Ok(p);
+    }
+    if let (None, Some((_, to))) = (&p.key, &p.moved) {
+        p.key = Some(to.clone());
     }
     match &p.key {
         None if items.assignee => {
@@ -292,6 +301,30 @@ fn payload_of(top: &Top) -> Result<Payload, PayloadError> {
         Some(_) => unreachable!("the assignee's shape was checked above"),
     };
     Ok(p)
+}
+
+/// A `Key` item's old and new key: both must be issue keys; a move to the
+/// same key (case folded) is no move.
+pub fn moved_keys(
+    item: Option<(Option<String>, Option<String>)>,
+) -> Result<Option<(String, String)>, PayloadError> {
+    let Some((from, to)) = item else {
+        return Ok(None);
+    };
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(bad(
+            "a `Key` item (the issue moved) needs `fromString` and `toString`: the old and the new \
+             issue key",
+        ));
+    };
+    for (what, k) in [("fromString", &from), ("toString", &to)] {
+        check_issue_key(k).map_err(|e| bad(format!("the `Key` item's `{what}` {e}")))?;
+    }
+    let (from, to) = (
+        normalize_issue_key(&from).into_owned(),
+        normalize_issue_key(&to).into_owned(),
+    );
+    Ok((from != to).then_some((from, to)))
 }
 
 /// The Jira account of an assignee without an email: its `name`, else its

@@ -349,6 +349,17 @@ pub enum DeliveryOutcome {
     AssignedUnresolved,
     UnassignedResolved,
     UnassignedUnresolved,
+    /// The issue moved to another key; links and delivery state followed
+    /// (SPEC section 4 step 5c), alone or with the delivery's other effects.
+    Moved,
+    MovedAssigned,
+    MovedUnassigned,
+    MovedResolved,
+    MovedUnresolved,
+    MovedAssignedResolved,
+    MovedAssignedUnresolved,
+    MovedUnassignedResolved,
+    MovedUnassignedUnresolved,
 }
 
 impl DeliveryOutcome {
@@ -373,6 +384,15 @@ impl DeliveryOutcome {
             DeliveryOutcome::AssignedUnresolved => "assigned+unresolved",
             DeliveryOutcome::UnassignedResolved => "unassigned+resolved",
             DeliveryOutcome::UnassignedUnresolved => "unassigned+unresolved",
+            DeliveryOutcome::Moved => "moved",
+            DeliveryOutcome::MovedAssigned => "moved+assigned",
+            DeliveryOutcome::MovedUnassigned => "moved+unassigned",
+            DeliveryOutcome::MovedResolved => "moved+resolved",
+            DeliveryOutcome::MovedUnresolved => "moved+unresolved",
+            DeliveryOutcome::MovedAssignedResolved => "moved+assigned+resolved",
+            DeliveryOutcome::MovedAssignedUnresolved => "moved+assigned+unresolved",
+            DeliveryOutcome::MovedUnassignedResolved => "moved+unassigned+resolved",
+            DeliveryOutcome::MovedUnassignedUnresolved => "moved+unassigned+unresolved",
         }
     }
 
@@ -389,12 +409,29 @@ impl DeliveryOutcome {
         }
     }
 
+    /// A move joined with the other effects of its delivery (`rest`: the
+    /// outcome without the move). A rest without an effect adds nothing.
+    pub fn moved(rest: DeliveryOutcome) -> DeliveryOutcome {
+        use DeliveryOutcome::*;
+        match rest {
+            Assigned => MovedAssigned,
+            Unassigned => MovedUnassigned,
+            Resolved => MovedResolved,
+            Unresolved => MovedUnresolved,
+            AssignedResolved => MovedAssignedResolved,
+            AssignedUnresolved => MovedAssignedUnresolved,
+            UnassignedResolved => MovedUnassignedResolved,
+            UnassignedUnresolved => MovedUnassignedUnresolved,
+            _ => Moved,
+        }
+    }
+
     /// Does this outcome have `part` (itself, or one of its `+` parts)?
     pub fn has_part(self, part: DeliveryOutcome) -> bool {
         self == part || self.as_str().split('+').any(|p| p == part.as_str())
     }
 
-    pub const ALL: [DeliveryOutcome; 19] = [
+    pub const ALL: [DeliveryOutcome; 28] = [
         DeliveryOutcome::Assigned,
         DeliveryOutcome::Unassigned,
         DeliveryOutcome::Unchanged,
@@ -414,6 +451,15 @@ impl DeliveryOutcome {
         DeliveryOutcome::AssignedUnresolved,
         DeliveryOutcome::UnassignedResolved,
         DeliveryOutcome::UnassignedUnresolved,
+        DeliveryOutcome::Moved,
+        DeliveryOutcome::MovedAssigned,
+        DeliveryOutcome::MovedUnassigned,
+        DeliveryOutcome::MovedResolved,
+        DeliveryOutcome::MovedUnresolved,
+        DeliveryOutcome::MovedAssignedResolved,
+        DeliveryOutcome::MovedAssignedUnresolved,
+        DeliveryOutcome::MovedUnassignedResolved,
+        DeliveryOutcome::MovedUnassignedUnresolved,
     ];
 
     pub fn parse(s: &str) -> Option<DeliveryOutcome> {

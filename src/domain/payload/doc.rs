@@ -277,6 +277,9 @@ pub(super) struct Items {
     pub first_non_object: Option<usize>,
     pub assignee: bool,
     pub status: Option<super::StatusItem>,
+    /// The last `Key` item (the issue moved): its old and new key
+    /// (`fromString` / `toString`, else `from` / `to`).
+    pub moved: Option<(Option<String>, Option<String>)>,
 }
 
 impl<'de> FromSeq<'de> for Items {
@@ -286,6 +289,12 @@ impl<'de> FromSeq<'de> for Items {
             match item {
                 Val::Object(item) => {
                     self.assignee |= item.is_assignee();
+                    if item.field == Named::Key {
+                        self.moved = Some((
+                            item.from_string.clone().or(item.from.clone()),
+                            item.to_string.clone().or(item.to.clone()),
+                        ));
+                    }
                     if item.is_status() {
                         self.status = Some(super::StatusItem {
                             from: item.from,
@@ -312,6 +321,9 @@ struct Item {
     field_id: Named,
     from: Option<String>,
     to: Option<String>,
+    /// `fromString` / `toString` (a `Key` item's keys), when non-empty strings.
+    from_string: Option<String>,
+    to_string: Option<String>,
 }
 
 /// What a `field` / `fieldId` string names, as far as the rules care.
@@ -321,6 +333,8 @@ enum Named {
     Other,
     Assignee,
     Status,
+    /// `Key` (only as `field`): the issue moved to another key.
+    Key,
 }
 
 impl Item {
@@ -343,7 +357,8 @@ pub(super) fn id_text(v: &Val<'_>) -> Option<String> {
 }
 
 impl<'de> FromMap<'de> for Item {
-    const NAMES: &'static [&'static str] = &["field", "fieldId", "from", "to"];
+    const NAMES: &'static [&'static str] =
+        &["field", "fieldId", "from", "to", "fromString", "toString"];
     fn entry<A: MapAccess<'de>>(
         &mut self,
         index: Option<usize>,
@@ -355,6 +370,7 @@ impl<'de> FromMap<'de> for Item {
                 let named = match v {
                     Val::Str(s) if s == "assignee" => Named::Assignee,
                     Val::Str(s) if s == "status" => Named::Status,
+                    Val::Str(s) if s == "Key" && i == 0 => Named::Key,
                     _ => Named::Other,
                 };
                 if i == 0 {
@@ -365,6 +381,17 @@ impl<'de> FromMap<'de> for Item {
             }
             Some(2) => self.from = id_text(&map.next_value::<Val<'de>>()?),
             Some(3) => self.to = id_text(&map.next_value::<Val<'de>>()?),
+            Some(i @ (4 | 5)) => {
+                let v = match map.next_value::<Val<'de>>()? {
+                    Val::Str(s) if !s.is_empty() => Some(s.to_string()),
+                    _ => None,
+                };
+                if i == 4 {
+                    self.from_string = v;
+                } else {
+                    self.to_string = v;
+                }
+            }
             _ => map.next_value::<Skip>().map(drop)?,
         }
         Ok(())

@@ -58,7 +58,7 @@ fn pool_json(rng: &mut Rng) -> Value {
     }
 }
 
-const POOL: usize = 65;
+const POOL: usize = 69;
 const NOT_JSON: &[usize] = &[48, 51, 53, 54, 55, 56, 57, 58, 59];
 
 fn pool_at(i: usize, rng: &mut Rng) -> Value {
@@ -129,6 +129,10 @@ fn pool_at(i: usize, rng: &mut Rng) -> Value {
         61 => json!([{"field": "Исполнитель", "fieldId": "assignee"}]),
         62 => json!([{"field": "status", "from": "3", "to": 10001}]),
         63 => json!({"statusCategory": {"key": "done"}, "id": "10001"}),
+        65 => json!("Key"),
+        66 => json!([{"field": "Key", "fromString": "APP-1", "toString": "OPS-7"}]),
+        67 => json!({"field": "Key", "from": "app-2", "fromString": "", "toString": "APP-2"}),
+        68 => json!("OPS-12"),
         _ => raw("9007199254740993"),
     }
 }
@@ -152,6 +156,8 @@ const PATHS: &[&[&str]] = &[
     &["changelog", "items", "0", "fieldId"],
     &["changelog", "items", "0", "from"],
     &["changelog", "items", "1", "to"],
+    &["changelog", "items", "0", "fromString"],
+    &["changelog", "items", "1", "toString"],
     &["issue", "fields", "status", "statusCategory", "key"],
     &["user"],
     &["issue", "id"],

@@ -5,8 +5,8 @@
 //! into the daemon.
 
 use super::{
-    check_issue_key, jira_account, Action, Payload, PayloadError, StatusItem, MAX_EMAIL_LEN,
-    MAX_KEY_LEN,
+    check_issue_key, jira_account, moved_keys, Action, Payload, PayloadError, StatusItem,
+    MAX_EMAIL_LEN, MAX_KEY_LEN,
 };
 use serde_json::Value;
 
@@ -68,6 +68,7 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
             action: Action::MissingChangelog,
             status: None,
             status_category: None,
+            moved: None,
         });
     };
     let changelog_id = match changelog.get("id") {
@@ -89,6 +90,7 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
     };
     let mut assignee_change = false;
     let mut status = None;
+    let mut moved = None;
     let id_text = |v: Option<&Value>| match v {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -104,6 +106,16 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
         };
         if names("assignee") {
             assignee_change = true;
+        }
+        if item.get("field").and_then(Value::as_str) == Some("Key") {
+            let text = |k: &str| match item.get(k) {
+                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            };
+            moved = Some((
+                text("fromString").or(id_text(item.get("from"))),
+                text("toString").or(id_text(item.get("to"))),
+            ));
         }
         if names("status") {
             status = Some(StatusItem {
@@ -126,6 +138,7 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
     {
         return Err(bad("`issue.fields.assignee` must be an object or null"));
     }
+    let moved = moved_keys(moved)?;
     let status_category = fields
         .and_then(|f| f.get("status"))
         .and_then(|s| s.get("statusCategory"))
@@ -140,9 +153,13 @@ pub fn parse(body: &Value) -> Result<Payload, PayloadError> {
         action: Action::NotAnAssigneeChange,
         status,
         status_category,
+        moved,
     };
-    if !assignee_change && p.status.is_none() {
+    if !assignee_change && p.status.is_none() && p.moved.is_none() {
         return Ok(p);
+    }
+    if let (None, Some((_, to))) = (&p.key, &p.moved) {
+        p.key = Some(to.clone());
     }
     match &p.key {
         None if assignee_change => {

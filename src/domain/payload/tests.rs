@@ -409,3 +409,51 @@ fn an_item_named_only_by_field_id_counts() {
     v["changelog"]["items"] = json!([{"field": "Статус", "fieldId": "status"}]);
     assert_eq!(parse(&v).unwrap().action, Action::NotAnAssigneeChange);
 }
+
+#[test]
+fn a_key_item_is_a_move_from_the_old_key_to_the_new_one() {
+    let moved = |items: Value, key: Option<&str>| {
+        let mut v = json!({"timestamp": 5, "changelog": {"id": "9", "items": items}});
+        if let Some(k) = key {
+            v["issue"] = json!({"key": k, "fields": {}});
+        }
+        parse(&v)
+    };
+    // As Jira writes it: the keys in fromString / toString.
+    let p = moved(
+        json!([{"field": "Key", "fieldtype": "jira", "from": null, "fromString": "app-1",
+                "to": null, "toString": "OPS-7"}]),
+        Some("OPS-7"),
+    )
+    .unwrap();
+    assert_eq!(p.moved, Some(("APP-1".into(), "OPS-7".into())));
+    assert_eq!(p.action, Action::NotAnAssigneeChange);
+    assert_eq!(p.key.as_deref(), Some("OPS-7"));
+    // No issue.key: the new key is the delivery's.
+    let p = moved(json!([{"field": "Key", "from": "APP-1", "to": "OPS-7"}]), None).unwrap();
+    assert_eq!(p.key.as_deref(), Some("OPS-7"));
+    // With an assignee change too.
+    let p = moved(
+        json!([{"field": "Key", "fromString": "APP-1", "toString": "OPS-7"},
+               {"field": "assignee", "to": "bob"}]),
+        Some("OPS-7"),
+    )
+    .unwrap();
+    assert_eq!(p.action, Action::Unassign);
+    assert!(p.moved.is_some());
+    // The same key (case folded) is no move; fieldId "Key" is not the field.
+    let p = moved(json!([{"field": "Key", "fromString": "ops-7", "toString": "OPS-7"}]), None).unwrap();
+    assert_eq!(p.moved, None);
+    let p = moved(json!([{"fieldId": "Key", "fromString": "A-1", "toString": "B-1"}]), None).unwrap();
+    assert_eq!(p.moved, None);
+    // A Key item without two keys, or with a key no link could hold: 400.
+    for items in [
+        json!([{"field": "Key", "fromString": "APP-1"}]),
+        json!([{"field": "Key", "toString": "APP-1", "fromString": ""}]),
+        json!([{"field": "Key", "fromString": "APP 1", "toString": "OPS-7"}]),
+        json!([{"field": "Key", "fromString": "APP-1", "toString": "x".repeat(300)}]),
+    ] {
+        let e = moved(items.clone(), Some("OPS-7")).unwrap_err().0;
+        assert!(e.contains("`Key` item"), "{items}: {e}");
+    }
+}
