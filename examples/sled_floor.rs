@@ -131,6 +131,7 @@ fn store_run(a: &Args, dir: &std::path::Path) -> Run {
                         source: Default::default(),
                     },
                     outbox: vec![],
+                    moved: None,
                     state: Some((1, key.clone(), st.clone())),
                     delivery: Some(Delivery {
                         id: 0,

@@ -532,12 +532,19 @@ impl Run {
         tally: &mut Tally,
     ) -> Result<(), Failure> {
         let s = &self.shared;
-        let keys: Vec<String> = issues.iter().map(|i| i.key.clone()).collect();
+        // An issue counts when its key, or a key it had before a move, is
+        // linked here.
+        let keys: Vec<Vec<String>> = issues.iter().map(IssueDoc::keys).collect();
+        let flat: Vec<String> = keys.iter().flatten().cloned().collect();
         let (store, id) = (s.deps.store.clone(), self.integration.id);
-        let linked = blocking(move || store.linked_keys(id, &keys)).await?;
+        let linked = blocking(move || store.linked_keys(id, &flat)).await?;
+        let mut linked = linked.into_iter();
         let mut cmds = Vec::new();
-        for (mut issue, linked) in issues.into_iter().zip(linked) {
-            if !linked {
+        for (mut issue, keys) in issues.into_iter().zip(keys) {
+            let any = keys
+                .iter()
+                .fold(false, |any, _| linked.next() == Some(true) || any);
+            if !any {
                 continue;
             }
             if issue.changelog_cut() {

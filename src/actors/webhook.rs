@@ -399,7 +399,7 @@ fn parse(
                 "the delivery carries no changelog".into(),
             );
         }
-        Action::NotAnAssigneeChange if status.is_none() => {
+        Action::NotAnAssigneeChange if status.is_none() && p.moved.is_none() => {
             return done(
                 DeliveryOutcome::NotAnAssigneeChange,
                 "the changelog holds no assignee or status change".into(),
@@ -413,7 +413,7 @@ fn parse(
         }),
         Action::MissingAssigneeEmail(None) => {
             info!(log, "missing-assignee-email"; "integration" => integration, "key" => p.key.as_deref());
-            if status.is_none() {
+            if status.is_none() && p.moved.is_none() {
                 return done(
                     DeliveryOutcome::MissingAssigneeEmail,
                     "the new assignee has no visible email address in Jira".into(),
@@ -428,12 +428,16 @@ fn parse(
         received,
         integration,
         // Keys match case-insensitively; links and delivery state hold them
-        // upper-cased.
-        key: p
-            .key
-            .as_deref()
-            .map(|k| payload::normalize_issue_key(k).into_owned())
-            .unwrap_or_default(),
+        // upper-cased. A moved issue's key is the one it moved to.
+        key: match &p.moved {
+            Some((_, to)) => to.clone(),
+            None => p
+                .key
+                .as_deref()
+                .map(|k| payload::normalize_issue_key(k).into_owned())
+                .unwrap_or_default(),
+        },
+        moved: p.moved.map(|(from, _)| from),
         changelog_id: p.changelog_id,
         timestamp: p.timestamp,
         assignee,

@@ -75,6 +75,9 @@ pub struct SyncCommand {
     pub status: Option<StatusChange>,
     /// A webhook, or a history read back by reconcile (SPEC section 11).
     pub source: Source,
+    /// The issue moved here (to `key`) from this key (upper-cased): its
+    /// links and delivery state follow first (SPEC section 4 step 5c).
+    pub moved: Option<String>,
 }
 
 /// The organizations where an integration syncs, per switch.
@@ -229,6 +232,9 @@ pub enum Note {
         jira_user: String,
         why: Option<String>,
     },
+    /// `"issue-moved"`: the links of these groups follow the issue from
+    /// `from` to the delivery's key.
+    Moved { from: String, groups: Vec<Id> },
 }
 
 /// What one delivery (or manual change) writes.
@@ -248,6 +254,9 @@ pub struct Plan {
     /// What to push to Jira (SPEC section 10, outbound): written in the
     /// same atomic write as the change (ids and times set then).
     pub outbox: Vec<OutboxEntry>,
+    /// `(integration, from, to)`: every link to `from` becomes a link to
+    /// `to`, and `from`'s delivery state goes (step 5c), in the same write.
+    pub moved: Option<(Id, String, String)>,
 }
 
 /// What the planner reads. The daemon's reads are the store's plus what
@@ -382,7 +391,19 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
         )));
     };
     let key = cmd.key.as_str();
-    let prev = r.delivery_state(cmd.integration, key)?;
+    // Step 5c: an issue moved here from another key takes that key's links
+    // and delivery state along, before the rest of the delivery applies
+    // (nothing to take: no move).
+    let from = cmd.moved.as_deref().filter(|f| *f != key);
+    let (from_state, from_groups) = match from {
+        Some(f) => (
+            r.delivery_state(cmd.integration, f)?,
+            r.linked(cmd.integration, f)?,
+        ),
+        None => (None, vec![]),
+    };
+    let moves = from.filter(|_| from_state.is_some() || !from_groups.is_empty());
+    let prev = merge_states(from_state, r.delivery_state(cmd.integration, key)?);
     let mut delivery = Delivery {
         id: 0,
         received: cmd.received,
@@ -410,6 +431,7 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
             notes,
             cause,
             outbox: vec![],
+            moved: None,
         })
     };
     let st = prev.clone().unwrap_or_default();
@@ -445,7 +467,18 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
     let s_stale = cmd.status.as_ref().and_then(|_| older(st.status_timestamp));
     let a_live = cmd.assignee.is_some() && a_stale.is_none();
     let s_live = cmd.status.is_some() && s_stale.is_none();
-    if !a_live && !s_live {
+    if let (None, Some(f), None, None) = (moves, from, &cmd.assignee, &cmd.status) {
+        return nothing(
+            delivery,
+            DeliveryOutcome::NoAffectedGroups,
+            format!(
+                "{f} moved to {key}, but nothing here is linked to {f} on integration {}",
+                cmd.integration
+            ),
+            vec![Note::NoAffectedGroups],
+        );
+    }
+    if !a_live && !s_live && moves.is_none() {
         let (ts, newest) = a_stale.or(s_stale).unwrap_or_default();
         return nothing(
             delivery,
@@ -482,9 +515,21 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
         )),
         None => None,
     };
-    let outcome = joined(assignee.as_ref(), status.as_ref());
+    let mut outcome = joined(assignee.as_ref(), status.as_ref());
     let mut ops = Vec::new();
     let mut reasons = Vec::new();
+    if let Some(f) = moves {
+        outcome = DeliveryOutcome::moved(outcome);
+        let ids: Vec<Id> = from_groups.iter().map(|(g, _)| g.id).collect();
+        delivery.groups.extend(&ids);
+        reasons.push(format!(
+            "{f} moved to {key}: its links (groups {ids:?}) and delivery state follow"
+        ));
+        notes.push(Note::Moved {
+            from: f.to_string(),
+            groups: ids,
+        });
+    }
     for part in [assignee, status].into_iter().flatten() {
         for g in part.groups {
             if !delivery.groups.contains(&g) {
@@ -505,6 +550,7 @@ pub fn inbound(cmd: &SyncCommand, r: &mut impl Reads) -> Result<Plan, Error> {
         notes,
         cause,
         outbox,
+        moved: moves.map(|f| (cmd.integration, f.to_string(), cmd.key.clone())),
     })
 }
 
@@ -866,10 +912,42 @@ fn affected(
     if orgs.is_empty() {
         return Ok(vec![]);
     }
-    Ok(r.linked(cmd.integration, &cmd.key)?
+    let mut linked = r.linked(cmd.integration, &cmd.key)?;
+    // A moved issue's links come along (step 5c).
+    if let Some(from) = cmd.moved.as_deref().filter(|f| *f != cmd.key) {
+        for (g, p) in r.linked(cmd.integration, from)? {
+            if !linked.iter().any(|(l, _)| l.id == g.id) {
+                linked.push((g, p));
+            }
+        }
+    }
+    Ok(linked
         .into_iter()
         .filter(|(_, p)| orgs.contains(&p.org))
         .collect())
+}
+
+/// The delivery state of a key that an issue moved to: its own, or the
+/// old key's, or both joined (each field's newest timestamp, both sets of
+/// recent changelog ids; the new key's newest id kept).
+fn merge_states(from: Option<DeliveryState>, to: Option<DeliveryState>) -> Option<DeliveryState> {
+    match (from, to) {
+        (None, s) | (s, None) => s,
+        (Some(f), Some(mut t)) => {
+            let max = |a: Option<i64>, b: Option<i64>| a.max(b);
+            t.timestamp = max(t.timestamp, f.timestamp);
+            t.status_timestamp = max(t.status_timestamp, f.status_timestamp);
+            if t.changelog_id.is_none() {
+                t.changelog_id = f.changelog_id.clone();
+            }
+            for id in f.recent_changelog_ids.iter() {
+                if !t.recent_changelog_ids.contains(id) {
+                    t.recent_changelog_ids.push(id, RECENT_CHANGELOG_IDS);
+                }
+            }
+            Some(t)
+        }
+    }
 }
 
 /// The delivery state once `cmd` is applied: each applied field's newest
@@ -984,5 +1062,6 @@ fn admin_plan(ops: Vec<Op>, outcome: DeliveryOutcome, r: &mut impl Reads) -> Res
         notes: vec![],
         cause: Cause::Admin,
         outbox,
+        moved: None,
     })
 }

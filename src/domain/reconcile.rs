@@ -178,6 +178,31 @@ pub struct Changelog {
     pub histories: Vec<HistoryDoc>,
 }
 
+impl HistoryDoc {
+    /// A `Key` item (the issue moved): its old and new key, checked and
+    /// upper-cased (as a webhook's, `payload::moved_keys`). None when there
+    /// is none or it is malformed.
+    pub fn moved(&self) -> Option<(String, String)> {
+        let item = self
+            .items
+            .iter()
+            .rev()
+            .find(|i| i.field.as_deref() == Some("Key"))?;
+        let text = |s: &Option<Text>, t: &Option<Text>| {
+            s.clone()
+                .map(Text::into_string)
+                .filter(|s| !s.is_empty())
+                .or(t.clone().map(Text::into_string))
+        };
+        super::payload::moved_keys(Some((
+            text(&item.from_string, &item.from),
+            text(&item.to_string, &item.to),
+        )))
+        .ok()
+        .flatten()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct HistoryDoc {
     pub id: Text,
@@ -194,6 +219,8 @@ pub struct ItemDoc {
     pub field_id: Option<String>,
     pub from: Option<Text>,
     pub to: Option<Text>,
+    pub from_string: Option<Text>,
+    pub to_string: Option<Text>,
 }
 
 impl ItemDoc {
@@ -207,6 +234,19 @@ impl IssueDoc {
     /// `fields.updated` in ms.
     pub fn updated(&self) -> Option<i64> {
         self.fields.updated.as_deref().and_then(parse_jira_time)
+    }
+
+    /// Its key and every key it had before a move its changelog shows.
+    pub fn keys(&self) -> Vec<String> {
+        let mut out = vec![self.key.clone()];
+        for h in self.changelog.iter().flat_map(|c| &c.histories) {
+            if let Some((from, _)) = h.moved() {
+                if !out.contains(&from) {
+                    out.push(from);
+                }
+            }
+        }
+        out
     }
 
     /// Was the changelog cut short (`total > maxResults`, or it starts past
@@ -233,24 +273,48 @@ impl IssueDoc {
         let Some(changelog) = &self.changelog else {
             return vec![];
         };
-        let mut out: Vec<(i64, u64, SyncCommand)> = Vec::new();
-        for h in &changelog.histories {
+        // Oldest first, by `created` then id (Jira's order is not trusted).
+        let mut histories: Vec<(i64, u64, &HistoryDoc)> = changelog
+            .histories
+            .iter()
+            .map(|h| {
+                let ts = h.created.as_deref().and_then(parse_jira_time);
+                let order = match &h.id {
+                    Text::Num(n) => n.as_u64(),
+                    Text::Str(s) => s.parse().ok(),
+                };
+                (ts.unwrap_or(i64::MIN), order.unwrap_or(u64::MAX), h)
+            })
+            .collect();
+        histories.sort_by_key(|(ts, order, _)| (*ts, *order));
+        // The key each history was made under: walking back from the key
+        // the issue has now, a move (a `Key` item) leads to its old key.
+        let mut keys = vec![key; histories.len()];
+        let mut now = keys.last().cloned().unwrap_or_default();
+        for (i, (_, _, h)) in histories.iter().enumerate().rev() {
+            keys[i] = now.clone();
+            if let Some((from, _)) = h.moved() {
+                now = from;
+            }
+        }
+        let mut out = Vec::new();
+        for ((_, _, h), key) in histories.into_iter().zip(keys) {
             let assignee = h.items.iter().rev().find(|i| i.is("assignee"));
             let status = h.items.iter().rev().find(|i| i.is("status"));
-            if assignee.is_none() && status.is_none() {
+            let moved = h.moved().map(|(from, _)| from);
+            if assignee.is_none() && status.is_none() && moved.is_none() {
                 continue;
             }
             let id = h.id.clone().into_string();
             if id.is_empty() || id.len() > super::payload::MAX_KEY_LEN {
                 continue;
             }
-            let timestamp = h.created.as_deref().and_then(parse_jira_time);
-            let cmd = SyncCommand {
+            out.push(SyncCommand {
                 received,
                 integration,
-                key: key.clone(),
-                changelog_id: Some(id.clone()),
-                timestamp,
+                key,
+                changelog_id: Some(id),
+                timestamp: h.created.as_deref().and_then(parse_jira_time),
                 assignee: assignee.map(|i| self.assignee_change(i)),
                 status: status.map(|i| StatusChange {
                     from: i.from.clone().map(Text::into_string),
@@ -258,12 +322,10 @@ impl IssueDoc {
                     to_done_now: None,
                 }),
                 source: Source::Reconcile,
-            };
-            let order = id.parse::<u64>().unwrap_or(u64::MAX);
-            out.push((timestamp.unwrap_or(i64::MIN), order, cmd));
+                moved,
+            });
         }
-        out.sort_by_key(|(ts, order, _)| (*ts, *order));
-        out.into_iter().map(|(_, _, c)| c).collect()
+        out
     }
 
     /// The assignee a history's item names.

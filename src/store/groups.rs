@@ -85,11 +85,7 @@ impl Store {
             ..link.clone()
         };
         let k = link_key(link.integration, &link.key, link.group);
-        let rk = Key::new()
-            .u64(link.group)
-            .u64(link.integration)
-            .str(&link.key)
-            .build();
+        let rk = group_link_key(link.group, link.integration, &link.key);
         let val = encode("link", link)?;
         (&self.t.links, &self.t.group_links).transaction(|(links, gl)| {
             if links.get(&k)?.is_some() {
@@ -166,6 +162,11 @@ impl Store {
 /// Key of the `links` tree: (integration, issue key, group).
 pub fn link_key(integration: Id, key: &str, group: Id) -> Vec<u8> {
     Key::new().u64(integration).str(key).u64(group).build()
+}
+
+/// Key of the `group_links` tree: (group, integration, issue key).
+pub fn group_link_key(group: Id, integration: Id, key: &str) -> Vec<u8> {
+    Key::new().u64(group).u64(integration).str(key).build()
 }
 
 #[cfg(test)]

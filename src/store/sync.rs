@@ -26,6 +26,10 @@ pub struct SyncWrite {
     pub cause: crate::domain::plan::Cause,
     /// Outbox entries of the ops (their ids and times are set here).
     pub outbox: Vec<crate::domain::outbox::OutboxEntry>,
+    /// `(integration, from, to)`: an issue moved (SPEC section 4 step 5c):
+    /// every link to `from` becomes a link to `to` and `from`'s delivery
+    /// state goes, in the same atomic write as the rest.
+    pub moved: Option<(Id, String, String)>,
 }
 
 /// What a [`SyncWrite`] changed: the groups whose assignee changed, with
@@ -239,6 +243,7 @@ mod tests {
                 actor: None,
                 cause: Default::default(),
                 outbox: vec![],
+                moved: None,
             })
             .unwrap();
         assert!(applied.delivery_id.is_some());
@@ -304,5 +309,68 @@ mod tests {
             s.list_deliveries(&DeliveryFilter::default(), 1, 4).unwrap()[0].received,
             9
         );
+    }
+
+    /// A move re-keys every link of the old key and drops its delivery
+    /// state in the batch's one write; moves chain within a batch, and a
+    /// group linked to both keys keeps one link.
+    #[test]
+    fn moves_re_key_links_and_delivery_state_in_the_batch_write() {
+        let (s, g) = setup();
+        let g2 = s.create_group(1, "g2", 0).unwrap().id;
+        for (group, key) in [(g, "APP-1"), (g2, "APP-1"), (g2, "OPS-3")] {
+            s.create_link(&crate::domain::Link {
+                group,
+                integration: 3,
+                key: key.into(),
+            })
+            .unwrap();
+        }
+        let links_before = s.counts();
+        s.apply_sync(&SyncWrite {
+            state: Some((3, "APP-1".into(), DeliveryState::default())),
+            now: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(s.delivery_state(3, "APP-1").unwrap().is_some());
+        let mut writes = vec![
+            SyncWrite {
+                moved: Some((3, "APP-1".into(), "OPS-2".into())),
+                now: 2,
+                ..Default::default()
+            },
+            SyncWrite {
+                moved: Some((3, "OPS-2".into(), "OPS-3".into())),
+                state: Some((3, "OPS-3".into(), DeliveryState::default())),
+                now: 3,
+                ..Default::default()
+            },
+        ];
+        let bound = LogBound {
+            count: 0,
+            keep: 100,
+            refused: 0,
+        };
+        s.apply_sync_batch(&mut writes, bound, None).unwrap();
+        assert!(s.linked_groups(3, "APP-1").unwrap().is_empty());
+        assert!(s.linked_groups(3, "OPS-2").unwrap().is_empty());
+        let mut now = s.linked_groups(3, "OPS-3").unwrap();
+        now.sort();
+        assert_eq!(now, [g, g2]);
+        let keys = |grp| {
+            s.group_links(grp)
+                .unwrap()
+                .into_iter()
+                .map(|l| l.key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(g), ["OPS-3"]);
+        assert_eq!(keys(g2), ["OPS-3"]);
+        assert!(s.delivery_state(3, "APP-1").unwrap().is_none());
+        assert!(s.delivery_state(3, "OPS-3").unwrap().is_some());
+        // g2's two links became one.
+        let links = |c: &[(&str, Option<usize>)]| c.iter().find(|(n, _)| *n == "links").unwrap().1;
+        assert_eq!(links(&s.counts()), links(&links_before).map(|n| n - 1));
     }
 }

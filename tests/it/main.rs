@@ -19,6 +19,7 @@ mod inbound_audit;
 mod inbound_hostile;
 mod jira_connect;
 mod jira_connect_failures;
+mod moved;
 mod ops;
 mod outbound;
 mod project_delete;

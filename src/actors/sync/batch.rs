@@ -184,6 +184,10 @@ fn log_notes(log: &slog::Logger, cmd: &SyncCommand, notes: &[Note]) {
                 info!(log, "assignee-not-found-inbound"; "integration" => integration,
                       "email" => email.as_str(), "key" => key, "group" => group)
             }
+            Note::Moved { from, groups } => {
+                info!(log, "issue-moved"; "integration" => integration, "from" => from.as_str(),
+                      "key" => key, "groups" => format!("{groups:?}"))
+            }
             Note::Unlinked { jira_user, why } => {
                 info!(log, "missing-assignee-email"; "integration" => integration, "key" => key,
                       "jira_user" => jira_user.as_str(),
@@ -222,35 +226,38 @@ impl SyncActor {
                         log_notes(&log, &cmd, &p.notes);
                         reads.record(p);
                     }
-                    planned.map(|p| (p.ops, p.state, p.delivery, p.cause, p.outbox, p.outcome))
+                    planned.map(|p| {
+                        let outcome = p.outcome;
+                        (
+                            SyncWrite {
+                                ops: p.ops,
+                                actor: None,
+                                state: p.state,
+                                delivery: p.delivery,
+                                now,
+                                cause: p.cause,
+                                outbox: p.outbox,
+                                moved: p.moved,
+                            },
+                            outcome,
+                        )
+                    })
                 }
                 Work::Record(delivery) => {
                     let outcome = delivery.outcome;
-                    Ok((
-                        vec![],
-                        None,
-                        Some(delivery),
-                        Default::default(),
-                        vec![],
-                        outcome,
-                    ))
+                    let write = SyncWrite {
+                        delivery: Some(delivery),
+                        now,
+                        ..Default::default()
+                    };
+                    Ok((write, outcome))
                 }
             };
-            slots.push(
-                planned.map(|(ops, state, delivery, cause, outbox, outcome)| {
-                    outcomes.push(outcome);
-                    writes.push(SyncWrite {
-                        ops,
-                        actor: None,
-                        state,
-                        delivery,
-                        now,
-                        cause,
-                        outbox,
-                    });
-                    writes.len() - 1
-                }),
-            );
+            slots.push(planned.map(|(write, outcome)| {
+                outcomes.push(outcome);
+                writes.push(write);
+                writes.len() - 1
+            }));
         }
         let replies = if writes.is_empty() {
             // Every delivery failed while being planned: nothing to write.

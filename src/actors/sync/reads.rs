@@ -13,8 +13,12 @@ use std::collections::HashMap;
 
 pub(super) struct BatchReads {
     store: Store,
-    /// Delivery state per `(integration, key)` as the batch leaves it.
-    states: HashMap<(Id, String), DeliveryState>,
+    /// Delivery state per `(integration, key)` as the batch leaves it
+    /// (None: a moved issue's old key lost it).
+    states: HashMap<(Id, String), Option<DeliveryState>>,
+    /// Groups linked to `(integration, key)` as the batch's moves leave
+    /// them (only keys a move touched).
+    linked: HashMap<(Id, String), Vec<Id>>,
     /// Each group's assignee as the batch leaves it.
     assignees: HashMap<Id, Option<Id>>,
     /// Each group's status as the batch leaves it.
@@ -41,6 +45,7 @@ impl BatchReads {
         BatchReads {
             store,
             states: HashMap::new(),
+            linked: HashMap::new(),
             assignees: HashMap::new(),
             statuses: HashMap::new(),
             sync_orgs: HashMap::new(),
@@ -66,9 +71,46 @@ impl BatchReads {
                 }
             }
         }
-        if let Some((i, k, st)) = &plan.state {
-            self.states.insert((*i, k.clone()), st.clone());
+        if let Some((i, from, to)) = &plan.moved {
+            // Best effort: a read failing here leaves the store's view,
+            // which the writer then corrects (it moves what is stored).
+            let _ = self.record_move(*i, from, to);
+            self.states.insert((*i, from.clone()), None);
         }
+        if let Some((i, k, st)) = &plan.state {
+            self.states.insert((*i, k.clone()), Some(st.clone()));
+        }
+    }
+
+    /// Groups linked to `(integration, key)` as the batch leaves them.
+    fn linked_ids(&mut self, integration: Id, key: &str) -> Result<Vec<Id>, Error> {
+        let store = &self.store;
+        memo(&mut self.linked, (integration, key.to_string()), || {
+            store.linked_groups(integration, key)
+        })
+    }
+
+    /// A move planned in this batch: `from`'s links become `to`'s.
+    fn record_move(&mut self, integration: Id, from: &str, to: &str) -> Result<(), Error> {
+        let moving = self.linked_ids(integration, from)?;
+        let mut target = self.linked_ids(integration, to)?;
+        for g in &moving {
+            if !target.contains(g) {
+                target.push(*g);
+            }
+            let mut links = self.group_links(*g)?;
+            for l in links.iter_mut() {
+                if l.0 == integration && l.1 == from {
+                    l.1 = to.to_string();
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            links.retain(|l| seen.insert(l.clone()));
+            self.links_of.insert(*g, links);
+        }
+        self.linked.insert((integration, from.to_string()), vec![]);
+        self.linked.insert((integration, to.to_string()), target);
+        Ok(())
     }
 }
 
@@ -109,14 +151,18 @@ impl Reads for BatchReads {
         key: &str,
     ) -> Result<Option<DeliveryState>, Error> {
         match self.states.get(&(integration, key.to_string())) {
-            Some(st) => Ok(Some(st.clone())),
+            Some(st) => Ok(st.clone()),
             None => self.store.delivery_state(integration, key),
         }
     }
 
     fn linked(&mut self, integration: Id, key: &str) -> Result<Vec<(Group, Project)>, Error> {
+        let ids = match self.linked.get(&(integration, key.to_string())) {
+            Some(ids) => ids.clone(),
+            None => self.store.linked_groups(integration, key)?,
+        };
         let mut out = Vec::new();
-        for gid in self.store.linked_groups(integration, key)? {
+        for gid in ids {
             let Some(g) = self.store.get_group(gid)? else {
                 continue;
             };

@@ -127,6 +127,7 @@ fn inbound(integration: Id, key: &str, cl: &str, ts: i64, assign: bool) -> Work 
             }),
             status: None,
             source: Default::default(),
+            moved: None,
         },
         log: crate::logging::discard(),
     }

@@ -430,7 +430,11 @@ fn a_key_item_is_a_move_from_the_old_key_to_the_new_one() {
     assert_eq!(p.action, Action::NotAnAssigneeChange);
     assert_eq!(p.key.as_deref(), Some("OPS-7"));
     // No issue.key: the new key is the delivery's.
-    let p = moved(json!([{"field": "Key", "from": "APP-1", "to": "OPS-7"}]), None).unwrap();
+    let p = moved(
+        json!([{"field": "Key", "from": "APP-1", "to": "OPS-7"}]),
+        None,
+    )
+    .unwrap();
     assert_eq!(p.key.as_deref(), Some("OPS-7"));
     // With an assignee change too.
     let p = moved(
@@ -442,9 +446,17 @@ fn a_key_item_is_a_move_from_the_old_key_to_the_new_one() {
     assert_eq!(p.action, Action::Unassign);
     assert!(p.moved.is_some());
     // The same key (case folded) is no move; fieldId "Key" is not the field.
-    let p = moved(json!([{"field": "Key", "fromString": "ops-7", "toString": "OPS-7"}]), None).unwrap();
+    let p = moved(
+        json!([{"field": "Key", "fromString": "ops-7", "toString": "OPS-7"}]),
+        None,
+    )
+    .unwrap();
     assert_eq!(p.moved, None);
-    let p = moved(json!([{"fieldId": "Key", "fromString": "A-1", "toString": "B-1"}]), None).unwrap();
+    let p = moved(
+        json!([{"fieldId": "Key", "fromString": "A-1", "toString": "B-1"}]),
+        None,
+    )
+    .unwrap();
     assert_eq!(p.moved, None);
     // A Key item without two keys, or with a key no link could hold: 400.
     for items in [

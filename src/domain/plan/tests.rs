@@ -167,6 +167,7 @@ fn cmd(change: Change, id: Option<&str>, ts: Option<i64>) -> SyncCommand {
         assignee: Some(change),
         status: None,
         source: Source::Webhook,
+        moved: None,
     }
 }
 
@@ -572,6 +573,7 @@ fn status_cmd(from: &str, to: &str, done_now: Option<bool>, id: &str, ts: i64) -
             to_done_now: done_now,
         }),
         source: Source::Webhook,
+        moved: None,
     }
 }
 
@@ -895,4 +897,107 @@ fn a_hidden_email_with_an_unlinked_jira_user_is_not_applied() {
     m.jira_users.insert((I, "nobody".into()), 1);
     let p = jira_user_delivery(&mut m, "nobody");
     assert_eq!(p.outcome, DeliveryOutcome::Assigned);
+}
+
+/// APP-1's links and delivery state, as if the issue is now OPS-7.
+fn moved_cmd(change: Option<Change>, id: &str, ts: i64) -> SyncCommand {
+    SyncCommand {
+        key: "OPS-7".into(),
+        assignee: change,
+        moved: Some(KEY.into()),
+        ..cmd(Change::Unassign, Some(id), Some(ts))
+    }
+}
+
+#[test]
+fn a_move_takes_the_links_and_the_delivery_state_to_the_new_key_first() {
+    let mut m = world();
+    m.states.insert(
+        (I, KEY.into()),
+        DeliveryState {
+            timestamp: Some(50),
+            changelog_id: Some("40".into()),
+            recent_changelog_ids: ["40"].into_iter().collect(),
+            status_timestamp: Some(60),
+        },
+    );
+    // Only the move.
+    let p = inbound(&moved_cmd(None, "41", 70), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Moved);
+    assert_eq!(p.moved, Some((I, KEY.to_string(), "OPS-7".to_string())));
+    assert!(p.ops.is_empty());
+    let d = p.delivery.unwrap();
+    assert_eq!(d.groups, [1000, 1001, 2000]);
+    assert!(d.reason.contains("APP-1 moved to OPS-7"), "{}", d.reason);
+    assert!(p.notes.contains(&Note::Moved {
+        from: KEY.into(),
+        groups: vec![1000, 1001, 2000]
+    }));
+    // The old key's state, now the new key's, with this delivery in it.
+    let (i, k, st) = p.state.unwrap();
+    assert_eq!((i, k.as_str()), (I, "OPS-7"));
+    assert_eq!((st.timestamp, st.status_timestamp), (Some(50), Some(60)));
+    assert!(st.recent_changelog_ids.contains("40") && st.recent_changelog_ids.contains("41"));
+    // A move with an assignee change: the moved links' groups are assigned.
+    let p = inbound(
+        &moved_cmd(Some(Change::Assign("bob@example.org".into())), "42", 80),
+        &mut world(),
+    )
+    .unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::MovedAssigned);
+    assert_eq!(p.outcome.as_str(), "moved+assigned");
+    assert_eq!(p.ops.len(), 2, "{:?}", p.ops);
+    // An older assignee change beside the move: stale, the move still happens.
+    let p = inbound(
+        &moved_cmd(Some(Change::Assign("bob@example.org".into())), "43", 10),
+        &mut m,
+    )
+    .unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Moved);
+    assert!(p.ops.is_empty());
+    assert!(p.moved.is_some());
+}
+
+#[test]
+fn a_move_of_nothing_or_a_duplicate_moves_nothing() {
+    // Nothing is linked to the old key, and it has no state.
+    let mut m = world();
+    m.links.clear();
+    let p = inbound(&moved_cmd(None, "41", 70), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::NoAffectedGroups);
+    assert_eq!(p.moved, None);
+    assert!(p
+        .delivery
+        .unwrap()
+        .reason
+        .contains("nothing here is linked to APP-1"));
+    // A duplicate (its changelog id already applied to the old key).
+    let mut m = world();
+    m.states.insert(
+        (I, KEY.into()),
+        DeliveryState {
+            changelog_id: Some("41".into()),
+            recent_changelog_ids: ["41"].into_iter().collect(),
+            ..Default::default()
+        },
+    );
+    let p = inbound(&moved_cmd(None, "41", 70), &mut m).unwrap();
+    assert_eq!(p.outcome, DeliveryOutcome::Duplicate);
+    assert_eq!(p.moved, None);
+}
+
+#[test]
+fn moved_outcomes_join_in_the_fixed_order_and_match_by_part() {
+    use DeliveryOutcome::*;
+    assert_eq!(
+        DeliveryOutcome::moved(AssignedResolved).as_str(),
+        "moved+assigned+resolved"
+    );
+    assert_eq!(DeliveryOutcome::moved(Stale), Moved);
+    assert!(MovedUnassignedUnresolved.has_part(Unresolved));
+    assert!(MovedAssigned.has_part(Moved));
+    assert!(!MovedAssigned.has_part(Resolved));
+    for o in DeliveryOutcome::ALL {
+        assert_eq!(DeliveryOutcome::parse(o.as_str()), Some(o));
+    }
 }

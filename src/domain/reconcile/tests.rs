@@ -146,3 +146,30 @@ fn project_keys_come_before_the_last_dash() {
     assert_eq!(project_of("-1"), None);
     assert_eq!(project_of("APP-"), None);
 }
+
+#[test]
+fn histories_before_a_move_apply_to_the_key_they_were_made_under() {
+    let i = issue(serde_json::json!({
+        "key": "OPS-7",
+        "fields": {"assignee": {"name": "bob", "emailAddress": "bob@example.org"}},
+        "changelog": {"histories": [
+            {"id": "1", "created": "2025-11-28T15:00:00.000+0000",
+             "items": [{"field": "assignee", "to": "bob"}]},
+            {"id": "2", "created": "2025-11-28T15:01:00.000+0000",
+             "items": [{"field": "Key", "fromString": "app-1", "toString": "OPS-7"},
+                       {"field": "project", "fromString": "App", "toString": "Ops"}]},
+            {"id": "3", "created": "2025-11-28T15:02:00.000+0000",
+             "items": [{"field": "status", "from": "1", "to": "3"}]}
+        ]}
+    }));
+    assert_eq!(i.keys(), ["OPS-7", "APP-1"]);
+    let cmds = i.commands(1, 0);
+    let seen: Vec<_> = cmds
+        .iter()
+        .map(|c| (c.key.as_str(), c.moved.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [("APP-1", None), ("OPS-7", Some("APP-1")), ("OPS-7", None)]
+    );
+}

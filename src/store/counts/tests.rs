@@ -137,6 +137,7 @@ fn sync(s: &Store, ops: Vec<Op>) {
         now: 1,
         cause: Default::default(),
         outbox: vec![],
+        moved: None,
     })
     .unwrap();
 }

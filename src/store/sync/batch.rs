@@ -11,12 +11,14 @@
 //! whose group went is skipped).
 
 use super::super::delivery_log::{chunks, LogPart};
+use super::super::groups::{group_link_key, link_key};
 use super::super::keys;
 use super::super::{encode, Store, StoreResult};
 use super::{delivery_state_key, SyncApplied, SyncWrite};
 use crate::domain::outbox::OutboxEntry;
 use crate::domain::plan::Op;
-use crate::domain::{Activity, Assignee, GroupStatus, StatusRecord};
+use crate::domain::{Activity, Assignee, GroupStatus, Id, Link, StatusRecord};
+use sled::Transactional;
 
 /// One write with its ids and encoded delivery state.
 struct Prepared<'a> {
@@ -130,10 +132,19 @@ impl Store {
         let mut changed = Vec::with_capacity(prepared.len());
         let mut written_outbox = Vec::with_capacity(prepared.len());
         let mut new_assignees = 0i64; // assignee count delta (status counts)
+        let mut moves = Moves::default();
         for p in &prepared {
             let w = p.w;
             let mut this = Vec::new();
             let mut gone = Vec::new();
+            // Step 5c first: the links and the delivery state follow the
+            // issue to its new key, before the rest of the delivery.
+            if let Some((i, from, to)) = &w.moved {
+                moves.add(self, *i, from, to)?;
+                self.t
+                    .delivery_state
+                    .batch_remove(&mut batch, delivery_state_key(*i, from));
+            }
             for (op, act_id) in w.ops.iter().zip(&p.activity_ids) {
                 let (group, project) = (op.group(), op.project());
                 if recheck
@@ -225,8 +236,35 @@ impl Store {
                 tree.batch_remove(&mut batch, k);
             }
         }
-        // One atomic write: sled recovers all of it after a crash or none.
-        self.t.sync.apply_batch(batch)?;
+        // One atomic write: sled recovers all of it after a crash or none
+        // (with a move, one transaction over the links and the sync tree).
+        if moves.ops.is_empty() {
+            self.t.sync.apply_batch(batch)?;
+        } else {
+            (&self.t.links, &self.t.group_links, &self.t.sync).transaction(
+                |(links, gl, sync)| {
+                    for op in &moves.ops {
+                        match op {
+                            LinkOp::Remove { link, group_link } => {
+                                links.remove(link.as_slice())?;
+                                gl.remove(group_link.as_slice())?;
+                            }
+                            LinkOp::Insert {
+                                link,
+                                group_link,
+                                value,
+                            } => {
+                                links.insert(link.as_slice(), value.as_slice())?;
+                                gl.insert(group_link.as_slice(), &[])?;
+                            }
+                        }
+                    }
+                    sync.apply_batch(&batch)?;
+                    Ok::<_, sled::transaction::ConflictableTransactionError<crate::store::StoreError>>(())
+                },
+            )?;
+            self.count(crate::store::counts::Entity::Links, -moves.merged);
+        }
         let activities: usize = changed.iter().map(Vec::len).sum();
         self.count(crate::store::counts::Entity::Assignees, new_assignees);
         self.count(crate::store::counts::Entity::Activities, activities as i64);
@@ -245,5 +283,80 @@ impl Store {
             pruned: pruned[0],
             pruned_refused: pruned[1],
         })
+    }
+}
+
+/// A link change of a move.
+enum LinkOp {
+    Remove {
+        link: Vec<u8>,
+        group_link: Vec<u8>,
+    },
+    Insert {
+        link: Vec<u8>,
+        group_link: Vec<u8>,
+        value: Vec<u8>,
+    },
+}
+
+/// The link changes of a batch's moves, in order, against the links as
+/// the earlier moves of the batch leave them (a chain `A -> B -> C` in one
+/// batch takes A's links to C).
+#[derive(Default)]
+struct Moves {
+    ops: Vec<LinkOp>,
+    /// Groups linked to `(integration, key)` as the moves so far leave them.
+    groups: std::collections::HashMap<(Id, String), std::collections::BTreeSet<Id>>,
+    /// Links that met an existing one (a group linked to both keys): the
+    /// link count goes down by these.
+    merged: i64,
+}
+
+impl Moves {
+    fn linked(
+        &mut self,
+        s: &Store,
+        i: Id,
+        key: &str,
+    ) -> StoreResult<&mut std::collections::BTreeSet<Id>> {
+        let k = (i, key.to_string());
+        if !self.groups.contains_key(&k) {
+            let now = s.linked_groups(i, key)?.into_iter().collect();
+            self.groups.insert(k.clone(), now);
+        }
+        Ok(self.groups.get_mut(&k).expect("just inserted"))
+    }
+
+    fn add(&mut self, s: &Store, i: Id, from: &str, to: &str) -> StoreResult<()> {
+        let moving = std::mem::take(self.linked(s, i, from)?);
+        let target = self.linked(s, i, to)?;
+        let mut inserts = Vec::new();
+        let mut merged = 0;
+        for g in &moving {
+            if !target.insert(*g) {
+                merged += 1;
+            }
+            inserts.push(*g);
+        }
+        self.merged += merged;
+        for g in moving {
+            self.ops.push(LinkOp::Remove {
+                link: link_key(i, from, g),
+                group_link: group_link_key(g, i, from),
+            });
+        }
+        for g in inserts {
+            let link = Link {
+                group: g,
+                integration: i,
+                key: to.to_string(),
+            };
+            self.ops.push(LinkOp::Insert {
+                link: link_key(i, to, g),
+                group_link: group_link_key(g, i, to),
+                value: encode("link", &link)?,
+            });
+        }
+        Ok(())
     }
 }
