@@ -490,7 +490,11 @@ impl Run {
                     progress[q] = Some(progress[q].map_or(u, |p| p.max(u)));
                     self.move_cursor(&progress).await?;
                 }
-                if returned == 0 || start_at + returned >= page.total {
+                // The last page: nothing, fewer than Jira's page size (Jira
+                // may cap `maxResults` below what was asked; its answer
+                // says), or the end of `total`.
+                let short = page.max_results > 0 && returned < page.max_results;
+                if returned == 0 || short || start_at + returned >= page.total {
                     break;
                 }
                 // Issues that left the window's lower edge (it moves with

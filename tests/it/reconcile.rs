@@ -240,7 +240,7 @@ fn odd_paging_applies_every_history_once_and_a_rerun_applies_nothing() {
     }
     // Pages of 100 (and APP-1, unchanged in the window, is not read).
     let searches = fake.state().searches.clone();
-    assert!(searches.len() <= 4, "{searches:?}");
+    assert!(searches.len() <= 3, "{searches:?}");
     assert!(searches.iter().all(|s| s.2 == 100), "{searches:?}");
     let logged = |d: &Daemon| {
         d.admin()
@@ -327,6 +327,8 @@ fn kill_9_mid_run_resumes_from_the_cursor_and_applies_nothing_twice() {
             st.reassign(key, Some("bob"), t0 + n as i64 * 10);
         }
         st.rest_delay = Some(Duration::from_millis(600));
+        // Jira caps pages below the 100 asked for: paging goes on by its size.
+        st.search_page_max = 50;
     }
     d.admin().must_post(
         &format!("/v1/integrations/{}/reconcile", w.integration),
