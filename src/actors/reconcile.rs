@@ -23,12 +23,13 @@ use super::{Deps, Ping};
 use crate::domain::reconcile::{
     jql, least_progress, minutes_back, run_from, IssueDoc, LastRun, PAGE_SIZE, PROJECTS_PER_QUERY,
 };
+use crate::domain::plan::Change;
 use crate::domain::{DeliveryOutcome, Id, Integration, IntegrationStatus};
 use crate::error::Error;
 use crate::jira::client::{JiraClient, Refusal};
 use actix::prelude::*;
 use futures_util::FutureExt;
-use slog::{info, warn};
+use slog::{debug, info, warn};
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -340,6 +341,8 @@ struct Tally {
     issues_read: u64,
     histories_applied: u64,
     outcomes: BTreeMap<String, u64>,
+    /// Jira accounts named by histories, as resolved in this run.
+    accounts: HashMap<String, Change>,
 }
 
 /// One run of one integration.
@@ -459,10 +462,12 @@ impl Run {
             let mut seen: HashMap<String, i64> = HashMap::new();
             let mut start_at = 0u64;
             loop {
+                let asked = Instant::now();
                 let page = client
                     .search(&self.integration.access_token, jql, start_at, PAGE_SIZE)
                     .await
                     .map_err(Failure::Jira)?;
+                let fetched = asked.elapsed();
                 let returned = page.issues.len() as u64;
                 totals[q] = page.total.max(start_at + returned);
                 let fresh: Vec<IssueDoc> = page
@@ -479,6 +484,9 @@ impl Run {
                     read.push(i.updated().unwrap_or(i64::MIN));
                 }
                 self.apply(&client, fresh, tally).await?;
+                debug!(self.log, "reconcile-page"; "start_at" => start_at, "issues" => returned,
+                       "fetch_ms" => fetched.as_secs_f64() * 1e3,
+                       "apply_ms" => (asked.elapsed() - fetched).as_secs_f64() * 1e3);
                 tally.issues_read += n as u64;
                 let total: u64 = totals.iter().sum();
                 let done = tally.issues_read;
@@ -561,8 +569,22 @@ impl Run {
                     issue.fields.assignee = whole.fields.assignee;
                 }
             }
-            for cmd in issue.commands(id, crate::domain::now_ms()) {
-                cmds.push(s.lookup.resolve(cmd).await);
+            for mut cmd in issue.commands(id, crate::domain::now_ms()) {
+                // A Jira account is resolved once per run (a link, or its
+                // email looked up; a miss too, unlike the look-up's cache).
+                if let Some(Change::JiraUser { name, .. }) = &cmd.assignee {
+                    let name = name.clone();
+                    match tally.accounts.get(&name) {
+                        Some(known) => cmd.assignee = Some(known.clone()),
+                        None => {
+                            cmd = s.lookup.resolve(cmd).await;
+                            if let Some(a) = &cmd.assignee {
+                                tally.accounts.insert(name, a.clone());
+                            }
+                        }
+                    }
+                }
+                cmds.push(cmd);
             }
         }
         while !cmds.is_empty() {
