@@ -100,7 +100,7 @@ def main():
     time.sleep(0.5)
     # Start-up runs on; no periodic run during the measurement.
     d = procs.Daemon(rel / "synclinkd", work, "reconcile", durability="sync",
-                     extra_toml="[jira]\nreconcile_interval_secs = 3600\n[log]\nlevel = \"debug\"\n")
+                     extra_toml="[jira]\nreconcile_interval_secs = 3600\n")
     bare = procs.Bare(rel / "examples/bare_webhook", work)
     res = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "params": vars(a)}
     try:
