@@ -20,10 +20,10 @@ use super::jira::clients::JiraClients;
 use super::jira::lookup::UserLookup;
 use super::sync::{SyncQueue, Work};
 use super::{Deps, Ping};
+use crate::domain::plan::Change;
 use crate::domain::reconcile::{
     jql, least_progress, minutes_back, run_from, IssueDoc, LastRun, PAGE_SIZE, PROJECTS_PER_QUERY,
 };
-use crate::domain::plan::Change;
 use crate::domain::{DeliveryOutcome, Id, Integration, IntegrationStatus};
 use crate::error::Error;
 use crate::jira::client::{JiraClient, Refusal};

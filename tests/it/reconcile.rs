@@ -433,3 +433,32 @@ fn periodic_runs_pick_up_what_jira_changed_since_the_last_one() {
         .iter()
         .all(|e| e["manual"] == false));
 }
+
+#[test]
+fn more_than_50_linked_projects_are_split_over_queries() {
+    let (d, fake, w) = world(MANUAL);
+    let mut groups = Vec::new();
+    for p in 0..51 {
+        let key = format!("P{p:02}-1");
+        fake.state()
+            .add_issue(&key, Issue::new(&format!("P{p:02}"), "3", None));
+        let g = group(&d, w.project);
+        link(&d, g, w.integration, &key);
+        groups.push(g);
+    }
+    {
+        let mut st = fake.state();
+        st.reassign("P00-1", Some("bob"), now() - 2_000);
+        st.reassign("P50-1", Some("bob"), now() - 1_000);
+    }
+    let last = run(&d, w.integration, json!({}));
+    assert_eq!(last["error"], Value::Null, "{last}");
+    assert_eq!(assignee_of(&d, groups[0])["user"], w.bob);
+    assert_eq!(assignee_of(&d, groups[50])["user"], w.bob);
+    let jqls: Vec<String> = fake.state().searches.iter().map(|s| s.0.clone()).collect();
+    assert_eq!(jqls.len(), 2, "{jqls:?}");
+    let keys = |j: &str| j.matches('"').count() / 2 - 1;
+    // APP plus P00..P50: 52 keys, 50 in the first query.
+    assert_eq!((keys(&jqls[0]), keys(&jqls[1])), (50, 2), "{jqls:?}");
+    assert!(reconcile_state(&d, w.integration)["cursor"].is_string());
+}
