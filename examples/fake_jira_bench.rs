@@ -27,13 +27,15 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// A history of the fake: (id, created, assigned: else unassigned).
+type History = (u64, i64, bool);
+
 #[derive(Default)]
 struct State {
     down: AtomicBool,
     received: Mutex<Vec<(String, i64)>>,
-    /// Per issue BENCH-(i+1): when it was last updated, and its histories
-    /// (id, created, assigned: else unassigned).
-    issues: Mutex<Vec<(i64, Vec<(u64, i64, bool)>)>>,
+    /// Per issue BENCH-(i+1): when it was last updated, and its histories.
+    issues: Mutex<Vec<(i64, Vec<History>)>>,
     next_history: std::sync::atomic::AtomicU64,
     delay_ms: std::sync::atomic::AtomicU64,
     searches: std::sync::atomic::AtomicU64,
