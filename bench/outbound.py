@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import procs  # noqa: E402
+from harness import procs, seeding  # noqa: E402
 from harness.admin import admin_client  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -79,16 +79,7 @@ def main():
     try:
         d.start()
         c = admin_client(d.socket)
-        org = c.must("POST", "/v1/orgs", {"slug": "bench", "name": "Bench"})["id"]
-        team = c.must("POST", "/v1/teams", {"org": org, "slug": "core", "name": "Core"})["id"]
-        user = c.must("POST", "/v1/users", {"name": "Bob", "emails": [{"email": "bob@example.org",
-                                                                       "verified": True}]})["id"]
-        c.must("POST", f"/v1/teams/{team}/members", {"user": user})
-        project = c.must("POST", "/v1/projects", {"org": org, "name": "Bench", "teams": [team]})["id"]
-        pem = (ROOT / "tests/data/jira_pkcs1.pem").read_text()
-        integ = c.must("POST", "/v1/integrations/import", {
-            "base_url": f"http://127.0.0.1:{fport}", "consumer_key": "bench", "webhook_secret": "s" * 32,
-            "private_key_pem": pem, "access_token": "bench-token", "access_token_secret": "x"})["id"]
+        org, user, project, integ = seeding.jira_world(c, fport)
         c.must("POST", f"/v1/integrations/{integ}/installations",
                {"org": org, "sync_outbound_assignee": True})
         log(f"seeding {a.groups} groups x {a.links} links")

@@ -207,3 +207,23 @@ def verify(daemon, s, sample_groups):
             problems.append("GET /v1/integrations/{id} returned the webhook secret")
     admin.close()
     return problems, counts
+
+
+def jira_world(admin, fake_port):
+    """For the runs against examples/fake_jira_bench: an org whose team holds
+    bob (bob@example.org, verified), a project of that team, and an
+    integration imported with an access token whose base URL is the fake.
+    Returns (org, user, project, integration)."""
+    from pathlib import Path
+    org = admin.must("POST", "/v1/orgs", {"slug": "bench", "name": "Bench"})["id"]
+    team = admin.must("POST", "/v1/teams", {"org": org, "slug": "core", "name": "Core"})["id"]
+    user = admin.must("POST", "/v1/users", {"name": "Bob", "emails": [{"email": "bob@example.org",
+                                                                       "verified": True}]})["id"]
+    admin.must("POST", f"/v1/teams/{team}/members", {"user": user})
+    project = admin.must("POST", "/v1/projects", {"org": org, "name": "Bench", "teams": [team]})["id"]
+    pem = (Path(__file__).resolve().parents[2] / "tests/data/jira_pkcs1.pem").read_text()
+    integ = admin.must("POST", "/v1/integrations/import", {
+        "base_url": f"http://127.0.0.1:{fake_port}", "consumer_key": "bench", "webhook_secret": "s" * 32,
+        "private_key_pem": pem, "access_token": "bench-token", "access_token_secret": "x"})["id"]
+    return org, user, project, integ
+

@@ -54,33 +54,20 @@ impl Store {
 
     /// Does the integration have any link?
     pub fn has_links(&self, integration: Id) -> StoreResult<bool> {
-        let prefix = Key::new().u64(integration).build();
-        Ok(self
-            .t
-            .links
-            .scan_prefix(&prefix)
-            .next()
-            .transpose()?
-            .is_some())
+        self.any_link(Key::new().u64(integration))
     }
 
     /// Which of `keys` are linked to a group on this integration.
     pub fn linked_keys(&self, integration: Id, keys: &[String]) -> StoreResult<Vec<bool>> {
         keys.iter()
-            .map(|k| {
-                let prefix = Key::new()
-                    .u64(integration)
-                    .str(&normalize_issue_key(k))
-                    .build();
-                Ok(self
-                    .t
-                    .links
-                    .scan_prefix(&prefix)
-                    .next()
-                    .transpose()?
-                    .is_some())
-            })
+            .map(|k| self.any_link(Key::new().u64(integration).str(&normalize_issue_key(k))))
             .collect()
+    }
+
+    /// Is there a link under this key prefix?
+    fn any_link(&self, prefix: Key) -> StoreResult<bool> {
+        let first = self.t.links.scan_prefix(prefix.build()).next();
+        Ok(first.transpose()?.is_some())
     }
 }
 

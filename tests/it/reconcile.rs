@@ -374,21 +374,26 @@ fn sigterm_during_a_run_exits_in_time_and_the_next_start_resumes() {
     assert_eq!(assignee_of(&d, w.group)["user"], w.bob);
 }
 
-#[test]
-fn synclinkctl_waits_for_the_run_and_prints_what_it_did() {
-    let (d, fake, w) = world(MANUAL);
-    fake.state().reassign("APP-1", Some("bob"), now() - 1_000);
-    let o = std::process::Command::new(CTL)
+/// `synclinkctl integration reconcile ID --wait` (not on a terminal).
+fn reconcile_wait(d: &Daemon, integration: u64) -> std::process::Output {
+    std::process::Command::new(CTL)
         .arg("--socket")
         .arg(&d.socket)
         .args([
             "integration",
             "reconcile",
-            &w.integration.to_string(),
+            &integration.to_string(),
             "--wait",
         ])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn synclinkctl_waits_for_the_run_and_prints_what_it_did() {
+    let (d, fake, w) = world(MANUAL);
+    fake.state().reassign("APP-1", Some("bob"), now() - 1_000);
+    let o = reconcile_wait(&d, w.integration);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
@@ -402,17 +407,7 @@ fn synclinkctl_waits_for_the_run_and_prints_what_it_did() {
     assert_eq!(assignee_of(&d, w.group)["user"], w.bob);
     // A failed run: exit 1, and the reason.
     fake.state().rest_down = Some(503);
-    let o = std::process::Command::new(CTL)
-        .arg("--socket")
-        .arg(&d.socket)
-        .args([
-            "integration",
-            "reconcile",
-            &w.integration.to_string(),
-            "--wait",
-        ])
-        .output()
-        .unwrap();
+    let o = reconcile_wait(&d, w.integration);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("503"));
 }

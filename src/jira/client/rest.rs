@@ -10,6 +10,10 @@ use crate::domain::JiraStatus;
 pub const STATUS_PATH: &str = "/rest/api/2/status";
 pub const PROJECT_PATH: &str = "/rest/api/2/project/";
 
+/// The fields reconcile reads of an issue, and its changelog (SPEC section 11).
+const RECONCILE_FIELDS: (&str, &str) = ("fields", "assignee,status,updated,project");
+const WITH_CHANGELOG: (&str, &str) = ("expand", "changelog");
+
 /// Most bytes of one REST answer read.
 pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
@@ -299,8 +303,8 @@ impl JiraClient {
                     ("jql", jql),
                     ("startAt", &start),
                     ("maxResults", &max),
-                    ("fields", "assignee,status,updated,project"),
-                    ("expand", "changelog"),
+                    RECONCILE_FIELDS,
+                    WITH_CHANGELOG,
                 ],
                 None,
             )
@@ -321,10 +325,7 @@ impl JiraClient {
                 access_token,
                 reqwest::Method::GET,
                 &path,
-                &[
-                    ("fields", "assignee,status,updated,project"),
-                    ("expand", "changelog"),
-                ],
+                &[RECONCILE_FIELDS, WITH_CHANGELOG],
                 None,
             )
             .await?;
