@@ -3,6 +3,7 @@
 
 pub mod actors;
 pub mod alloc;
+pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod daemon;

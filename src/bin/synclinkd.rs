@@ -1,34 +1,14 @@
 //! `synclinkd`: the daemon. Thin: parse arguments, load config, run.
 
 use clap::Parser;
+use synclink::cli::DaemonArgs as Args;
 
 /// mimalloc instead of glibc malloc: the webhook path allocates on the HTTP
 /// workers and frees on the single writer (and back), the pattern where
 /// glibc's per-thread arenas spend the most (bench/ANALYSIS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use std::path::PathBuf;
 use std::process::ExitCode;
-
-#[derive(Parser)]
-#[command(
-    name = "synclinkd",
-    version,
-    about = "synclink daemon: Jira assignee sync"
-)]
-struct Args {
-    /// TOML configuration file (default: the embedded defaults).
-    #[arg(long, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Validate the configuration and exit (0 valid, 1 invalid).
-    #[arg(long)]
-    check_config: bool,
-    /// With the daemon stopped: copy the database into a fresh data
-    /// directory to give back the disk space sled's log holds, keep the old
-    /// one beside it, and exit (docs/OPERATIONS.md, "Disk").
-    #[arg(long, conflicts_with = "check_config")]
-    compact: bool,
-}
 
 fn main() -> ExitCode {
     synclink::alloc::purge_freed_memory_at_once();

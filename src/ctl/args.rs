@@ -7,17 +7,16 @@ use std::path::PathBuf;
 #[command(
     name = "synclinkctl",
     version,
-    about = "Drive synclinkd through its admin socket"
+    about = "Drive synclinkd through its admin socket",
+    after_help = "The admin socket: --socket, else $SYNCLINK_SOCKET, else \
+                  /run/synclink/synclink.sock when it exists (the packaged daemon's), else \
+                  ./synclink.sock (the daemon's default next to its working directory)."
 )]
 pub struct Cli {
-    /// Admin socket of synclinkd.
-    #[arg(
-        long,
-        global = true,
-        env = "SYNCLINK_SOCKET",
-        default_value = "./synclink.sock"
-    )]
-    pub socket: PathBuf,
+    /// Admin socket of synclinkd [default: $SYNCLINK_SOCKET, else
+    /// /run/synclink/synclink.sock if it exists, else ./synclink.sock].
+    #[arg(long, global = true, env = "SYNCLINK_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
     /// Print the raw JSON answer instead of a table.
     #[arg(long, global = true)]
     pub json: bool,

@@ -65,7 +65,7 @@ impl Client {
         }
         let resp = rb.send().map_err(|e| CtlError::Connect {
             socket: self.socket.clone(),
-            reason: root_cause(&e),
+            reason: with_hint(&e),
         })?;
         let status = resp.status().as_u16();
         let text = resp.text().unwrap_or_default();
@@ -92,6 +92,32 @@ impl Client {
             code,
             message,
         })
+    }
+}
+
+/// The root cause, and what to do when it is a permission refusal on the
+/// socket (the packaged unit gives it to user and group `synclink`).
+fn with_hint(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    let mut denied = false;
+    loop {
+        if let Some(io) = cur.downcast_ref::<std::io::Error>() {
+            denied |= io.kind() == std::io::ErrorKind::PermissionDenied;
+        }
+        match cur.source() {
+            Some(next) => cur = next,
+            None => break,
+        }
+    }
+    let cause = root_cause(e);
+    if denied {
+        format!(
+            "{cause}. The socket belongs to the service user: run synclinkctl with sudo, or as a \
+             member of the `synclink` group (admin.socket_mode = \"0660\" in \
+             /etc/synclink/config.toml; `sudo adduser $USER synclink`, then log in again)"
+        )
+    } else {
+        cause
     }
 }
 

@@ -509,10 +509,27 @@ fn rows(v: &Value) -> Vec<Value> {
     }
 }
 
+/// Where the packaged daemon listens (`/etc/synclink/config.toml`).
+pub const PACKAGED_SOCKET: &str = "/run/synclink/synclink.sock";
+
+/// The admin socket when neither `--socket` nor `SYNCLINK_SOCKET` names
+/// one: the packaged daemon's when it exists (or when its directory is
+/// closed to this user, who is then told what to do), else
+/// `./synclink.sock` (the daemon's default, next to where it runs).
+fn default_socket() -> PathBuf {
+    let packaged = PathBuf::from(PACKAGED_SOCKET);
+    match std::fs::metadata(&packaged) {
+        Ok(_) => packaged,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => packaged,
+        Err(_) => PathBuf::from("./synclink.sock"),
+    }
+}
+
 /// Run one command; returns what to print on standard output.
 pub fn run(cli: Cli) -> Result<String, CtlError> {
     let json_out = cli.json;
-    let client = Client::new(&cli.socket)?;
+    let socket = cli.socket.clone().unwrap_or_else(default_socket);
+    let client = Client::new(&socket)?;
     let wait = match &cli.cmd {
         Cmd::Integration(IntegrationCmd::Reconcile { id, wait: true, .. }) => Some(*id),
         _ => None,

@@ -327,3 +327,34 @@ fn integration_commands_manage_statuses_mappings_and_jira_users() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_socket_comes_from_the_flag_the_environment_or_the_working_directory() {
+    let d = Daemon::start();
+    let run = |dir: &std::path::Path, env: Option<&std::path::Path>, args: &[&str]| {
+        let mut c = Command::new(CTL);
+        c.current_dir(dir).env_remove("SYNCLINK_SOCKET").args(args);
+        if let Some(e) = env {
+            c.env("SYNCLINK_SOCKET", e);
+        }
+        c.output().expect("run synclinkctl")
+    };
+    let empty = tempfile::tempdir().unwrap();
+    // SYNCLINK_SOCKET, with no --socket.
+    let o = run(empty.path(), Some(&d.socket), &["status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // --socket wins over the environment.
+    let o = run(empty.path(), Some(&d.socket), &["--socket", "/nonexistent.sock", "status"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("/nonexistent.sock"), "{}", stderr(&o));
+    // Neither: /run/synclink/synclink.sock when it exists (a packaged
+    // daemon on this machine), else ./synclink.sock.
+    if !std::path::Path::new("/run/synclink/synclink.sock").exists() {
+        let o = run(empty.path(), None, &["status"]);
+        assert_eq!(o.status.code(), Some(3));
+        assert!(stderr(&o).contains("./synclink.sock"), "{}", stderr(&o));
+        std::os::unix::fs::symlink(&d.socket, empty.path().join("synclink.sock")).unwrap();
+        let o = run(empty.path(), None, &["status"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}
