@@ -19,10 +19,16 @@ mod ctl_args;
 mod daemon_args;
 
 fn main() -> std::io::Result<()> {
-    for f in ["build.rs", "src/ctl/args.rs", "src/cli.rs", "systemd/synclink.service"] {
+    for f in [
+        "build.rs",
+        "src/ctl/args.rs",
+        "src/cli.rs",
+        "systemd/synclink.service",
+    ] {
         println!("cargo:rerun-if-changed={f}");
     }
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("assets");
+    let out =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("assets");
     std::fs::create_dir_all(&out)?;
     let cmds = [
         (ctl_args::Cli::command(), "1"),

@@ -23,4 +23,3 @@ pub struct DaemonArgs {
     #[arg(long, conflicts_with = "check_config")]
     pub compact: bool,
 }
-

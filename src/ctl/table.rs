@@ -13,39 +13,26 @@ pub fn cell(v: &Value) -> String {
     }
 }
 
-/// An aligned table of `rows` with the given columns (`(header, json field)`).
+/// An aligned table of `rows` with the given columns (`(header, json field)`),
+/// laid out by `comfy-table` without borders: a header line, then one line
+/// per row, columns two spaces apart, no trailing spaces (easy to `awk`).
 pub fn table(rows: &[Value], cols: &[(&str, &str)]) -> String {
-    let mut grid: Vec<Vec<String>> = vec![cols.iter().map(|(h, _)| h.to_uppercase()).collect()];
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(cols.iter().map(|(h, _)| h.to_uppercase()));
     for r in rows {
-        grid.push(
-            cols.iter()
-                .map(|(_, f)| {
-                    cell(
-                        r.pointer(&format!("/{}", f.replace('.', "/")))
-                            .unwrap_or(&Value::Null),
-                    )
-                })
-                .collect(),
-        );
+        t.add_row(cols.iter().map(|(_, f)| {
+            cell(
+                r.pointer(&format!("/{}", f.replace('.', "/")))
+                    .unwrap_or(&Value::Null),
+            )
+        }));
     }
-    let widths: Vec<usize> = (0..cols.len())
-        .map(|i| {
-            grid.iter()
-                .map(|row| row[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in grid {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
+    for c in t.column_iter_mut() {
+        c.set_padding((0, 2));
     }
+    let mut out: String = t.lines().map(|l| format!("{}\n", l.trim_end())).collect();
     if rows.is_empty() {
         out.push_str("(none)\n");
     }

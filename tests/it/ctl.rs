@@ -344,7 +344,11 @@ fn the_socket_comes_from_the_flag_the_environment_or_the_working_directory() {
     let o = run(empty.path(), Some(&d.socket), &["status"]);
     assert!(o.status.success(), "{}", stderr(&o));
     // --socket wins over the environment.
-    let o = run(empty.path(), Some(&d.socket), &["--socket", "/nonexistent.sock", "status"]);
+    let o = run(
+        empty.path(),
+        Some(&d.socket),
+        &["--socket", "/nonexistent.sock", "status"],
+    );
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("/nonexistent.sock"), "{}", stderr(&o));
     // Neither: /run/synclink/synclink.sock when it exists (a packaged
