@@ -24,6 +24,7 @@ fn main() -> std::io::Result<()> {
         "src/ctl/args.rs",
         "src/cli.rs",
         "systemd/synclink.service",
+        "systemd/synclink-compact.service",
     ] {
         println!("cargo:rerun-if-changed={f}");
     }
@@ -57,10 +58,12 @@ fn main() -> std::io::Result<()> {
             clap_complete::generate_to(shell, &mut cmd.clone(), &name, &out)?;
         }
     }
-    let unit = std::fs::read_to_string("systemd/synclink.service")?
-        .replace("/usr/local/bin/", "/usr/bin/")
-        .replace("/usr/local/share/doc/", "/usr/share/doc/");
-    std::fs::write(out.join("synclink.service"), unit)?;
+    for unit in ["synclink.service", "synclink-compact.service"] {
+        let text = std::fs::read_to_string(format!("systemd/{unit}"))?
+            .replace("/usr/local/bin/", "/usr/bin/")
+            .replace("/usr/local/share/doc/", "/usr/share/doc/");
+        std::fs::write(out.join(unit), text)?;
+    }
     // target/<profile>/build/synclink-<hash>/out -> target/<profile>/assets
     if let Some(profile) = out.ancestors().nth(4) {
         copy_dir(&out, &profile.join("assets"))?;

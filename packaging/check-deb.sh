@@ -32,6 +32,7 @@ echo "$info" | grep -q "^ Package: synclink$" || fail "dpkg-deb --info: not pack
 echo "$info" | grep -q "conffiles" || fail "dpkg-deb --info: no conffiles"
 contents=$(dpkg-deb --contents "$deb")
 for f in ./usr/bin/synclinkd ./usr/bin/synclinkctl ./lib/systemd/system/synclink.service \
+         ./lib/systemd/system/synclink-compact.service ./lib/systemd/system/synclink-compact.timer \
          ./usr/lib/sysusers.d/synclink.conf ./usr/lib/tmpfiles.d/synclink.conf \
          ./etc/synclink/config.toml ./usr/share/man/man1/synclinkctl.1.gz \
          ./usr/share/man/man8/synclinkd.8.gz ./usr/share/bash-completion/completions/synclinkctl \
@@ -69,7 +70,9 @@ grep -q "^ExecStart=/usr/bin/synclinkd --config /etc/synclink/config.toml" \
 page=$(zcat /usr/share/man/man1/synclinkctl.1.gz)
 echo "$page" | grep -q '^\.TH synclinkctl 1' || fail "man page"
 if command -v systemd-analyze >/dev/null 2>&1; then
-  out=$(systemd-analyze verify /lib/systemd/system/synclink.service 2>&1) || fail "verify: $out"
+  out=$(systemd-analyze verify /lib/systemd/system/synclink.service \
+    /lib/systemd/system/synclink-compact.service /lib/systemd/system/synclink-compact.timer 2>&1) \
+    || fail "verify: $out"
   [ -z "$out" ] || fail "systemd-analyze verify: $out"
 fi
 

@@ -97,6 +97,9 @@ pub struct StorageConfig {
     pub durability: Durability,
     pub flush_interval_ms: u64,
     pub delivery_log_max: usize,
+    /// Activities older than this many days are removed (hourly); 0 keeps
+    /// them all.
+    pub activity_retention_days: u64,
 }
 
 impl Default for StorageConfig {
@@ -106,6 +109,7 @@ impl Default for StorageConfig {
             durability: Durability::Sync,
             flush_interval_ms: 200,
             delivery_log_max: 100_000,
+            activity_retention_days: 0,
         }
     }
 }
@@ -307,6 +311,12 @@ impl Config {
         }
         if self.storage.flush_interval_ms == 0 {
             return bad("storage.flush_interval_ms", "must be greater than 0");
+        }
+        if self.storage.activity_retention_days > 36_500 {
+            return bad(
+                "storage.activity_retention_days",
+                "must be at most 36500 (0 keeps every activity)",
+            );
         }
         if self.storage.delivery_log_max == 0 {
             return bad("storage.delivery_log_max", "must be greater than 0");

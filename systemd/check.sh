@@ -57,6 +57,27 @@ if [ -n "$out" ]; then
 fi
 echo "ok"
 
+echo "== systemd-analyze verify synclink-compact.service synclink-compact.timer"
+for exe in /bin/systemctl /usr/sbin/runuser /bin/sh; do
+  if [ ! -e "$root$exe" ]; then
+    mkdir -p "$root$(dirname "$exe")"
+    printf '#!/bin/sh\nexit 0\n' >"$root$exe"
+    chmod 0755 "$root$exe"
+  fi
+done
+cp synclink-compact.service synclink-compact.timer "$root/etc/systemd/system/"
+out=$(systemd-analyze verify --man=no --root="$root" synclink-compact.service synclink-compact.timer 2>&1) || {
+  echo "$out" >&2
+  echo "FAIL: systemd-analyze verify (compaction units)" >&2
+  exit 1
+}
+if [ -n "$out" ]; then
+  echo "$out" >&2
+  echo "FAIL: systemd-analyze verify printed warnings (compaction units)" >&2
+  exit 1
+fi
+echo "ok"
+
 echo "== systemd-analyze security --offline=true $UNIT"
 report=$(systemd-analyze security --offline=true --threshold=100 "$UNIT" 2>&1) || {
   echo "$report" >&2

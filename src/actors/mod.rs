@@ -11,6 +11,7 @@ pub mod jira;
 pub mod outbox;
 pub mod project;
 pub mod reconcile;
+pub mod retention;
 pub mod supervisor;
 pub mod sync;
 pub mod webhook;
@@ -44,6 +45,8 @@ pub struct Actors {
     pub outbox: Addr<outbox::OutboxActor>,
     /// Reads back from Jira what its webhooks never delivered.
     pub reconcile: Addr<reconcile::ReconcileActor>,
+    /// Removes what is older than the operator keeps (activities).
+    pub retention: Addr<retention::RetentionActor>,
     /// The email of a Jira account whose email Jira hides (webhook and
     /// reconcile).
     pub lookup: std::sync::Arc<jira::lookup::UserLookup>,

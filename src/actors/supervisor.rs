@@ -16,7 +16,8 @@
 //!   single writer's queue, settle the last group commit, stop.
 
 use super::{
-    cache, flusher, id, jira, outbox, project, reconcile, sync, webhook, Actors, Deps, Ping,
+    cache, flusher, id, jira, outbox, project, reconcile, retention, sync, webhook, Actors, Deps,
+    Ping,
 };
 use actix::prelude::*;
 use std::time::Duration;
@@ -147,6 +148,7 @@ pub fn start_all(deps: &Deps) -> Actors {
         deps.config.clone(),
     ));
     let reconcile = reconcile::start(deps, sync_queue.clone(), lookup.clone());
+    let retention = retention::start(deps);
     let supervisor = Supervisor {
         log: deps.log.new(slog::o!("actor" => "supervisor")),
         actors: None,
@@ -163,6 +165,7 @@ pub fn start_all(deps: &Deps) -> Actors {
         jira,
         outbox,
         reconcile,
+        retention,
         lookup,
         commit,
     };
@@ -224,6 +227,7 @@ impl Actors {
             probe(&self.jira, "jira", timeout).await,
             probe(&self.outbox, "outbox", timeout).await,
             probe(&self.reconcile, "reconcile", timeout).await,
+            probe(&self.retention, "retention", timeout).await,
         ]
     }
 

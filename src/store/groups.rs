@@ -77,6 +77,37 @@ impl Store {
         scan(&self.t.activities, "activity", keys::id(group))
     }
 
+    /// Remove the activities recorded before `before` (ms), in atomic
+    /// batches of at most 1,000; returns how many went. A scan of every
+    /// activity: run it off the async workers, now and then.
+    pub fn prune_activities(&self, before: i64) -> StoreResult<u64> {
+        let mut removed = 0u64;
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0i64;
+        let flush = |batch: &mut sled::Batch, n: &mut i64| -> StoreResult<()> {
+            if *n > 0 {
+                self.t.sync.apply_batch(std::mem::take(batch))?;
+                self.count(crate::store::counts::Entity::Activities, -*n);
+                *n = 0;
+            }
+            Ok(())
+        };
+        for r in self.t.activities.iter() {
+            let (k, v) = r?;
+            let a: Activity = super::decode("activity", &v)?;
+            if a.date_added < before {
+                self.t.activities.batch_remove(&mut batch, &k);
+                in_batch += 1;
+                removed += 1;
+                if in_batch == 1_000 {
+                    flush(&mut batch, &mut in_batch)?;
+                }
+            }
+        }
+        flush(&mut batch, &mut in_batch)?;
+        Ok(removed)
+    }
+
     /// Link a group to `(integration, key)`; Conflict when the link exists.
     /// The key is stored upper-cased ([`normalize_issue_key`]).
     pub fn create_link(&self, link: &Link) -> StoreResult<()> {
@@ -211,5 +242,59 @@ mod tests {
             s.create_group(42, "x", 0),
             Err(StoreError::NotFound(_))
         ));
+    }
+
+    /// Activities recorded before the cutoff go, newer ones and other
+    /// record kinds stay, and the activity count follows.
+    #[test]
+    fn pruning_removes_only_activities_older_than_the_cutoff() {
+        use crate::domain::plan::Op;
+        use crate::store::sync::SyncWrite;
+        let s = Store::temporary().unwrap();
+        project(&s, 1);
+        let g = s.create_group(1, "g", 0).unwrap().id;
+        // 2,500 old activities (more than one batch), then 3 new ones.
+        for (i, now) in (0..2_503).map(|i| (i, if i < 2_500 { 1_000 } else { 9_000 })) {
+            let op = if i % 2 == 0 {
+                Op::Assign {
+                    group: g,
+                    project: 1,
+                    user: 5,
+                    email: "u@example.org".into(),
+                    replaces: None,
+                }
+            } else {
+                Op::Deassign {
+                    group: g,
+                    project: 1,
+                }
+            };
+            s.apply_sync(&SyncWrite {
+                ops: vec![op],
+                now,
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        let counted = |s: &Store| {
+            s.counts()
+                .into_iter()
+                .find(|(n, _)| *n == "activities")
+                .unwrap()
+                .1
+        };
+        assert_eq!(counted(&s), Some(2_503));
+        assert_eq!(s.prune_activities(5_000).unwrap(), 2_500);
+        let left: Vec<i64> = s
+            .list_activity(g)
+            .unwrap()
+            .iter()
+            .map(|a| a.date_added)
+            .collect();
+        assert_eq!(left, [9_000, 9_000, 9_000]);
+        assert_eq!(counted(&s), Some(3));
+        // The group's assignee (another record kind of the same tree) stays.
+        assert_eq!(s.get_assignee(g).unwrap().map(|a| a.user), Some(5));
+        assert_eq!(s.prune_activities(5_000).unwrap(), 0);
     }
 }

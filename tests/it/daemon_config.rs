@@ -112,3 +112,22 @@ fn starts_with_no_arguments_on_embedded_defaults() {
         }
     }
 }
+
+#[test]
+fn activity_retention_is_checked_and_runs_at_start() {
+    let (code, out) = check(Some("[storage]\nactivity_retention_days = 40000\n"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("storage.activity_retention_days"), "{out}");
+    // On: a pass at start (nothing old yet), logged with its cutoff.
+    let d = Daemon::start_with("[storage]\nactivity_retention_days = 30\n", &[]);
+    let w = setup(&d);
+    let v = assignee_delivery(Some("bob@example.org"), "1", 1, "APP-1");
+    assert_eq!(deliver_ok(&d, &v), "assigned");
+    let e = d.wait_event("activities-pruned");
+    assert_eq!(e["removed"], 0, "{e}");
+    assert_eq!(activity(&d, w.group).len(), 1);
+    // Off (the default): no pass at all.
+    let d2 = Daemon::start();
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(d2.events("activities-pruned").is_empty());
+}
