@@ -22,7 +22,8 @@ use super::sync::{SyncQueue, Work};
 use super::{Deps, Ping};
 use crate::domain::plan::Change;
 use crate::domain::reconcile::{
-    jql, least_progress, minutes_back, run_from, IssueDoc, LastRun, PAGE_SIZE, PROJECTS_PER_QUERY,
+    jql, least_progress, minutes_back, run_from, unknown_projects, IssueDoc, LastRun, PAGE_SIZE,
+    PROJECTS_PER_QUERY,
 };
 use crate::domain::{DeliveryOutcome, Id, Integration, IntegrationStatus};
 use crate::error::Error;
@@ -448,13 +449,13 @@ impl Run {
             .get(&self.integration, s.deps.config.jira.timeout_secs)
             .map_err(|e| Failure::Other(e.to_string()))?;
         let minutes = minutes_back(self.info.from, crate::domain::now_ms());
-        let queries: Vec<String> = projects
+        let mut queries: Vec<Vec<String>> = projects
             .chunks(PROJECTS_PER_QUERY)
-            .map(|c| jql(c, minutes))
+            .map(<[String]>::to_vec)
             .collect();
         let mut progress: Vec<Option<i64>> = vec![None; queries.len()];
         let mut totals = vec![0u64; queries.len()];
-        for (q, jql) in queries.iter().enumerate() {
+        for q in 0..queries.len() {
             let asked_at = crate::domain::now_ms();
             // `updated` of the distinct issues read so far, ascending (the
             // order of the query): which of them left the window.
@@ -463,10 +464,34 @@ impl Run {
             let mut start_at = 0u64;
             loop {
                 let asked = Instant::now();
-                let page = client
-                    .search(&self.integration.access_token, jql, start_at, PAGE_SIZE)
+                let page = match client
+                    .search(
+                        &self.integration.access_token,
+                        &jql(&queries[q], minutes),
+                        start_at,
+                        PAGE_SIZE,
+                    )
                     .await
-                    .map_err(Failure::Jira)?;
+                {
+                    Ok(p) => p,
+                    // A project deleted or renamed in Jira fails the whole
+                    // query: ask again without it (its links stay; the
+                    // operator is told).
+                    Err(r) if r.status == Some(400) => {
+                        let gone = unknown_projects(&r.message);
+                        let before = queries[q].len();
+                        queries[q].retain(|p| !gone.contains(p));
+                        // Nothing left out, or nothing left: Jira's answer
+                        // stands (a run never "succeeds" on no query).
+                        if queries[q].len() == before || queries[q].is_empty() {
+                            return Err(Failure::Jira(r));
+                        }
+                        warn!(self.log, "reconcile-project-unknown"; "projects" => gone.join(","),
+                              "error" => r.message.as_str());
+                        continue;
+                    }
+                    Err(r) => return Err(Failure::Jira(r)),
+                };
                 let fetched = asked.elapsed();
                 let returned = page.issues.len() as u64;
                 totals[q] = page.total.max(start_at + returned);

@@ -72,6 +72,23 @@ pub fn jql(projects: &[String], minutes: u64) -> String {
     )
 }
 
+/// The project keys Jira says its JQL does not know (a project deleted or
+/// renamed in Jira: `The value 'OLD' does not exist for the field
+/// 'project'.`), from its 400 answer's message.
+pub fn unknown_projects(message: &str) -> Vec<String> {
+    const HEAD: &str = "The value '";
+    const TAIL: &str = "' does not exist for the field 'project'";
+    let mut out = Vec::new();
+    let mut rest = message;
+    while let Some(i) = rest.find(HEAD) {
+        rest = &rest[i + HEAD.len()..];
+        let Some(j) = rest.find(TAIL) else { break };
+        out.push(rest[..j].to_string());
+        rest = &rest[j + TAIL.len()..];
+    }
+    out
+}
+
 /// Whole minutes from `from` to `now` (ms), rounded up, at least 1: a
 /// relative date sidesteps the Jira user's time zone.
 pub fn minutes_back(from: i64, now: i64) -> u64 {

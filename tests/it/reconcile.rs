@@ -457,3 +457,30 @@ fn more_than_50_linked_projects_are_split_over_queries() {
     assert_eq!((keys(&jqls[0]), keys(&jqls[1])), (50, 2), "{jqls:?}");
     assert!(reconcile_state(&d, w.integration)["cursor"].is_string());
 }
+
+#[test]
+fn a_project_jira_no_longer_knows_is_left_out_of_the_query() {
+    let (d, fake, w) = world(MANUAL);
+    // A link into a project deleted in Jira since.
+    let g = group(&d, w.project);
+    link(&d, g, w.integration, "OLD-7");
+    fake.state().reassign("APP-1", Some("bob"), now() - 1_000);
+    let last = run(&d, w.integration, json!({}));
+    assert_eq!(last["error"], Value::Null, "{last}");
+    assert_eq!(assignee_of(&d, w.group)["user"], w.bob);
+    let e = d.wait_event("reconcile-project-unknown");
+    assert_eq!(e["projects"], "OLD", "{e}");
+    let jqls: Vec<String> = fake.state().searches.iter().map(|s| s.0.clone()).collect();
+    assert!(jqls[0].contains("\"OLD\""), "{jqls:?}");
+    assert!(!jqls.last().unwrap().contains("OLD"), "{jqls:?}");
+    // Every project unknown: the run fails and says why; the cursor stays.
+    let cursor = reconcile_state(&d, w.integration)["cursor"].clone();
+    fake.state().projects.clear();
+    let failed = run(&d, w.integration, json!({}));
+    let why = failed["error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("does not exist for the field 'project'"),
+        "{failed}"
+    );
+    assert_eq!(reconcile_state(&d, w.integration)["cursor"], cursor);
+}

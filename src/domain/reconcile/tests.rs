@@ -173,3 +173,12 @@ fn histories_before_a_move_apply_to_the_key_they_were_made_under() {
         [("APP-1", None), ("OPS-7", Some("APP-1")), ("OPS-7", None)]
     );
 }
+
+#[test]
+fn projects_jira_does_not_know_are_read_from_its_message() {
+    let m = "The value 'OLD' does not exist for the field 'project'.; \
+             The value 'GONE-2' does not exist for the field 'project'. (Jira answered HTTP 400)";
+    assert_eq!(unknown_projects(m), ["OLD", "GONE-2"]);
+    assert!(unknown_projects("Error in the JQL Query").is_empty());
+    assert!(unknown_projects("The value 'X' does not").is_empty());
+}

@@ -203,7 +203,11 @@ impl Item {
 /// Changes made "in Jira" by a test, without a webhook.
 impl State {
     /// Add (or replace) an issue.
+    /// Add an issue (its project becomes one Jira knows).
     pub fn add_issue(&mut self, key: &str, issue: Issue) {
+        if !self.projects.contains(&issue.project) {
+            self.projects.push(issue.project.clone());
+        }
         self.issues.insert(key.to_string(), issue);
     }
 
@@ -907,6 +911,15 @@ pub fn search_page(
     expand: &str,
 ) -> Result<Value, String> {
     let (projects, minutes) = parse_jql(jql)?;
+    // As Jira: a project it does not know fails the whole query.
+    let unknown: Vec<String> = projects
+        .iter()
+        .filter(|p| !st.projects.contains(p))
+        .map(|p| format!("The value '{p}' does not exist for the field 'project'."))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(unknown.join("; "));
+    }
     let since = now_ms() - minutes as i64 * 60_000;
     let mut found: Vec<(i64, &String)> = st
         .issues
