@@ -101,6 +101,7 @@ echo "-- dpkg --purge"
 dpkg --purge synclink >/dev/null
 [ ! -e /usr/bin/synclinkd ] || fail "/usr/bin/synclinkd left after purge"
 [ ! -e /etc/synclink ] || fail "/etc/synclink left after purge"
+[ ! -e /run/synclink ] || fail "/run/synclink left after purge"
 [ -d /var/lib/synclink/data ] || fail "purge removed the data"
 getent passwd synclink >/dev/null || fail "purge removed the service user"
 rm -rf /var/lib/synclink
