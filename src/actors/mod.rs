@@ -54,6 +54,19 @@ pub struct Actors {
     pub commit: flusher::Commit,
 }
 
+/// Run a store call on the blocking pool (sled blocks: never on an async
+/// worker). A panic in it is an internal error.
+pub async fn blocking<T: Send + 'static, E: Into<crate::error::Error> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, crate::error::Error> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(e) => Err(crate::error::Error::Internal(format!(
+            "blocking store call failed: {e}"
+        ))),
+    }
+}
+
 /// Liveness probe every actor answers; the watchdog and `/v1/status` use it.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]

@@ -18,7 +18,7 @@
 //!   dead on that alone), or dead with Jira's message. Still failing after
 //!   `jira.outbound_give_up_secs` → dead.
 
-use super::{Deps, Ping};
+use super::{blocking, Deps, Ping};
 use crate::domain::outbox::{
     backoff_secs, given_up, Field, OutboxEntry, OutboxKind, OutboxState, TryOutcome,
 };
@@ -186,14 +186,6 @@ impl Handler<Drop> for OutboxActor {
             .into_actor(act)
         }))
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Unavailable(format!("blocking pool: {e}")))?
 }
 
 impl OutboxActor {
@@ -500,7 +492,7 @@ async fn clear_refusal(deps: &Deps, id: Id) {
                 store.update_integration(&i)?;
             }
         }
-        Ok(())
+        Ok::<_, Error>(())
     })
     .await;
 }
@@ -515,7 +507,7 @@ async fn note_refusal(deps: &Deps, id: Id, error: &str) {
                 store.update_integration(&i)?;
             }
         }
-        Ok(())
+        Ok::<_, Error>(())
     })
     .await;
 }

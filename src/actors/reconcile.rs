@@ -19,7 +19,7 @@
 use super::jira::clients::JiraClients;
 use super::jira::lookup::UserLookup;
 use super::sync::{SyncQueue, Work};
-use super::{Deps, Ping};
+use super::{blocking, Deps, Ping};
 use crate::domain::plan::Change;
 use crate::domain::reconcile::{
     jql, least_progress, minutes_back, run_from, unknown_projects, IssueDoc, LastRun, PAGE_SIZE,
@@ -306,14 +306,6 @@ fn connected(i: &Integration) -> Result<(), Error> {
     Ok(())
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Unavailable(format!("the store could not be read: {e}")))?
-}
-
 /// Why a run stopped early.
 enum Failure {
     /// Jira refused or failed (401 / 403 also set the integration's `last_error`).
@@ -424,7 +416,7 @@ impl Run {
                     store.update_integration(&i)?;
                 }
             }
-            Ok(())
+            Ok::<_, Error>(())
         })
         .await;
         if let Err(e) = saved {

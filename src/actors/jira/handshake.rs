@@ -64,15 +64,7 @@ impl Drop for Claim {
     }
 }
 
-/// Run a blocking store call on the blocking pool.
-pub async fn blocking<T: Send + 'static, E: Into<Error> + Send + 'static>(
-    f: impl FnOnce() -> Result<T, E> + Send + 'static,
-) -> JiraResult<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(Into::into),
-        Err(e) => Err(Error::Internal(format!("blocking store call failed: {e}"))),
-    }
-}
+pub use crate::actors::blocking;
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
