@@ -140,6 +140,18 @@ impl JiraClient {
         }
     }
 
+    /// A signed `GET` of `path` with `query`: a 2xx answer's body, or what
+    /// went wrong.
+    async fn get(
+        &self,
+        access_token: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<String, Refusal> {
+        self.call(access_token, reqwest::Method::GET, path, query, None)
+            .await
+    }
+
     /// The one signed REST request (OAuth 1.0a with the access token): Jira's
     /// answer whatever its status, read up to [`MAX_ANSWER_BYTES`]. Err: no
     /// whole answer (status None), or one larger than that (its status).
@@ -221,24 +233,15 @@ impl JiraClient {
         username: &str,
     ) -> Result<Option<String>, Refusal> {
         let text = match self
-            .call(
-                access_token,
-                reqwest::Method::GET,
-                "/rest/api/2/user",
-                &[("username", username)],
-                None,
-            )
+            .get(access_token, "/rest/api/2/user", &[("username", username)])
             .await
         {
             Ok(t) => t,
             Err(r) if r.status == Some(404) => return Ok(None),
             Err(r) => return Err(r),
         };
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| Refusal {
-            status: None,
-            message: "the user look-up did not answer JSON".into(),
-            retry_after: None,
-        })?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|_| unreadable("the user look-up did not answer JSON".into()))?;
         Ok(v["emailAddress"]
             .as_str()
             .map(str::trim)
@@ -254,19 +257,14 @@ impl JiraClient {
         username: &str,
     ) -> Result<Vec<JiraUser>, Refusal> {
         let text = self
-            .call(
+            .get(
                 access_token,
-                reqwest::Method::GET,
                 "/rest/api/2/user/assignable/search",
                 &[("issueKey", key), ("username", username)],
-                None,
             )
             .await?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| Refusal {
-            status: None,
-            message: "the assignable-user search did not answer JSON".into(),
-            retry_after: None,
-        })?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|_| unreadable("the assignable-user search did not answer JSON".into()))?;
         Ok(v.as_array()
             .map(|a| {
                 a.iter()
@@ -295,9 +293,8 @@ impl JiraClient {
     ) -> Result<crate::domain::reconcile::SearchPage, Refusal> {
         let (start, max) = (start_at.to_string(), max_results.to_string());
         let text = self
-            .call(
+            .get(
                 access_token,
-                reqwest::Method::GET,
                 "/rest/api/2/search",
                 &[
                     ("jql", jql),
@@ -306,7 +303,6 @@ impl JiraClient {
                     RECONCILE_FIELDS,
                     WITH_CHANGELOG,
                 ],
-                None,
             )
             .await?;
         crate::domain::reconcile::parse_search(&text).map_err(unreadable)
@@ -321,13 +317,7 @@ impl JiraClient {
     ) -> Result<crate::domain::reconcile::IssueDoc, Refusal> {
         let path = format!("/rest/api/2/issue/{}", enc(key));
         let text = self
-            .call(
-                access_token,
-                reqwest::Method::GET,
-                &path,
-                &[RECONCILE_FIELDS, WITH_CHANGELOG],
-                None,
-            )
+            .get(access_token, &path, &[RECONCILE_FIELDS, WITH_CHANGELOG])
             .await?;
         crate::domain::reconcile::parse_issue(&text).map_err(unreadable)
     }
@@ -360,13 +350,7 @@ impl JiraClient {
     ) -> Result<(String, String), Refusal> {
         let path = format!("/rest/api/2/issue/{}", enc(key));
         let text = self
-            .call(
-                access_token,
-                reqwest::Method::GET,
-                &path,
-                &[("fields", "status,project")],
-                None,
-            )
+            .get(access_token, &path, &[("fields", "status,project")])
             .await?;
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let status = match &v["fields"]["status"]["id"] {
@@ -379,11 +363,9 @@ impl JiraClient {
             .unwrap_or_default()
             .to_string();
         if status.is_empty() || project.is_empty() {
-            return Err(Refusal {
-                status: None,
-                message: format!("the issue {key} came without its status or project"),
-                retry_after: None,
-            });
+            return Err(unreadable(format!(
+                "the issue {key} came without its status or project"
+            )));
         }
         Ok((status, project))
     }
@@ -395,9 +377,7 @@ impl JiraClient {
         key: &str,
     ) -> Result<Vec<(String, String)>, Refusal> {
         let path = format!("/rest/api/2/issue/{}/transitions", enc(key));
-        let text = self
-            .call(access_token, reqwest::Method::GET, &path, &[], None)
-            .await?;
+        let text = self.get(access_token, &path, &[]).await?;
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let id = |v: &serde_json::Value| match v {
             serde_json::Value::String(s) => Some(s.clone()),
