@@ -290,8 +290,9 @@ impl IssueDoc {
         let Some(changelog) = &self.changelog else {
             return vec![];
         };
-        // Oldest first, by `created` then id (Jira's order is not trusted).
-        let mut histories: Vec<(i64, u64, &HistoryDoc)> = changelog
+        // Oldest first, by `created` then id (Jira's order is not trusted);
+        // each history's time and move read once.
+        let mut histories: Vec<(Option<i64>, u64, Option<String>, &HistoryDoc)> = changelog
             .histories
             .iter()
             .map(|h| {
@@ -300,25 +301,26 @@ impl IssueDoc {
                     Text::Num(n) => n.as_u64(),
                     Text::Str(s) => s.parse().ok(),
                 };
-                (ts.unwrap_or(i64::MIN), order.unwrap_or(u64::MAX), h)
+                let from = h.moved().map(|(from, _)| from);
+                (ts, order.unwrap_or(u64::MAX), from, h)
             })
             .collect();
-        histories.sort_by_key(|(ts, order, _)| (*ts, *order));
+        histories.sort_by_key(|(ts, order, _, _)| (ts.unwrap_or(i64::MIN), *order));
         // The key each history was made under: walking back from the key
         // the issue has now, a move (a `Key` item) leads to its old key.
-        let mut keys = vec![key; histories.len()];
-        let mut now = keys.last().cloned().unwrap_or_default();
-        for (i, (_, _, h)) in histories.iter().enumerate().rev() {
-            keys[i] = now.clone();
-            if let Some((from, _)) = h.moved() {
-                now = from;
+        let mut keys = Vec::with_capacity(histories.len());
+        let mut now = key;
+        for (_, _, from, _) in histories.iter().rev() {
+            keys.push(now.clone());
+            if let Some(f) = from {
+                now = f.clone();
             }
         }
+        keys.reverse();
         let mut out = Vec::new();
-        for ((_, _, h), key) in histories.into_iter().zip(keys) {
+        for ((timestamp, _, moved, h), key) in histories.into_iter().zip(keys) {
             let assignee = h.items.iter().rev().find(|i| i.is("assignee"));
             let status = h.items.iter().rev().find(|i| i.is("status"));
-            let moved = h.moved().map(|(from, _)| from);
             if assignee.is_none() && status.is_none() && moved.is_none() {
                 continue;
             }
@@ -331,7 +333,7 @@ impl IssueDoc {
                 integration,
                 key,
                 changelog_id: Some(id),
-                timestamp: h.created.as_deref().and_then(parse_jira_time),
+                timestamp,
                 assignee: assignee.map(|i| self.assignee_change(i)),
                 status: status.map(|i| StatusChange {
                     from: i.from.clone().map(Text::into_string),
