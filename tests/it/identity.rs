@@ -140,26 +140,7 @@ pub fn connected_world(config: &str) -> (Daemon, crate::common::fake_jira::FakeJ
     let fake = FakeJira::start(&data("jira_pkcs1.pub.pem"));
     let d = Daemon::start_with(config, &[]);
     let integration = crate::statuses::connected(&d, &fake);
-    let org = org(&d, "acme");
-    let team = team(&d, org, "core");
-    let bob = user(
-        &d,
-        "Bob",
-        json!([{"email": "bob@example.org", "verified": true}]),
-    );
-    member(&d, team, bob);
-    let project = project(&d, org, "Backend", &[team]);
-    let group = group(&d, project);
-    install(&d, integration, org, true);
-    link(&d, group, integration, "APP-1");
-    let w = World {
-        org,
-        team,
-        project,
-        group,
-        bob,
-        integration,
-    };
+    let w = world_with(&d, integration);
     (d, fake, w)
 }
 

@@ -96,6 +96,12 @@ pub fn import(d: &Daemon) -> u64 {
 /// of that team, a group linked to APP-1, and an installed integration
 /// with inbound sync on.
 pub fn setup(d: &Daemon) -> World {
+    let integration = import(d);
+    world_with(d, integration)
+}
+
+/// The world of [`setup`] around an integration that exists already.
+pub fn world_with(d: &Daemon, integration: u64) -> World {
     let org = org(d, "acme");
     let team = team(d, org, "backend");
     let bob = user(
@@ -106,7 +112,6 @@ pub fn setup(d: &Daemon) -> World {
     member(d, team, bob);
     let project = project(d, org, "Backend", &[team]);
     let group = group(d, project);
-    let integration = import(d);
     install(d, integration, org, true);
     link(d, group, integration, "APP-1");
     World {
