@@ -86,14 +86,6 @@ fn signed_search_pages_and_changelog() {
         (page0["maxResults"].as_u64(), page0["total"].as_u64()),
         (Some(2), Some(3))
     );
-    let keys = |p: &Value| -> Vec<String> {
-        p["issues"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["key"].as_str().unwrap().to_string())
-            .collect()
-    };
     assert_eq!(keys(&page0), ["APP-3", "APP-2"]);
     let app2 = &page0["issues"][1];
     assert_eq!(app2["fields"]["assignee"]["name"], "bob");
@@ -172,14 +164,6 @@ fn search_knobs() {
     let p0 = search_page(&st, jql, 0, 2, "changelog").unwrap();
     let p1 = search_page(&st, jql, 2, 2, "changelog").unwrap();
     let p2 = search_page(&st, jql, 4, 2, "").unwrap();
-    let keys = |p: &Value| -> Vec<String> {
-        p["issues"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["key"].as_str().unwrap().to_string())
-            .collect()
-    };
     assert_eq!(keys(&p0), ["APP-1", "APP-2"]);
     assert_eq!(keys(&p1), ["APP-2", "APP-3"]);
     assert_eq!(keys(&p2), ["APP-4", "APP-5"]);
@@ -197,4 +181,14 @@ fn search_knobs() {
     // The single issue read is never cut.
     let full = st.issue_json("APP-1", true, None);
     assert_eq!(full["changelog"]["maxResults"], 2);
+}
+
+/// The issue keys of a search page, in order.
+fn keys(page: &Value) -> Vec<String> {
+    page["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_string())
+        .collect()
 }
