@@ -49,6 +49,18 @@ def build(skip):
     return bins
 
 
+def build_release(examples, skip):
+    """`cargo build --release` of synclinkd and these examples (unless
+    `skip`); the release directory."""
+    if not skip:
+        log(f"building release binaries (synclinkd, {', '.join(examples)})")
+        argv = ["cargo", "build", "--release", "--bin", "synclinkd"]
+        for e in examples:
+            argv += ["--example", e]
+        subprocess.run(argv, cwd=ROOT, check=True)
+    return target_dir() / "release"
+
+
 def small_keys(s):
     n = s.groups * s.links_per_group
     keys = [f"{seeding.PREFIX}-{i}" for i in range(1, n + 1)]

@@ -21,7 +21,6 @@ Prints a markdown report and writes JSON to --json. Loopback only."""
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench import build_release  # noqa: E402
 from harness import procs, seeding  # noqa: E402
 from harness.admin import admin_client  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
 
 
 def log(msg):
@@ -64,15 +63,9 @@ def main():
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--json", default=str(BENCH / "results/outbound.json"))
     a = ap.parse_args()
-    if not a.skip_build:
-        log("building release binaries (synclinkd, fake_jira_bench)")
-        subprocess.run(["cargo", "build", "--release", "--bin", "synclinkd", "--example", "fake_jira_bench"],
-                       cwd=ROOT, check=True)
-    rel = ROOT / "target/release"
+    rel = build_release(["fake_jira_bench"], a.skip_build)
     work = Path(tempfile.mkdtemp(prefix="synclink-outbound-"))
-    fport = procs.free_port()
-    fake = procs.spawn([str(rel / "examples/fake_jira_bench"), f"127.0.0.1:{fport}"], work / "fake.log")
-    time.sleep(0.5)
+    fake, fport = procs.fake_jira(rel, work)
     d = procs.Daemon(rel / "synclinkd", work, "outbound", durability="sync",
                      extra_toml="[jira]\noutbound_max_backoff_secs = 1\n")
     res = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "params": vars(a)}

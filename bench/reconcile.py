@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import ROOT, log, target_dir  # noqa: E402
+from bench import build_release, log  # noqa: E402
 from harness import load, procs, seeding  # noqa: E402
 from harness.admin import admin_client  # noqa: E402
 
@@ -88,16 +88,9 @@ def main():
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--json", default=str(BENCH / "results/reconcile.json"))
     a = ap.parse_args()
-    if not a.skip_build:
-        log("building release binaries (synclinkd, fake_jira_bench, bare_webhook)")
-        import subprocess
-        subprocess.run(["cargo", "build", "--release", "--bin", "synclinkd", "--example", "fake_jira_bench",
-                        "--example", "bare_webhook"], cwd=ROOT, check=True)
-    rel = target_dir() / "release"
+    rel = build_release(["fake_jira_bench", "bare_webhook"], a.skip_build)
     work = Path(tempfile.mkdtemp(prefix="synclink-reconcile-"))
-    fport = procs.free_port()
-    fk = procs.spawn([str(rel / "examples/fake_jira_bench"), f"127.0.0.1:{fport}"], work / "fake.log")
-    time.sleep(0.5)
+    fk, fport = procs.fake_jira(rel, work)
     # Start-up runs on; no periodic run during the measurement.
     d = procs.Daemon(rel / "synclinkd", work, "reconcile", durability="sync",
                      extra_toml="[jira]\nreconcile_interval_secs = 3600\n")

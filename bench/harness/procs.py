@@ -123,6 +123,15 @@ def dir_bytes(path):
     return total
 
 
+def fake_jira(release_dir, workdir):
+    """examples/fake_jira_bench on a free loopback port: (process, port)."""
+    port = free_port()
+    p = spawn([str(Path(release_dir) / "examples/fake_jira_bench"), f"127.0.0.1:{port}"],
+              Path(workdir) / "fake.log")
+    time.sleep(0.5)
+    return p, port
+
+
 class Daemon:
     """synclinkd with its own temp dir, port and admin socket."""
 
