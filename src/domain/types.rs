@@ -269,13 +269,24 @@ impl GroupStatus {
     }
 }
 
-/// The stored status of a group (record kind `g` of tree `sync`, written
-/// with the activity that changed it; a group without one is unresolved).
+/// The status of a group (unresolved by default), part of its
+/// [`GroupState`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct StatusRecord {
     pub status: GroupStatus,
     /// When it was resolved (ms), while it is.
     pub resolved_at: Option<Millis>,
+}
+
+/// What sync keeps of a group: its assignee and its status, in ONE record
+/// (kind `a` of tree `sync`, schema 9), so that a delivery changing both
+/// writes one record, not two. A group without one is unassigned and
+/// unresolved; a record that became empty stays (an insert costs sled less
+/// than a remove, and the group's delete removes it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GroupState {
+    pub assignee: Option<Assignee>,
+    pub status: StatusRecord,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

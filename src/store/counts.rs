@@ -99,8 +99,28 @@ fn len(t: &super::Trees, e: Entity) -> usize {
         Entity::Projects => t.projects.len(),
         Entity::Groups => t.groups.len(),
         Entity::Links => t.links.len(),
-        Entity::Assignees => t.assignees.len(),
-        Entity::Activities => t.activities.len(),
+        // Records that hold more or less than one entity each: decoded.
+        Entity::Assignees => t
+            .group_states
+            .iter()
+            .values()
+            .filter(|v| {
+                v.as_ref().is_ok_and(|v| {
+                    super::decode::<crate::domain::GroupState>("group state", v)
+                        .is_ok_and(|s| s.assignee.is_some())
+                })
+            })
+            .count(),
+        Entity::Activities => t
+            .activities
+            .iter()
+            .values()
+            .map(|v| {
+                v.ok()
+                    .and_then(|v| super::list_len("activities", &v).ok())
+                    .unwrap_or(0)
+            })
+            .sum(),
         Entity::NotificationSettings => t.notification_settings.len(),
     }
 }

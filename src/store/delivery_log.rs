@@ -22,7 +22,7 @@
 
 use super::keys;
 use super::prefixed::Prefixed;
-use super::{decode, encode, Store, StoreResult};
+use super::{decode, encode, list_len, Store, StoreResult};
 use crate::domain::{Delivery, DeliveryOutcome};
 use crate::store::sync::DeliveryFilter;
 
@@ -70,12 +70,6 @@ pub(crate) fn chunks<'a>(
         .collect()
 }
 
-/// Entries in a stored chunk, read from its length prefix only.
-fn chunk_len(value: &[u8]) -> StoreResult<usize> {
-    let n: u64 = decode("delivery log chunk length", value)?;
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
-}
-
 impl Store {
     pub(crate) fn log_part(&self, part: LogPart) -> &Prefixed {
         match part {
@@ -110,7 +104,7 @@ impl Store {
     pub fn delivery_count_of(&self, part: LogPart) -> StoreResult<usize> {
         let mut n = 0;
         for r in self.log_part(part).iter().values() {
-            n += chunk_len(&r?)?;
+            n += list_len("delivery log chunk length", &r?)?;
         }
         Ok(n)
     }
@@ -136,7 +130,7 @@ impl Store {
         let (mut doomed, mut removed) = (Vec::new(), 0);
         for r in self.log_part(part).iter() {
             let (k, v) = r?;
-            let n = chunk_len(&v)?;
+            let n = list_len("delivery log chunk length", &v)?;
             if count.saturating_sub(removed) < keep.saturating_add(n) {
                 break;
             }

@@ -4,7 +4,7 @@ use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
 use super::{encode, get, scan, Store, StoreError, StoreResult};
 use crate::domain::payload::normalize_issue_key;
-use crate::domain::{Activity, Assignee, Group, Id, Link, StatusRecord};
+use crate::domain::{Activity, Assignee, Group, GroupState, Id, Link, StatusRecord};
 use sled::Transactional;
 
 impl Store {
@@ -63,27 +63,34 @@ impl Store {
         Ok(out)
     }
 
+    /// A group's assignee and status (unassigned and unresolved when it
+    /// never had a record).
+    pub fn get_group_state(&self, group: Id) -> StoreResult<GroupState> {
+        Ok(get(&self.t.group_states, "group state", keys::id(group))?.unwrap_or_default())
+    }
+
     /// A group's status (unresolved when it never had one).
     pub fn get_status(&self, group: Id) -> StoreResult<StatusRecord> {
-        Ok(get(&self.t.statuses, "group status", keys::id(group))?.unwrap_or_default())
+        Ok(self.get_group_state(group)?.status)
     }
 
     pub fn get_assignee(&self, group: Id) -> StoreResult<Option<Assignee>> {
-        get(&self.t.assignees, "assignee", keys::id(group))
+        Ok(self.get_group_state(group)?.assignee)
     }
 
     /// Activity of a group, oldest first.
     pub fn list_activity(&self, group: Id) -> StoreResult<Vec<Activity>> {
-        scan(&self.t.activities, "activity", keys::id(group))
+        let sets: Vec<Vec<Activity>> = scan(&self.t.activities, "activities", keys::id(group))?;
+        Ok(sets.into_iter().flatten().collect())
     }
 
     /// Remove the activities recorded before `before` (ms), in atomic
-    /// batches of at most 1,000; returns how many went. A scan of every
-    /// activity: run it off the async workers, now and then.
+    /// batches of at most 1,000 records; returns how many went. A scan of
+    /// every activity: run it off the async workers, now and then.
     pub fn prune_activities(&self, before: i64) -> StoreResult<u64> {
         let mut removed = 0u64;
         let mut batch = sled::Batch::default();
-        let mut in_batch = 0i64;
+        let (mut records, mut in_batch) = (0, 0i64);
         let flush = |batch: &mut sled::Batch, n: &mut i64| -> StoreResult<()> {
             if *n > 0 {
                 self.t.sync.apply_batch(std::mem::take(batch))?;
@@ -94,14 +101,26 @@ impl Store {
         };
         for r in self.t.activities.iter() {
             let (k, v) = r?;
-            let a: Activity = super::decode("activity", &v)?;
-            if a.date_added < before {
+            let mut set: Vec<Activity> = super::decode("activities", &v)?;
+            let before_len = set.len();
+            set.retain(|a| a.date_added >= before);
+            let gone = before_len - set.len();
+            if gone == 0 {
+                continue;
+            }
+            if set.is_empty() {
                 self.t.activities.batch_remove(&mut batch, &k);
-                in_batch += 1;
-                removed += 1;
-                if in_batch == 1_000 {
-                    flush(&mut batch, &mut in_batch)?;
-                }
+            } else {
+                self.t
+                    .activities
+                    .batch_insert(&mut batch, &k, encode("activities", &set)?);
+            }
+            in_batch += gone as i64;
+            removed += gone as u64;
+            records += 1;
+            if records == 1_000 {
+                flush(&mut batch, &mut in_batch)?;
+                records = 0;
             }
         }
         flush(&mut batch, &mut in_batch)?;

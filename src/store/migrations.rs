@@ -3,8 +3,13 @@
 //! keeps working whatever the current types become.
 
 use super::delivery_log::CHUNK_MAX;
+use super::prefixed::Prefixed;
+use super::trees::{TAG_ACTIVITY_V8, TAG_ASSIGNEE_V8, TAG_GROUP_STATUS_V8};
 use super::{decode, encode, keys, Store, StoreResult};
-use crate::domain::{Delivery, DeliveryOutcome, DeliveryState, Id, RecentIds, Source};
+use crate::domain::{
+    Activity, Delivery, DeliveryOutcome, DeliveryState, GroupState, Id, RecentIds, Source,
+    StatusRecord,
+};
 use serde::Deserialize;
 
 /// A delivery-log entry as versions 1 to 7 stored it (no `source`: every
@@ -104,9 +109,11 @@ pub(super) fn v3_delivery_log_chunks(store: &Store) -> StoreResult<()> {
 pub(super) fn v4_one_sync_tree(store: &Store) -> StoreResult<()> {
     const BATCH: usize = 10_000;
     let t = &store.t;
+    let kind = |tag| Prefixed::new(t.sync.clone(), tag);
+    let (assignees, activities) = (kind(TAG_ASSIGNEE_V8), kind(TAG_ACTIVITY_V8));
     let moves = [
-        ("assignees", &t.assignees),
-        ("activities", &t.activities),
+        ("assignees", &assignees),
+        ("activities", &activities),
         ("delivery_state", &t.delivery_state),
         ("delivery_log", &t.deliveries),
     ];
@@ -266,6 +273,79 @@ pub(super) fn v7_status_timestamp(store: &Store) -> StoreResult<()> {
     for (k, v) in moves {
         store.t.delivery_state.insert(k, v)?;
     }
+    Ok(())
+}
+
+/// Version 9: one record per group for its assignee and status
+/// ([`GroupState`], kind [`TAG_GROUP_STATE`]) instead of one each, and one
+/// record per group and sync write for its activities (kind
+/// [`TAG_ACTIVITIES`], a list; each old activity becomes a list of one).
+/// The new layouts have tags of their own, and each batch writes new
+/// records together with the removal of the old ones they replace, so a
+/// crash part-way leaves only old records still to convert: running it
+/// again finishes the job.
+pub(super) fn v9_group_state(store: &Store) -> StoreResult<()> {
+    const BATCH: usize = 10_000;
+    let t = &store.t;
+    let kind = |tag| Prefixed::new(t.sync.clone(), tag);
+    let (assignees, statuses, activities) = (
+        kind(TAG_ASSIGNEE_V8),
+        kind(TAG_GROUP_STATUS_V8),
+        kind(TAG_ACTIVITY_V8),
+    );
+    let mut batch = sled::Batch::default();
+    let mut n = 0;
+    let mut step = |batch: &mut sled::Batch| -> StoreResult<()> {
+        n += 1;
+        if n == BATCH {
+            t.sync.apply_batch(std::mem::take(batch))?;
+            n = 0;
+        }
+        Ok(())
+    };
+    // Assignees, with the status of the same group when it has one.
+    for r in assignees.iter() {
+        let (k, v) = r?;
+        let status = match statuses.get(&k)? {
+            Some(s) => decode("group status (v8)", &s)?,
+            None => StatusRecord::default(),
+        };
+        let state = GroupState {
+            assignee: Some(decode("assignee (v8)", &v)?),
+            status,
+        };
+        t.group_states
+            .batch_insert(&mut batch, &k, encode("group state", &state)?);
+        assignees.batch_remove(&mut batch, &k);
+        statuses.batch_remove(&mut batch, &k);
+        step(&mut batch)?;
+    }
+    t.sync.apply_batch(std::mem::take(&mut batch))?;
+    // Statuses of groups without an assignee (the rest went above).
+    for r in statuses.iter() {
+        let (k, v) = r?;
+        let state = GroupState {
+            assignee: None,
+            status: decode("group status (v8)", &v)?,
+        };
+        t.group_states
+            .batch_insert(&mut batch, &k, encode("group state", &state)?);
+        statuses.batch_remove(&mut batch, &k);
+        step(&mut batch)?;
+    }
+    t.sync.apply_batch(std::mem::take(&mut batch))?;
+    for r in activities.iter() {
+        let (k, v) = r?;
+        let one: Activity = decode("activity (v8)", &v)?;
+        t.activities.batch_insert(
+            &mut batch,
+            &k,
+            encode("activities", std::slice::from_ref(&one))?,
+        );
+        activities.batch_remove(&mut batch, &k);
+        step(&mut batch)?;
+    }
+    t.sync.apply_batch(batch)?;
     Ok(())
 }
 
@@ -685,5 +765,92 @@ mod tests {
         assert!(all
             .iter()
             .any(|d| d.id == 3 && d.outcome == DeliveryOutcome::BadToken));
+    }
+
+    /// Version 9 merges each group's assignee and status into one record
+    /// and makes each activity a list of one; a record converted by a run
+    /// that crashed part-way is left as it is, and the counts hold.
+    #[test]
+    fn v9_merges_assignee_and_status_and_lists_activities() {
+        use crate::domain::{ActivityType, Assignee, GroupStatus};
+        let activity = |id: u64, group: Id| Activity {
+            id,
+            group,
+            project: 2,
+            kind: ActivityType::Assigned,
+            user: None,
+            data: "{}".into(),
+            date_added: id as i64,
+        };
+        let assignee = |group: Id, user: Id| Assignee {
+            group,
+            project: 2,
+            user,
+            date_added: 3,
+        };
+        let resolved = StatusRecord {
+            status: GroupStatus::Resolved,
+            resolved_at: Some(7),
+        };
+        let dir = old_database(8, |s| {
+            let kind = |tag| Prefixed::new(s.t.sync.clone(), tag);
+            let (a, g, c) = (
+                kind(TAG_ASSIGNEE_V8),
+                kind(TAG_GROUP_STATUS_V8),
+                kind(TAG_ACTIVITY_V8),
+            );
+            // Group 5: assignee and status; 6: assignee only; 7: status only.
+            a.insert(keys::id(5), encode("a", &assignee(5, 9)).unwrap())
+                .unwrap();
+            g.insert(keys::id(5), encode("g", &resolved).unwrap())
+                .unwrap();
+            a.insert(keys::id(6), encode("a", &assignee(6, 8)).unwrap())
+                .unwrap();
+            g.insert(keys::id(7), encode("g", &resolved).unwrap())
+                .unwrap();
+            for (group, id) in [(5, 11), (5, 12), (6, 13)] {
+                c.insert(
+                    keys::pair(group, id),
+                    encode("c", &activity(id, group)).unwrap(),
+                )
+                .unwrap();
+            }
+            // Group 8 was converted by a run that crashed part-way.
+            let done = GroupState {
+                assignee: Some(assignee(8, 4)),
+                status: StatusRecord::default(),
+            };
+            s.t.group_states
+                .insert(keys::id(8), encode("G", &done).unwrap())
+                .unwrap();
+            s.t.activities
+                .insert(
+                    keys::pair(8, 14),
+                    encode("C", &vec![activity(14, 8), activity(15, 8)]).unwrap(),
+                )
+                .unwrap();
+        });
+        let s = migrated(&dir);
+        let user = |g| s.get_assignee(g).unwrap().map(|a| a.user);
+        assert_eq!(
+            [user(5), user(6), user(7), user(8)],
+            [Some(9), Some(8), None, Some(4)]
+        );
+        let status = |g| s.get_status(g).unwrap();
+        assert_eq!(status(5), resolved);
+        assert_eq!(status(6), StatusRecord::default());
+        assert_eq!(status(7), resolved);
+        let ids = |g| -> Vec<u64> { s.list_activity(g).unwrap().iter().map(|a| a.id).collect() };
+        assert_eq!(ids(5), [11, 12]);
+        assert_eq!(ids(6), [13]);
+        assert_eq!(ids(8), [14, 15]);
+        // No record of the old layouts is left.
+        for tag in [TAG_ASSIGNEE_V8, TAG_GROUP_STATUS_V8, TAG_ACTIVITY_V8] {
+            assert!(Prefixed::new(s.t.sync.clone(), tag).is_empty(), "{tag}");
+        }
+        assert!(s.wait_counted(std::time::Duration::from_secs(10)));
+        let count = |name| s.counts().into_iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(count("assignees"), Some(3));
+        assert_eq!(count("activities"), Some(5));
     }
 }

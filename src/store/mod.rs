@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 /// Schema version this build writes. Bump it and append to [`MIGRATIONS`]
 /// when a stored layout changes.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// Ordered migrations: entry `(v, f)` upgrades a database at version `v - 1`
 /// to version `v`. They run in order at open, each followed by a flush.
@@ -48,6 +48,7 @@ const MIGRATIONS: &[(u32, Migration)] = &[
     (6, migrations::v6_installation_switches),
     (7, migrations::v7_status_timestamp),
     (8, migrations::v8_delivery_source),
+    (9, migrations::v9_group_state),
 ];
 
 /// Version 1 is the initial layout: nothing to transform.
@@ -275,7 +276,7 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
 }
 
 /// Encode a stored value with bincode 2.
-pub fn encode<T: Serialize>(what: &'static str, v: &T) -> StoreResult<Vec<u8>> {
+pub fn encode<T: Serialize + ?Sized>(what: &'static str, v: &T) -> StoreResult<Vec<u8>> {
     bincode::serde::encode_to_vec(v, bincode::config::standard())
         .map_err(|e| error::encode_error(what, e))
 }
@@ -285,6 +286,13 @@ pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> StoreRes
     bincode::serde::decode_from_slice(bytes, bincode::config::standard())
         .map(|(v, _)| v)
         .map_err(|e| error::decode_error(what, e))
+}
+
+/// How many elements a stored list (`Vec<T>`) holds, read from its length
+/// prefix only.
+pub(crate) fn list_len(what: &'static str, value: &[u8]) -> StoreResult<usize> {
+    let n: u64 = decode(what, value)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Read and decode one value.

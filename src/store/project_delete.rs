@@ -25,8 +25,8 @@
 use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
 use super::sync::delivery_state_key;
-use super::{get, Store, StoreError, StoreResult};
-use crate::domain::{Id, Project};
+use super::{decode, get, list_len, Store, StoreError, StoreResult};
+use crate::domain::{GroupState, Id, Project};
 use serde::Serialize;
 use sled::Transactional;
 use std::collections::BTreeSet;
@@ -179,15 +179,19 @@ impl Store {
             }
             self.t.group_links.remove(k)?;
         }
-        self.t.statuses.remove(keys::id(group))?;
-        let assignees = usize::from(self.t.assignees.remove(keys::id(group))?.is_some());
+        let state = self.t.group_states.remove(keys::id(group))?;
+        let assignees = match state {
+            Some(v) => usize::from(decode::<GroupState>("group state", &v)?.assignee.is_some()),
+            None => 0,
+        };
         self.count(Entity::Assignees, -(assignees as i64));
         let mut activities = 0;
         for r in self.t.activities.scan_prefix(keys::id(group)) {
             let (k, _) = r?;
-            if self.t.activities.remove(k)?.is_some() {
-                activities += 1;
-                self.count(Entity::Activities, -1);
+            if let Some(v) = self.t.activities.remove(k)? {
+                let n = list_len("activities", &v)?;
+                activities += n;
+                self.count(Entity::Activities, -(n as i64));
             }
         }
         let was = (&self.t.groups, &self.t.project_groups).transaction(|(groups, pg)| {

@@ -5,17 +5,24 @@ use super::prefixed::Prefixed;
 use super::StoreResult;
 
 /// Tags of the record kinds in tree `sync` (schema 4; see [`super::prefixed`]).
-pub const TAG_ASSIGNEE: u8 = b'a';
-pub const TAG_ACTIVITY: u8 = b'c';
+/// A group's [`GroupState`](crate::domain::GroupState): assignee and
+/// status (schema 9).
+pub const TAG_GROUP_STATE: u8 = b'G';
+/// The activities one sync write recorded for a group (schema 9).
+pub const TAG_ACTIVITIES: u8 = b'C';
 pub const TAG_DELIVERY_STATE: u8 = b's';
 pub const TAG_DELIVERY_LOG: u8 = b'l';
 /// An outbox entry (SPEC section 10), written with the change it pushes.
 pub const TAG_OUTBOX: u8 = b'o';
-/// A group's status (absent: unresolved), written with its activity.
-pub const TAG_GROUP_STATUS: u8 = b'g';
 /// The delivery log's part for deliveries refused before their token was
 /// verified (`bad-token`), bounded on its own.
 pub const TAG_REFUSED_LOG: u8 = b'r';
+/// Schema 4 to 8: a group's assignee (schema 9: in its group state).
+pub const TAG_ASSIGNEE_V8: u8 = b'a';
+/// Schema 7 and 8: a group's status (schema 9: in its group state).
+pub const TAG_GROUP_STATUS_V8: u8 = b'g';
+/// Schema 4 to 8: one activity per record (schema 9: [`TAG_ACTIVITIES`]).
+pub const TAG_ACTIVITY_V8: u8 = b'c';
 
 /// The named trees. The names are part of the on-disk format.
 #[derive(Clone)]
@@ -64,13 +71,13 @@ pub struct Trees {
     /// below are its record kinds; schema 3 and older kept each in a tree of
     /// its own (`assignees`, `activities`, `delivery_state`, `delivery_log`).
     pub sync: sled::Tree,
-    /// group id -> Assignee
-    pub assignees: Prefixed,
-    /// group id -> StatusRecord (absent: unresolved)
-    pub statuses: Prefixed,
+    /// group id -> GroupState: assignee and status (absent: unassigned,
+    /// unresolved)
+    pub group_states: Prefixed,
     /// entry id -> OutboxEntry (ids grow: oldest first)
     pub outbox: Prefixed,
-    /// (group id, activity id) -> Activity
+    /// (group id, id of its first activity) -> the activities one sync
+    /// write recorded for the group, `Vec<Activity>` in id order
     pub activities: Prefixed,
     /// (integration id, issue key) -> DeliveryState
     pub delivery_state: Prefixed,
@@ -125,10 +132,9 @@ impl Trees {
             project_groups: db.open_tree("project_groups")?,
             links: db.open_tree("links")?,
             group_links: db.open_tree("group_links")?,
-            assignees: kind(TAG_ASSIGNEE),
-            statuses: kind(TAG_GROUP_STATUS),
+            group_states: kind(TAG_GROUP_STATE),
             outbox: kind(TAG_OUTBOX),
-            activities: kind(TAG_ACTIVITY),
+            activities: kind(TAG_ACTIVITIES),
             delivery_state: kind(TAG_DELIVERY_STATE),
             deliveries: kind(TAG_DELIVERY_LOG),
             refused_deliveries: kind(TAG_REFUSED_LOG),

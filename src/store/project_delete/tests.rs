@@ -55,12 +55,17 @@ fn full_group(w: &World, project: Id, keys_: &[&str], acts: usize) -> Id {
         user: w.user,
         date_added: 0,
     };
+    let state = GroupState {
+        assignee: Some(a),
+        ..Default::default()
+    };
     w.s.t
-        .assignees
-        .insert(keys::id(g), encode("assignee", &a).unwrap())
+        .group_states
+        .insert(keys::id(g), encode("group state", &state).unwrap())
         .unwrap();
-    for i in 0..acts {
-        let act = Activity {
+    // All of a group's activities in one record (as one sync write keeps them).
+    let set: Vec<Activity> = (0..acts)
+        .map(|i| Activity {
             id: i as Id + 1,
             group: g,
             project,
@@ -68,10 +73,12 @@ fn full_group(w: &World, project: Id, keys_: &[&str], acts: usize) -> Id {
             user: None,
             data: "{}".into(),
             date_added: 0,
-        };
+        })
+        .collect();
+    if !set.is_empty() {
         w.s.t
             .activities
-            .insert(keys::pair(g, act.id), encode("activity", &act).unwrap())
+            .insert(keys::pair(g, 1), encode("activities", &set).unwrap())
             .unwrap();
     }
     g
@@ -120,7 +127,7 @@ fn cascade_removes_everything_and_counts_it() {
     assert_eq!(t.project_groups.len(), 1);
     assert_eq!(t.links.len(), 1);
     assert_eq!(t.group_links.len(), 1);
-    assert_eq!(t.assignees.len(), 1);
+    assert_eq!(t.group_states.len(), 1);
     assert_eq!(t.activities.len(), 1);
     assert_eq!(t.notification_settings.len(), 1);
     assert!(t
@@ -182,7 +189,11 @@ fn a_crash_part_way_is_resumed() {
     ] {
         assert_eq!(t.len(), 0);
     }
-    for kind in [&w.s.t.assignees, &w.s.t.activities, &w.s.t.delivery_state] {
+    for kind in [
+        &w.s.t.group_states,
+        &w.s.t.activities,
+        &w.s.t.delivery_state,
+    ] {
         assert_eq!(kind.len(), 0);
     }
 }
@@ -288,7 +299,7 @@ fn sync_batches_racing_a_delete_leave_no_orphans() {
         let tail = &trace[trace.len().saturating_sub(4)..];
         assert_eq!(w.s.t.groups.len(), 0, "round {round}");
         assert_eq!(
-            w.s.t.assignees.len(),
+            w.s.t.group_states.len(),
             0,
             "round {round}: orphan assignee; {tail:?}"
         );

@@ -2,9 +2,11 @@
 //!
 //! sled 0.34 rolls and writes its IO buffer on every atomic write, so one
 //! per delivery costs a `pwrite` per delivery. A batch applies its writes
-//! in order as one `apply_batch` of tree `sync` (assignees, activities,
+//! in order as one `apply_batch` of tree `sync` (group states, activities,
 //! delivery state and the delivery log are record kinds of that one tree,
-//! schema 4). The writes are plans of `crate::domain::plan`, made against
+//! schema 4). A group touched by the batch gets ONE group-state record
+//! (assignee and status) and one activities record per write, whatever the
+//! write changed of it (schema 9): sled's cost follows the records written. The writes are plans of `crate::domain::plan`, made against
 //! what the earlier writes of the batch leave: they are persisted as they
 //! are, with no rule of their own here. Project deletes are ordered
 //! against batches by [`super::super::project_delete::DeleteGate`] (an op
@@ -17,8 +19,9 @@ use super::super::{encode, Store, StoreResult};
 use super::{delivery_state_key, SyncApplied, SyncWrite};
 use crate::domain::outbox::OutboxEntry;
 use crate::domain::plan::Op;
-use crate::domain::{Activity, Assignee, GroupStatus, Id, Link, StatusRecord};
+use crate::domain::{Activity, Assignee, GroupState, GroupStatus, Id, Link, StatusRecord};
 use sled::Transactional;
+use std::collections::hash_map::{Entry, HashMap};
 
 /// One write with its ids and encoded delivery state.
 struct Prepared<'a> {
@@ -133,6 +136,7 @@ impl Store {
         let mut written_outbox = Vec::with_capacity(prepared.len());
         let mut new_assignees = 0i64; // assignee count delta (status counts)
         let mut moves = Moves::default();
+        let mut states: HashMap<Id, GroupState> = HashMap::new();
         for p in &prepared {
             let w = p.w;
             let mut this = Vec::new();
@@ -145,6 +149,8 @@ impl Store {
                     .delivery_state
                     .batch_remove(&mut batch, delivery_state_key(*i, from));
             }
+            // The activities of each group, one record per group.
+            let mut acts: Vec<(Id, Vec<Activity>)> = Vec::new();
             for (op, act_id) in w.ops.iter().zip(&p.activity_ids) {
                 let (group, project) = (op.group(), op.project());
                 if recheck
@@ -154,37 +160,29 @@ impl Store {
                     gone.push(group);
                     continue;
                 }
+                let state = match states.entry(group) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(self.get_group_state(group)?),
+                };
+                let had = i64::from(state.assignee.is_some());
                 match op {
                     Op::SetStatus { status, .. } => {
-                        let rec = StatusRecord {
+                        state.status = StatusRecord {
                             status: *status,
                             resolved_at: (*status == GroupStatus::Resolved).then_some(w.now),
                         };
-                        self.t.statuses.batch_insert(
-                            &mut batch,
-                            keys::id(group),
-                            encode("group status", &rec)?,
-                        );
                     }
-                    Op::Assign { user, replaces, .. } => {
-                        let a = Assignee {
+                    Op::Assign { user, .. } => {
+                        state.assignee = Some(Assignee {
                             group,
                             project,
                             user: *user,
                             date_added: w.now,
-                        };
-                        self.t.assignees.batch_insert(
-                            &mut batch,
-                            keys::id(group),
-                            encode("assignee", &a)?,
-                        );
-                        new_assignees += i64::from(replaces.is_none());
+                        });
                     }
-                    Op::Deassign { .. } => {
-                        self.t.assignees.batch_remove(&mut batch, keys::id(group));
-                        new_assignees -= 1;
-                    }
+                    Op::Deassign { .. } => state.assignee = None,
                 }
+                new_assignees += i64::from(state.assignee.is_some()) - had;
                 let (kind, data) = op.activity(w.cause);
                 let act = Activity {
                     id: *act_id,
@@ -195,12 +193,18 @@ impl Store {
                     data,
                     date_added: w.now,
                 };
+                match acts.iter_mut().find(|(g, _)| *g == group) {
+                    Some((_, set)) => set.push(act),
+                    None => acts.push((group, vec![act])),
+                }
+                this.push((group, kind));
+            }
+            for (group, set) in &acts {
                 self.t.activities.batch_insert(
                     &mut batch,
-                    keys::pair(group, *act_id),
-                    encode("activity", &act)?,
+                    keys::pair(*group, set[0].id),
+                    encode("activities", set)?,
                 );
-                this.push((group, kind));
             }
             if let Some((k, v)) = &p.state {
                 self.t
@@ -226,6 +230,14 @@ impl Store {
             }
             written_outbox.push(outbox);
             changed.push(this);
+        }
+        // Each group's state as the batch leaves it: one record per group.
+        for (group, state) in &states {
+            self.t.group_states.batch_insert(
+                &mut batch,
+                keys::id(*group),
+                encode("group state", state)?,
+            );
         }
         for (part, new_chunks, old_keys) in &log_writes {
             let tree = self.log_part(*part);
