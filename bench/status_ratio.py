@@ -11,6 +11,7 @@ of the 1k linked issues), back to back at each level, best of --repeat.
 Goal: status-and-assignee >= 0.9x the assignee-only ratio."""
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import Target, build, drive, log, small_keys  # noqa: E402
+from bench import Target, build, diagnose, drive, log, small_keys  # noqa: E402
 from harness import load, procs, seeding  # noqa: E402
 from harness.admin import admin_client  # noqa: E402
 
@@ -30,6 +31,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--perf", type=int, metavar="C",
+                    help="after the rounds, profile each workload at concurrency C (perf record; "
+                         "reports under the work directory)")
     a = ap.parse_args()
     bins = build(a.skip_build)
     levels = [int(x) for x in a.levels.split(",")]
@@ -54,19 +58,36 @@ def main():
                    Target("status", d.port, d.pid, wl_s, True)]
         runner = load.Runner()
         drive(runner, targets, levels, a.duration, a.warmup, res, a.repeat)
+        if a.perf:
+            for t in targets[1:]:
+                out = work / f"perf-{t.name}"
+                out.mkdir()
+                diag = diagnose(runner, t, a.perf, out)
+                log(f"{t.name}: perf report in {out / 'perf-report.txt'}")
+                for line in diag.get("perf", []):
+                    print(f"  {t.name} | {line}")
     finally:
         bare.stop()
         d.stop()
     by = {t: {r["concurrency"]: r for r in res["runs"][t]} for t in ("bare", "assignee", "status")}
+    # Per round, the two workloads ran back to back: their ratio in each
+    # round, and the daemon's CPU per delivery (less disturbed by the
+    # machine's other work than throughput is).
+    rounds = {t: {(r["round"], r["concurrency"]): r for r in res["all_runs"][t]} for t in ("assignee", "status")}
     print("| c | bare req/s | assignee-only req/s | status+assignee req/s | assignee ÷ bare | "
-          "status ÷ bare | status ÷ assignee | p99 assignee ms | p99 status ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "status ÷ bare | status ÷ assignee (best) | per round | median | CPU µs/delivery assignee | "
+          "status | p99 assignee ms | p99 status ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for c in levels:
         b, x, y = by["bare"][c], by["assignee"][c], by["status"][c]
+        per = [rounds["status"][(n, c)]["rps"] / rounds["assignee"][(n, c)]["rps"]
+               for n in range(1, a.repeat + 1)]
+        cpu = {t: statistics.median(rounds[t][(n, c)]["cpu_ms_per_req"] * 1000 for n in range(1, a.repeat + 1))
+               for t in ("assignee", "status")}
         print(f"| {c} | {b['rps']:.0f} | {x['rps']:.0f} | {y['rps']:.0f} | {x['rps'] / b['rps']:.1%} | "
-              f"{y['rps'] / b['rps']:.1%} | {y['rps'] / x['rps']:.3f} | {x['lat_p99_us'] / 1000:.2f} | "
-              f"{y['lat_p99_us'] / 1000:.2f} |")
-
+              f"{y['rps'] / b['rps']:.1%} | {y['rps'] / x['rps']:.3f} | {' '.join(f'{v:.3f}' for v in per)} | "
+              f"{statistics.median(per):.3f} | {cpu['assignee']:.0f} | {cpu['status']:.0f} | "
+              f"{x['lat_p99_us'] / 1000:.2f} | {y['lat_p99_us'] / 1000:.2f} |")
 
 if __name__ == "__main__":
     main()
