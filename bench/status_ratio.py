@@ -64,6 +64,10 @@ def main():
                 out.mkdir()
                 diag = diagnose(runner, t, a.perf, out)
                 log(f"{t.name}: perf report in {out / 'perf-report.txt'}")
+                n = diag["threads_run"]["requests"] or 1
+                for th in diag["threads"][:8]:
+                    print(f"  {t.name} | thread {th['comm']:<16} {th['cpu_s'] * 1e6 / n:6.1f} µs/delivery  "
+                          f"busy {th['busy']:.0%}")
                 for line in diag.get("perf", []):
                     print(f"  {t.name} | {line}")
     finally:
