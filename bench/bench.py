@@ -299,7 +299,8 @@ def main():
         res["storage_floor"] = json.loads(out.stdout.strip().splitlines()[-1])
         log(f"  {res['storage_floor']}")
         res["log_events"] = {d.name: d.log_events(["actor-panic", "sync-failed", "token-validation-error",
-                                                   "stale-delivery", "duplicate-delivery"]) for d in daemons}
+                                                   "stale-delivery", "duplicate-delivery",
+                                                   "bad-timestamp"]) for d in daemons}
     except BaseException as e:  # record what we have, then re-raise
         res["aborted"] = f"{type(e).__name__}: {e}"
         log(f"aborted: {res['aborted']}")

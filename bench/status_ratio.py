@@ -70,6 +70,9 @@ def main():
                           f"busy {th['busy']:.0%}")
                 for line in diag.get("perf", []):
                     print(f"  {t.name} | {line}")
+        # Every delivery must carry a usable timestamp (see load.Runner).
+        bad = d.log_events(["bad-timestamp", "stale-delivery", "duplicate-delivery"])
+        log(f"daemon log events: {bad}")
     finally:
         bare.stop()
         d.stop()

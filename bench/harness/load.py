@@ -149,14 +149,21 @@ class Runner:
     def __init__(self, wrk="wrk"):
         self.wrk = wrk
         self.seq = 0
-        self.t0 = int(time.time() * 1000)
+        # The first timestamp of the next run (ms). Each request of a run
+        # steps its thread's timestamp by 1 ms, so a run's timestamps run
+        # ahead of the clock by its requests per thread; the next run starts
+        # above them or at the clock, whichever is later. (Until 2026-12-07
+        # each run started 10^10 ms, ~115 days, above the last: every
+        # delivery was then "more than a day ahead" to the daemon, logged
+        # `bad-timestamp` and was ordered without its timestamp.)
+        self.next_ts = int(time.time() * 1000)
 
     def run(self, port, workload, conc, duration, pid=None, metrics=True, label=""):
         from .admin import hist_summary, metrics_delta, metrics_snapshot, outcome_counts
 
         self.seq += 1
         threads = max(1, min(2, conc))
-        base_ts = self.t0 + self.seq * 10_000_000_000
+        base_ts = max(self.next_ts, int(time.time() * 1000))
         base_cl = self.seq * 1_000_000_000_000
         params = workload.params_file(threads, base_ts, base_cl)
         workload.runs += 1
@@ -172,7 +179,9 @@ class Runner:
         if line is None:
             raise RuntimeError(f"wrk gave no result: {out.stdout[-500:]} {out.stderr[-500:]}")
         r = json.loads(line[len("BENCHJSON "):])
-        workload.advance(threads, r.pop("made"))
+        made = r.pop("made")
+        workload.advance(threads, made)
+        self.next_ts = base_ts + max(made, default=0) + 2
         secs = r["duration_us"] / 1e6
         r.update({
             "label": label,
