@@ -7,6 +7,7 @@ alone, per delivery) and the throughput ceiling it sets. See bench/README.md.
 Stdlib only. Loopback only. Bounded in time (--max-minutes) and stops by itself."""
 
 import argparse
+import atexit
 import json
 import os
 import signal
@@ -87,15 +88,28 @@ class Target:
         self.name, self.port, self.pid, self.workload, self.metrics = name, port, pid, workload, metrics
 
 
-def drive(runner, targets, levels, duration, warmup, res, repeat):
+def scratch_dir(prefix):
+    """A fresh temp directory, removed when the script exits (a run's sled
+    data takes gigabytes); SYNCLINK_BENCH_KEEP=1 keeps it for a look."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    if not os.environ.get("SYNCLINK_BENCH_KEEP"):
+        atexit.register(shutil.rmtree, work, True)
+    else:
+        log(f"keeping {work} (SYNCLINK_BENCH_KEEP)")
+    return work
+
+
+def drive(runner, targets, levels, duration, warmup, res, repeat, alternate=False):
     """For each concurrency level, run every target back to back (so the
     ratios compare runs close in time on a shared machine); `repeat` rounds.
     res["runs"][name] keeps, per level, the round with the best throughput
     (the one least disturbed by other work on the machine); res["all_runs"]
-    keeps every round."""
+    keeps every round. `alternate`: every other round runs the targets after
+    the first in reverse order, so none is always measured last."""
     for rnd in range(repeat):
         for c in levels:
-            for t in targets:
+            order = targets[:1] + targets[1:][::-1] if alternate and rnd % 2 else targets
+            for t in order:
                 if warmup:
                     runner.run(t.port, t.workload, c, warmup, pid=t.pid, metrics=False)
                 r = runner.run(t.port, t.workload, c, duration, pid=t.pid, metrics=t.metrics, label=t.name)

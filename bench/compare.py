@@ -18,13 +18,12 @@ only; wrk is needed (bench/run.sh installs it)."""
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import Target, build, drive, log, small_keys  # noqa: E402
+from bench import Target, build, drive, log, scratch_dir, small_keys  # noqa: E402
 from harness import load, procs, seeding  # noqa: E402
 
 
@@ -43,7 +42,7 @@ def main():
     bins = build(a.skip_build)
     new_bin = Path(a.new) if a.new else bins["synclinkd"]
     levels = [int(x) for x in a.levels.split(",")]
-    work = Path(tempfile.mkdtemp(prefix="synclink-compare-"))
+    work = scratch_dir("synclink-compare-")
     res = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "old": a.old,
            "new": str(new_bin), "runs": {}, "all_runs": {}}
     runner = load.Runner()

@@ -22,14 +22,13 @@ Prints a markdown report and writes JSON to --json. Loopback only."""
 import argparse
 import json
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import build_release  # noqa: E402
+from bench import build_release, scratch_dir  # noqa: E402
 from harness import procs, seeding  # noqa: E402
 from harness.admin import admin_client  # noqa: E402
 
@@ -64,7 +63,7 @@ def main():
     ap.add_argument("--json", default=str(BENCH / "results/outbound.json"))
     a = ap.parse_args()
     rel = build_release(["fake_jira_bench"], a.skip_build)
-    work = Path(tempfile.mkdtemp(prefix="synclink-outbound-"))
+    work = scratch_dir("synclink-outbound-")
     fake, fport = procs.fake_jira(rel, work)
     d = procs.Daemon(rel / "synclinkd", work, "outbound", durability="sync",
                      extra_toml="[jira]\noutbound_max_backoff_secs = 1\n")

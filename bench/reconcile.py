@@ -26,7 +26,6 @@ examples/bare_webhook, then:
 import argparse
 import json
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -34,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import build_release, log  # noqa: E402
+from bench import build_release, log, scratch_dir  # noqa: E402
 from harness import load, procs, seeding  # noqa: E402
 from harness.admin import admin_client  # noqa: E402
 
@@ -89,7 +88,7 @@ def main():
     ap.add_argument("--json", default=str(BENCH / "results/reconcile.json"))
     a = ap.parse_args()
     rel = build_release(["fake_jira_bench", "bare_webhook"], a.skip_build)
-    work = Path(tempfile.mkdtemp(prefix="synclink-reconcile-"))
+    work = scratch_dir("synclink-reconcile-")
     fk, fport = procs.fake_jira(rel, work)
     # Start-up runs on; no periodic run during the measurement.
     d = procs.Daemon(rel / "synclinkd", work, "reconcile", durability="sync",

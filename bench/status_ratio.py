@@ -4,22 +4,22 @@ throughput, as a ratio to the bare actix-web handler, of deliveries that
 change the assignee AND the status (both parts with an effect every time:
 assigned+resolved, unassigned+unresolved) against deliveries that change
 only the assignee, in ONE run on one daemon (each workload on its own half
-of the 1k linked issues), back to back at each level, best of --repeat.
+of the 1k linked issues), back to back at each level (every other round in the other order),
+--repeat rounds: the median of the per-round ratios is the result.
 
-    bench/status_ratio.py [--levels 32,128] [--repeat 3]
+    bench/status_ratio.py [--levels 32,128] [--repeat 4] [--perf C]
 
 Goal: status-and-assignee >= 0.9x the assignee-only ratio."""
 
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import Target, build, diagnose, drive, log, small_keys  # noqa: E402
+from bench import Target, build, diagnose, drive, log, scratch_dir, small_keys  # noqa: E402
 from harness import load, procs, seeding  # noqa: E402
 from harness.admin import admin_client  # noqa: E402
 
@@ -29,7 +29,7 @@ def main():
     ap.add_argument("--levels", default="32,128")
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=4)
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--perf", type=int, metavar="C",
                     help="after the rounds, profile each workload at concurrency C (perf record; "
@@ -37,7 +37,7 @@ def main():
     a = ap.parse_args()
     bins = build(a.skip_build)
     levels = [int(x) for x in a.levels.split(",")]
-    work = Path(tempfile.mkdtemp(prefix="synclink-status-"))
+    work = scratch_dir("synclink-status-")
     res = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": {}, "all_runs": {}}
     bare = procs.Bare(bins["bare"], work)
     d = procs.Daemon(bins["synclinkd"], work, "status", durability="sync")
@@ -57,7 +57,7 @@ def main():
                    Target("assignee", d.port, d.pid, wl_a, True),
                    Target("status", d.port, d.pid, wl_s, True)]
         runner = load.Runner()
-        drive(runner, targets, levels, a.duration, a.warmup, res, a.repeat)
+        drive(runner, targets, levels, a.duration, a.warmup, res, a.repeat, alternate=True)
         if a.perf:
             for t in targets[1:]:
                 out = work / f"perf-{t.name}"

@@ -15,13 +15,13 @@
 use super::reads::BatchReads;
 use super::{Error, SyncActor, SyncReply};
 use crate::domain::plan::{self, Note, SyncCommand};
-use crate::domain::Delivery;
+use crate::domain::{Delivery, GroupState, Id};
 use crate::store::delivery_log::LogPart;
 use crate::store::sync::{LogBound, SyncWrite};
 use crate::store::Store;
 use actix::prelude::*;
 use slog::info;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -263,7 +263,7 @@ impl SyncActor {
             // Every delivery failed while being planned: nothing to write.
             Ok(vec![])
         } else {
-            self.commit_batch(&store, writes, outcomes, planned_at)
+            self.commit_batch(&store, writes, outcomes, planned_at, reads.take_stored())
         };
         let mut replies = match replies {
             Ok(r) => r,
@@ -294,6 +294,7 @@ impl SyncActor {
         mut writes: Vec<SyncWrite>,
         outcomes: Vec<crate::domain::DeliveryOutcome>,
         planned_at: u64,
+        stored: HashMap<Id, GroupState>,
     ) -> Result<Vec<Option<SyncReply>>, Error> {
         let keep = self.deps.config.storage.delivery_log_max;
         let (count, refused) = match self.delivery_count {
@@ -308,7 +309,7 @@ impl SyncActor {
             keep,
             refused,
         };
-        let mut b = store.apply_sync_batch(&mut writes, bound, Some(planned_at))?;
+        let mut b = store.apply_sync_batch_from(&mut writes, bound, Some(planned_at), stored)?;
         let added = |part| {
             writes
                 .iter()

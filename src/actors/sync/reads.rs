@@ -6,7 +6,7 @@
 //! after it. No rule lives here: only reads and what a plan will write.
 
 use crate::domain::plan::{Op, Plan, Reads, SyncOrgs};
-use crate::domain::{DeliveryState, Group, GroupStatus, Id, Project, StatusList, User};
+use crate::domain::{DeliveryState, Group, GroupState, GroupStatus, Id, Project, StatusList, User};
 use crate::error::Error;
 use crate::store::Store;
 use std::collections::HashMap;
@@ -17,8 +17,10 @@ pub(super) struct BatchReads {
     /// (None: a moved issue's old key lost it).
     states: HashMap<(Id, String), Option<DeliveryState>>,
     /// Groups linked to `(integration, key)` as the batch's moves leave
-    /// them (only keys a move touched).
+    /// them (read once per batch).
     linked: HashMap<(Id, String), Vec<Id>>,
+    /// Each group's assignee and status as stored before the batch.
+    stored: HashMap<Id, GroupState>,
     /// Each group's assignee as the batch leaves it.
     assignees: HashMap<Id, Option<Id>>,
     /// Each group's status as the batch leaves it.
@@ -28,6 +30,9 @@ pub(super) struct BatchReads {
     sync_orgs: HashMap<Id, Option<SyncOrgs>>,
     /// Per integration: its Jira statuses (None: never read).
     statuses_of: HashMap<Id, Option<StatusList>>,
+    /// Groups read (a group goes only by a project delete, which the
+    /// writer orders against the batch: see `DeleteGate`).
+    groups: HashMap<Id, Option<Group>>,
     projects: HashMap<Id, Option<Project>>,
     users: HashMap<Id, Option<User>>,
     /// ASCII-lower-cased email -> users who verified it
@@ -46,10 +51,12 @@ impl BatchReads {
             store,
             states: HashMap::new(),
             linked: HashMap::new(),
+            stored: HashMap::new(),
             assignees: HashMap::new(),
             statuses: HashMap::new(),
             sync_orgs: HashMap::new(),
             statuses_of: HashMap::new(),
+            groups: HashMap::new(),
             projects: HashMap::new(),
             users: HashMap::new(),
             candidates: HashMap::new(),
@@ -80,6 +87,18 @@ impl BatchReads {
         if let Some((i, k, st)) = &plan.state {
             self.states.insert((*i, k.clone()), Some(st.clone()));
         }
+    }
+
+    /// A group's assignee and status as stored before the batch (one read
+    /// for both).
+    fn stored_state(&mut self, group: Id) -> Result<GroupState, Error> {
+        let store = &self.store;
+        memo(&mut self.stored, group, || store.get_group_state(group))
+    }
+
+    /// The group states read (as stored before the batch), for the writer.
+    pub(super) fn take_stored(&mut self) -> HashMap<Id, GroupState> {
+        std::mem::take(&mut self.stored)
     }
 
     /// Groups linked to `(integration, key)` as the batch leaves them.
@@ -157,13 +176,11 @@ impl Reads for BatchReads {
     }
 
     fn linked(&mut self, integration: Id, key: &str) -> Result<Vec<(Group, Project)>, Error> {
-        let ids = match self.linked.get(&(integration, key.to_string())) {
-            Some(ids) => ids.clone(),
-            None => self.store.linked_groups(integration, key)?,
-        };
-        let mut out = Vec::new();
+        // Memoized: a delivery with an assignee and a status part asks twice.
+        let ids = self.linked_ids(integration, key)?;
+        let mut out = Vec::with_capacity(ids.len());
         for gid in ids {
-            let Some(g) = self.store.get_group(gid)? else {
+            let Some(g) = self.group(gid)? else {
                 continue;
             };
             let Some(p) = self.project(g.project)? else {
@@ -175,7 +192,8 @@ impl Reads for BatchReads {
     }
 
     fn group(&mut self, id: Id) -> Result<Option<Group>, Error> {
-        self.store.get_group(id)
+        let store = &self.store;
+        memo(&mut self.groups, id, || store.get_group(id))
     }
 
     fn project(&mut self, id: Id) -> Result<Option<Project>, Error> {
@@ -207,7 +225,7 @@ impl Reads for BatchReads {
     fn assignee(&mut self, group: Id) -> Result<Option<Id>, Error> {
         match self.assignees.get(&group) {
             Some(a) => Ok(*a),
-            None => Ok(self.store.get_assignee(group)?.map(|a| a.user)),
+            None => Ok(self.stored_state(group)?.assignee.map(|a| a.user)),
         }
     }
 
@@ -238,7 +256,7 @@ impl Reads for BatchReads {
     fn status(&mut self, group: Id) -> Result<GroupStatus, Error> {
         match self.statuses.get(&group) {
             Some(s) => Ok(*s),
-            None => Ok(self.store.get_status(group)?.status),
+            None => Ok(self.stored_state(group)?.status.status),
         }
     }
 }

@@ -72,6 +72,20 @@ impl Store {
         log: LogBound,
         planned_at: Option<u64>,
     ) -> StoreResult<BatchApplied> {
+        self.apply_sync_batch_from(writes, log, planned_at, HashMap::new())
+    }
+
+    /// [`Store::apply_sync_batch`], given group states the planning read
+    /// (as stored before the batch: only this single writer changes them,
+    /// and a group deleted since is skipped as usual), so that they are
+    /// not read again.
+    pub fn apply_sync_batch_from(
+        &self,
+        writes: &mut [SyncWrite],
+        log: LogBound,
+        planned_at: Option<u64>,
+        mut stored: HashMap<Id, GroupState>,
+    ) -> StoreResult<BatchApplied> {
         // Ids come from sled's generator.
         for w in writes.iter_mut() {
             if let Some(d) = w.delivery.as_mut() {
@@ -162,7 +176,10 @@ impl Store {
                 }
                 let state = match states.entry(group) {
                     Entry::Occupied(e) => e.into_mut(),
-                    Entry::Vacant(e) => e.insert(self.get_group_state(group)?),
+                    Entry::Vacant(e) => e.insert(match stored.remove(&group) {
+                        Some(st) => st,
+                        None => self.get_group_state(group)?,
+                    }),
                 };
                 let had = i64::from(state.assignee.is_some());
                 match op {
