@@ -97,9 +97,10 @@ pub struct StorageConfig {
     pub durability: Durability,
     pub flush_interval_ms: u64,
     pub delivery_log_max: usize,
-    /// Activities older than this many days are removed (hourly); 0 keeps
-    /// them all.
-    pub activity_retention_days: u64,
+    /// Activities older than this many days are removed (hourly, or ten
+    /// times per retention period when that is shorter); 0 keeps them all.
+    /// A fraction of a day is allowed (0.5 = 12 hours).
+    pub activity_retention_days: f64,
 }
 
 impl Default for StorageConfig {
@@ -109,7 +110,7 @@ impl Default for StorageConfig {
             durability: Durability::Sync,
             flush_interval_ms: 200,
             delivery_log_max: 100_000,
-            activity_retention_days: 0,
+            activity_retention_days: 0.0,
         }
     }
 }
@@ -312,10 +313,11 @@ impl Config {
         if self.storage.flush_interval_ms == 0 {
             return bad("storage.flush_interval_ms", "must be greater than 0");
         }
-        if self.storage.activity_retention_days > 36_500 {
+        let days = self.storage.activity_retention_days;
+        if !(0.0..=36_500.0).contains(&days) {
             return bad(
                 "storage.activity_retention_days",
-                "must be at most 36500 (0 keeps every activity)",
+                "must be a number of days from 0 to 36500 (0 keeps every activity)",
             );
         }
         if self.storage.delivery_log_max == 0 {

@@ -1,7 +1,8 @@
 //! `RetentionActor`: keeps what grows without bound within bounds the
 //! operator chose. Today: activities older than
 //! `storage.activity_retention_days` (0: kept for ever) are removed at start
-//! and every hour, off the async workers, in atomic batches beside the
+//! and every hour (ten times per retention period when that is shorter than
+//! ten hours), off the async workers, in atomic batches beside the
 //! single writer's (sled orders them; a pruned activity is one no plan
 //! reads). The space comes back on disk with compaction
 //! (`systemd/synclink-compact.timer`, docs/OPERATIONS.md "Disk").
@@ -11,11 +12,24 @@ use actix::prelude::*;
 use slog::{info, warn};
 use std::time::{Duration, Instant};
 
-/// How often retention runs.
+/// How often retention runs at most apart.
 const EVERY: Duration = Duration::from_secs(3600);
 
 /// A day in ms.
-const DAY_MS: i64 = 86_400_000;
+const DAY_MS: f64 = 86_400_000.0;
+
+/// How long activities are kept, for a retention of `days` (None: kept for
+/// ever).
+fn retention(days: f64) -> Option<Duration> {
+    (days > 0.0).then(|| Duration::from_millis((days * DAY_MS) as u64))
+}
+
+/// How often a retention of `keep` runs: hourly, or ten times per period
+/// when that is shorter (so nothing outlives it by more than a tenth), and
+/// not more than once a second.
+fn interval(keep: Duration) -> Duration {
+    (keep / 10).clamp(Duration::from_secs(1), EVERY)
+}
 
 pub struct RetentionActor {
     deps: Deps,
@@ -27,11 +41,11 @@ impl Actor for RetentionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if self.deps.config.storage.activity_retention_days == 0 {
+        let Some(keep) = retention(self.deps.config.storage.activity_retention_days) else {
             return;
-        }
+        };
         ctx.run_later(Duration::from_secs(1), |act, ctx| act.prune(ctx));
-        ctx.run_interval(EVERY, |act, ctx| act.prune(ctx));
+        ctx.run_interval(interval(keep), |act, ctx| act.prune(ctx));
     }
 }
 
@@ -46,9 +60,12 @@ impl RetentionActor {
             return;
         }
         self.busy = true;
-        let days = self.deps.config.storage.activity_retention_days;
-        let days = i64::try_from(days).unwrap_or(i64::MAX / DAY_MS);
-        let before = crate::domain::now_ms().saturating_sub(days.saturating_mul(DAY_MS));
+        let Some(keep) = retention(self.deps.config.storage.activity_retention_days) else {
+            self.busy = false;
+            return;
+        };
+        let keep = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        let before = crate::domain::now_ms().saturating_sub(keep);
         let store = self.deps.store.clone();
         let clock = Instant::now();
         let pass = tokio::task::spawn_blocking(move || store.prune_activities(before));
@@ -75,4 +92,20 @@ pub fn start(deps: &Deps) -> Addr<RetentionActor> {
         busy: false,
     }
     .start()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_and_its_interval() {
+        assert_eq!(retention(0.0), None);
+        assert_eq!(retention(1.0), Some(Duration::from_secs(86_400)));
+        assert_eq!(retention(0.5), Some(Duration::from_secs(43_200)));
+        // Hourly for periods of ten hours or more, a tenth of it below.
+        assert_eq!(interval(Duration::from_secs(86_400)), EVERY);
+        assert_eq!(interval(Duration::from_secs(600)), Duration::from_secs(60));
+        assert_eq!(interval(Duration::from_secs(3)), Duration::from_secs(1));
+    }
 }

@@ -130,4 +130,26 @@ fn activity_retention_is_checked_and_runs_at_start() {
     let d2 = Daemon::start();
     std::thread::sleep(Duration::from_millis(1_500));
     assert!(d2.events("activities-pruned").is_empty());
+    let (code, out) = check(Some("[storage]\nactivity_retention_days = -1\n"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("storage.activity_retention_days"), "{out}");
+}
+
+/// A fraction of a day works, and a short retention runs often enough
+/// (a tenth of the period, at least a second apart): an activity 2.6 s old
+/// is gone a few seconds later, with the pass that took it logged.
+#[test]
+fn a_short_retention_removes_old_activities_while_running() {
+    let d = Daemon::start_with("[storage]\nactivity_retention_days = 0.00003\n", &[]);
+    let w = setup(&d);
+    let v = assignee_delivery(Some("bob@example.org"), "1", 1, "APP-1");
+    assert_eq!(deliver_ok(&d, &v), "assigned");
+    assert_eq!(activity(&d, w.group).len(), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !activity(&d, w.group).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the activity stayed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let passes = d.events("activities-pruned");
+    assert!(passes.iter().any(|e| e["removed"] == 1), "{passes:?}");
 }
