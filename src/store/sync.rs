@@ -219,6 +219,88 @@ mod tests {
         assert_eq!(r.applied[0].changed, vec![(g, ActivityType::Assigned)]);
     }
 
+    /// One record per group: an assignee change keeps the group's status,
+    /// a status change keeps its assignee, an unassign keeps the (empty)
+    /// record; and the writer starts from the states the planning read
+    /// when it is given them, instead of reading them again.
+    #[test]
+    fn assignee_and_status_share_one_record_and_given_states_are_used() {
+        use crate::domain::{GroupState, GroupStatus, StatusRecord};
+        let (s, g) = setup();
+        let write = |ops: Vec<Op>, now| SyncWrite {
+            ops,
+            now,
+            ..Default::default()
+        };
+        let assign = Op::Assign {
+            group: g,
+            project: 1,
+            user: 7,
+            email: "a@b".into(),
+            replaces: None,
+        };
+        let resolve = Op::SetStatus {
+            group: g,
+            project: 1,
+            status: GroupStatus::Resolved,
+        };
+        s.apply_sync(&write(vec![resolve], 5)).unwrap();
+        s.apply_sync(&write(vec![assign.clone()], 6)).unwrap();
+        let st = s.get_group_state(g).unwrap();
+        assert_eq!(st.status.status, GroupStatus::Resolved);
+        assert_eq!(st.status.resolved_at, Some(5));
+        assert_eq!(st.assignee.map(|a| a.user), Some(7));
+        let deassign = Op::Deassign {
+            group: g,
+            project: 1,
+        };
+        s.apply_sync(&write(vec![deassign], 7)).unwrap();
+        assert_eq!(s.get_status(g).unwrap().status, GroupStatus::Resolved);
+        assert!(s.get_assignee(g).unwrap().is_none());
+        assert_eq!(s.t.group_states.len(), 1, "the record stays");
+        // Given a state (as the planning read it), the writer starts from it.
+        let given = GroupState {
+            assignee: None,
+            status: StatusRecord::default(),
+        };
+        let bound = LogBound {
+            count: 0,
+            keep: 100,
+            refused: 0,
+        };
+        s.apply_sync_batch_from(
+            &mut [write(vec![assign], 8)],
+            bound,
+            None,
+            [(g, given)].into_iter().collect(),
+        )
+        .unwrap();
+        let st = s.get_group_state(g).unwrap();
+        assert_eq!(st.status.status, GroupStatus::Unresolved);
+        assert_eq!(st.assignee.map(|a| a.user), Some(7));
+        // Both activities of one write for one group are one record.
+        let both = vec![
+            Op::Deassign {
+                group: g,
+                project: 1,
+            },
+            Op::SetStatus {
+                group: g,
+                project: 1,
+                status: GroupStatus::Resolved,
+            },
+        ];
+        let before = s.t.activities.len();
+        s.apply_sync(&write(both, 9)).unwrap();
+        assert_eq!(s.t.activities.len(), before + 1);
+        let kinds: Vec<_> = s.list_activity(g).unwrap().iter().map(|a| a.kind).collect();
+        assert_eq!(kinds.len(), 6);
+        assert_eq!(
+            kinds[4..],
+            [ActivityType::Unassigned, ActivityType::SetResolved]
+        );
+    }
+
     #[test]
     fn state_and_delivery_written_with_the_change() {
         let (s, g) = setup();
