@@ -6,9 +6,10 @@
 //! delivery state and the delivery log are record kinds of that one tree,
 //! schema 4). A group touched by the batch gets ONE group-state record
 //! (assignee and status) and one activities record per write, whatever the
-//! write changed of it (schema 9): sled's cost follows the records written. The writes are plans of `crate::domain::plan`, made against
-//! what the earlier writes of the batch leave: they are persisted as they
-//! are, with no rule of their own here. Project deletes are ordered
+//! write changed of it (schema 9): sled's cost follows the records written.
+//! The writes are plans of `crate::domain::plan`, made against what the
+//! earlier writes of the batch leave: they are persisted as they are, with
+//! no rule of their own here. Project deletes are ordered
 //! against batches by [`super::super::project_delete::DeleteGate`] (an op
 //! whose group went is skipped).
 
