@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Compare two synclinkd builds in ONE run: their durable webhook throughput
 and latency as a ratio to the bare actix-web handler, measured back to back
-(bare, old, new at each concurrency level, `--repeat` rounds, the best round
-per level counts), on the same seeded data (1k links, durability sync).
+(bare, old, new at each concurrency level, `--repeat` rounds, every other
+round in the other order; the best round and the median of the per-round ratios), on the same seeded data (1k links, durability sync).
 
     bench/compare.py --old PATH/TO/OLD/synclinkd [--new PATH] [--levels 32,128]
 
@@ -16,6 +16,7 @@ Writes a markdown table to stdout and JSON to --json. Stdlib only; loopback
 only; wrk is needed (bench/run.sh installs it)."""
 
 import argparse
+import statistics
 import json
 import sys
 import time
@@ -61,24 +62,34 @@ def main():
             targets.append(Target(name, d.port, d.pid, load.Workload(path, keys, emails, work, name), True))
         targets[0] = Target("bare", bare.port, bare.pid,
                             load.Workload(targets[1].workload.path, keys, emails, work, "bare"), False)
-        drive(runner, targets, levels, a.duration, a.warmup, res, a.repeat)
+        drive(runner, targets, levels, a.duration, a.warmup, res, a.repeat, alternate=True)
     finally:
         bare.stop()
         for d in daemons:
             d.stop()
     rows = []
     by = {t: {r["concurrency"]: r for r in res["runs"][t]} for t in ("bare", "old", "new")}
-    print("| c | bare req/s | old req/s | new req/s | old ÷ bare | new ÷ bare | new ÷ old | old p99 ms | new p99 ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    # Per round (old and new back to back, every other round in the other
+    # order): new ÷ old, and each daemon's CPU per delivery, as medians.
+    rounds = {t: {(r["round"], r["concurrency"]): r for r in res["all_runs"][t]} for t in ("old", "new")}
+    print("| c | bare req/s | old req/s | new req/s | old ÷ bare | new ÷ bare | new ÷ old (best) | "
+          "new ÷ old, median of rounds | CPU µs/delivery old | new | old p99 ms | new p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for c in levels:
         b, o, n = by["bare"][c], by["old"][c], by["new"][c]
         row = {"c": c, "bare": b["rps"], "old": o["rps"], "new": n["rps"],
                "old_ratio": o["rps"] / b["rps"], "new_ratio": n["rps"] / b["rps"],
                "new_over_old": n["rps"] / o["rps"],
                "old_p99_ms": o["lat_p99_us"] / 1000, "new_p99_ms": n["lat_p99_us"] / 1000}
+        ns = range(1, a.repeat + 1)
+        row["new_over_old_median"] = statistics.median(
+            rounds["new"][(k, c)]["rps"] / rounds["old"][(k, c)]["rps"] for k in ns)
+        for t in ("old", "new"):
+            row[f"{t}_cpu_us"] = statistics.median(rounds[t][(k, c)]["cpu_ms_per_req"] * 1000 for k in ns)
         rows.append(row)
         print(f"| {c} | {b['rps']:.0f} | {o['rps']:.0f} | {n['rps']:.0f} | {row['old_ratio']:.1%} | "
-              f"{row['new_ratio']:.1%} | {row['new_over_old']:.3f} | {row['old_p99_ms']:.2f} | "
+              f"{row['new_ratio']:.1%} | {row['new_over_old']:.3f} | {row['new_over_old_median']:.3f} | "
+              f"{row['old_cpu_us']:.1f} | {row['new_cpu_us']:.1f} | {row['old_p99_ms']:.2f} | "
               f"{row['new_p99_ms']:.2f} |")
     res["summary"] = rows
     if a.json:

@@ -72,9 +72,10 @@ pub async fn blocking<T: Send + 'static, E: Into<crate::error::Error> + Send + '
 #[rtype(result = "()")]
 pub struct Ping;
 
-/// A handler panicked; the actor was restarted (or is being restarted).
+/// A handler panicked; the actor was restarted (or is being restarted), or,
+/// for work done outside an actor, the work was abandoned.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("internal error in {actor}: the actor was restarted")]
+#[error("internal error in {actor}: it panicked and was contained")]
 pub struct ActorPanic {
     pub actor: &'static str,
 }
@@ -102,6 +103,19 @@ pub fn contain_panic<C: ActorContext>(
     metrics: &crate::metrics::Metrics,
     payload: Box<dyn std::any::Any + Send>,
 ) -> ActorPanic {
+    let caught = report_panic(actor, log, metrics, payload);
+    ctx.stop();
+    caught
+}
+
+/// A caught panic, logged (`"actor-panic"` with its message) and counted;
+/// for work that runs outside an actor as well as for [`contain_panic`].
+pub fn report_panic(
+    actor: &'static str,
+    log: &slog::Logger,
+    metrics: &crate::metrics::Metrics,
+    payload: Box<dyn std::any::Any + Send>,
+) -> ActorPanic {
     let what = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -109,7 +123,6 @@ pub fn contain_panic<C: ActorContext>(
         .unwrap_or_else(|| "unknown panic".into());
     slog::crit!(log, "actor-panic"; "actor" => actor, "panic" => what);
     metrics.actor_restarts.with_label_values(&[actor]).inc();
-    ctx.stop();
     ActorPanic { actor }
 }
 

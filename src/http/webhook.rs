@@ -3,15 +3,17 @@
 //! token in the path before anything else (a bad one is answered 400 at
 //! once, holding no slot and reading no body); then it takes a slot of
 //! `http.max_inflight`, reads the body (bounded in size and, by
-//! `http.body_timeout_secs`, in time), asks the `WebhookActor` for a
-//! verdict, has the `SyncActor` write it; the reply comes once the group
+//! `http.body_timeout_secs`, in time), checks it on the worker's thread
+//! for a verdict, has the `SyncActor` write it; the reply comes once the group
 //! commit is on disk.
 
 use super::error::{respond, respond_saying, Surface};
 use super::request_log::RequestCtx;
 use super::AppState;
 use crate::actors::sync::{SyncReply, Work};
-use crate::actors::webhook::{Authenticate, Body, Early, Inspect, Verdict, WorkerWebhook};
+use crate::actors::webhook::{
+    inspect_here, Authenticate, Body, Early, Inspect, Verdict, WorkerWebhook,
+};
 use crate::domain::{Delivery, DeliveryOutcome, Id};
 use crate::error::Error;
 use actix_web::http::ConnectionType;
@@ -262,7 +264,7 @@ async fn deliver(
         }
     };
     let complete = matches!(body, Body::Bytes(_));
-    let resp = handle(state, webhook, log, integration, body, received).await;
+    let resp = handle(state, log, integration, body, received).await;
     if complete {
         resp
     } else {
@@ -284,26 +286,20 @@ fn unavailable(log: &slog::Logger, why: &str) -> HttpResponse {
 
 async fn handle(
     state: &AppState,
-    webhook: &WorkerWebhook,
     log: &slog::Logger,
     integration: Id,
     body: Body,
     received: i64,
 ) -> HttpResponse {
-    let verdict = webhook
-        .addr()
-        .send(Inspect {
-            integration,
-            body,
-            received,
-            log: log.clone(),
-        })
-        .timeout(ACTOR_TIMEOUT)
-        .await;
-    let verdict = match verdict {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => return unavailable(log, &e.to_string()),
-        Err(e) => return unavailable(log, &format!("webhook validation unavailable: {e}")),
+    let inspect = Inspect {
+        integration,
+        body,
+        received,
+        log: log.clone(),
+    };
+    let verdict = match inspect_here(inspect, &state.metrics) {
+        Ok(v) => v,
+        Err(e) => return unavailable(log, &e.to_string()),
     };
     match verdict {
         Verdict::Early(e) => early(state, log, e, received).await,

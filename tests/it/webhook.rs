@@ -357,6 +357,31 @@ fn overload_answers_503_with_retry_after() {
     d.wait_event("overloaded");
 }
 
+/// The body's checks run on the HTTP worker's own thread, outside any
+/// actor: a panic there is contained all the same (503, `actor-panic` with
+/// actor `webhook`, counted), and the worker goes on serving deliveries.
+#[test]
+fn a_crash_while_checking_a_body_answers_503_and_the_next_delivery_works() {
+    let d = Daemon::start_with("", &[("SYNCLINK_FAILPOINTS", "webhook-panic")]);
+    let w = setup(&d);
+    let mut v = fixture_json("issue_assigned.json");
+    v["issue"]["fields"]["summary"] = "PANIC-ME".into();
+    let (s, body) = deliver(&d, &good_token(), &v);
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert_eq!(d.wait_event("actor-panic")["actor"], "webhook");
+    assert!(assignee_of(&d, w.group).is_null());
+    let restarts = metric(&d, "synclink_actor_restarts_total{actor=\"webhook\"}");
+    assert_eq!(restarts, 1.0);
+    // The same worker, the same delivery without the marker: applied.
+    let (s, body) = deliver(&d, &good_token(), &fixture_json("issue_assigned.json"));
+    assert_eq!(
+        (s, body["outcome"].as_str()),
+        (200, Some("assigned")),
+        "{body}"
+    );
+}
+
 #[test]
 fn a_crash_inside_sync_answers_503_and_is_recorded() {
     let d = Daemon::start_with("", &[("SYNCLINK_FAILPOINTS", "sync-panic")]);
