@@ -44,8 +44,8 @@ impl Actor for RetentionActor {
         let Some(keep) = retention(self.deps.config.storage.activity_retention_days) else {
             return;
         };
-        ctx.run_later(Duration::from_secs(1), |act, ctx| act.prune(ctx));
-        ctx.run_interval(interval(keep), |act, ctx| act.prune(ctx));
+        ctx.run_later(Duration::from_secs(1), move |act, ctx| act.prune(ctx, keep));
+        ctx.run_interval(interval(keep), move |act, ctx| act.prune(ctx, keep));
     }
 }
 
@@ -55,15 +55,12 @@ impl Handler<Ping> for RetentionActor {
 }
 
 impl RetentionActor {
-    fn prune(&mut self, ctx: &mut Context<Self>) {
+    /// Remove the activities older than `keep`.
+    fn prune(&mut self, ctx: &mut Context<Self>, keep: Duration) {
         if self.busy {
             return;
         }
         self.busy = true;
-        let Some(keep) = retention(self.deps.config.storage.activity_retention_days) else {
-            self.busy = false;
-            return;
-        };
         let keep = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
         let before = crate::domain::now_ms().saturating_sub(keep);
         let store = self.deps.store.clone();

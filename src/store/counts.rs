@@ -105,10 +105,8 @@ fn len(t: &super::Trees, e: Entity) -> usize {
             .iter()
             .values()
             .filter(|v| {
-                v.as_ref().is_ok_and(|v| {
-                    super::decode::<crate::domain::GroupState>("group state", v)
-                        .is_ok_and(|s| s.assignee.is_some())
-                })
+                v.as_ref()
+                    .is_ok_and(|v| super::Store::state_has_assignee(v).is_ok_and(|a| a))
             })
             .count(),
         Entity::Activities => t

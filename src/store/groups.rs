@@ -69,6 +69,14 @@ impl Store {
         Ok(get(&self.t.group_states, "group state", keys::id(group))?.unwrap_or_default())
     }
 
+    /// Does a stored group-state record hold an assignee (the `assignees`
+    /// count, kept and recounted from these records)?
+    pub(crate) fn state_has_assignee(value: &[u8]) -> StoreResult<bool> {
+        Ok(super::decode::<GroupState>("group state", value)?
+            .assignee
+            .is_some())
+    }
+
     /// A group's status (unresolved when it never had one).
     pub fn get_status(&self, group: Id) -> StoreResult<StatusRecord> {
         Ok(self.get_group_state(group)?.status)

@@ -25,8 +25,8 @@
 use super::counts::Entity;
 use super::keys::{self, Key, KeyReader};
 use super::sync::delivery_state_key;
-use super::{decode, get, list_len, Store, StoreError, StoreResult};
-use crate::domain::{GroupState, Id, Project};
+use super::{get, list_len, Store, StoreError, StoreResult};
+use crate::domain::{Id, Project};
 use serde::Serialize;
 use sled::Transactional;
 use std::collections::BTreeSet;
@@ -181,7 +181,7 @@ impl Store {
         }
         let state = self.t.group_states.remove(keys::id(group))?;
         let assignees = match state {
-            Some(v) => usize::from(decode::<GroupState>("group state", &v)?.assignee.is_some()),
+            Some(v) => usize::from(Store::state_has_assignee(&v)?),
             None => 0,
         };
         self.count(Entity::Assignees, -(assignees as i64));

@@ -1,7 +1,9 @@
 //! Tests of [`super`] (`src/store/project_delete.rs`).
 
 use super::*;
-use crate::domain::{Activity, ActivityType, Assignee, DeliveryState, Link, NotificationSetting};
+use crate::domain::{
+    Activity, ActivityType, Assignee, DeliveryState, GroupState, Link, NotificationSetting,
+};
 use crate::store::encode;
 
 struct World {
