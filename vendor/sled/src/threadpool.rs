@@ -68,7 +68,12 @@ impl Queue {
         // with the notify below.
         drop(queue);
 
-        self.cv.notify_all();
+        // synclink patch: wake one waiting thread per task, not all of them.
+        // Every waiter loops on an empty queue, so a task needs exactly one;
+        // `notify_all` woke all seven idle IO threads for each log write
+        // (six went back to sleep), a thundering herd that cost ~10% of the
+        // daemon's CPU per webhook delivery (bench/ANALYSIS.md).
+        self.cv.notify_one();
 
         len
     }
