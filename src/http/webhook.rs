@@ -1,6 +1,7 @@
 //! `POST /extensions/jira-server/issue-updated/{token}`: the Jira webhook
 //! (SPEC section 4). The handler stays thin: a `WebhookActor` checks the
-//! token in the path before anything else (a bad one is answered 400 at
+//! token in the path before anything else (one it verified before is
+//! accepted from its memory, with no message; a bad one is answered 400 at
 //! once, holding no slot and reading no body); then it takes a slot of
 //! `http.max_inflight`, reads the body (bounded in size and, by
 //! `http.body_timeout_secs`, in time), checks it on the worker's thread
@@ -228,20 +229,26 @@ async fn deliver(
     payload: web::Payload,
     received: i64,
 ) -> HttpResponse {
-    let auth = webhook
-        .addr()
-        .send(Authenticate {
-            token,
-            log: log.clone(),
-        })
-        .timeout(ACTOR_TIMEOUT)
-        .await;
-    let integration = match auth {
-        Ok(Ok(Ok(id))) => id,
-        // The body is left unread; the connection is closed after the answer.
-        Ok(Ok(Err(e))) => return closing(early(state, log, *e, received).await),
-        Ok(Err(e)) => return unavailable(log, &e.to_string()),
-        Err(e) => return unavailable(log, &format!("webhook validation unavailable: {e}")),
+    // A token the actor verified before needs no message to it.
+    let integration = match webhook.remembered(&token) {
+        Some(id) => id,
+        None => {
+            let auth = webhook
+                .addr()
+                .send(Authenticate {
+                    token,
+                    log: log.clone(),
+                })
+                .timeout(ACTOR_TIMEOUT)
+                .await;
+            match auth {
+                Ok(Ok(Ok(id))) => id,
+                // The body is left unread; the connection is closed after the answer.
+                Ok(Ok(Err(e))) => return closing(early(state, log, *e, received).await),
+                Ok(Err(e)) => return unavailable(log, &e.to_string()),
+                Err(e) => return unavailable(log, &format!("webhook validation unavailable: {e}")),
+            }
+        }
     };
     let Some(_slot) = state.slots.try_acquire() else {
         warn!(log, "overloaded"; "max_inflight" => state.config.http.max_inflight);
