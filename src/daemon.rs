@@ -49,7 +49,8 @@ pub fn run(config: Config, log: slog::Logger) -> Result<(), DaemonError> {
         crate::store::counts::CountsOrigin::Recounting => "recounting",
     };
     info!(log, "store-opened"; "path" => %config.storage.path.display(),
-          "schema_version" => crate::store::SCHEMA_VERSION, "counts" => counts);
+          "schema_version" => crate::store::SCHEMA_VERSION, "counts" => counts,
+          "open_ms" => started.elapsed().as_millis() as u64);
     let config = Arc::new(config);
     let metrics = Metrics::new();
     let system = actix_web::rt::System::new();

@@ -164,16 +164,18 @@ class Daemon:
         mark = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = spawn([str(self.binary), "--config", str(self.config)], self.log_path)
         secs = wait_ready(self.port, self.proc)
-        logged = None
+        logged, opened = None, None
         deadline = time.monotonic() + 2
         while logged is None and time.monotonic() < deadline:
-            logged = self._ready_record(mark)
+            logged, opened = self._ready_record(mark)
             if logged is None:
                 time.sleep(0.01)
-        self.startups.append({"readyz_s": secs, "ready_log_ms": logged})
+        self.startups.append({"readyz_s": secs, "ready_log_ms": logged, "open_log_ms": opened})
         return secs, logged
 
     def _ready_record(self, offset):
+        """(`ready` startup_ms, `store-opened` open_ms) logged since `offset`."""
+        opened = None
         with open(self.log_path, "rb") as f:
             f.seek(offset)
             for line in f:
@@ -181,9 +183,11 @@ class Daemon:
                     rec = json.loads(line)
                 except ValueError:
                     continue
+                if rec.get("msg") == "store-opened":
+                    opened = rec.get("open_ms")
                 if rec.get("msg") == "ready":
-                    return rec.get("startup_ms")
-        return None
+                    return rec.get("startup_ms"), opened
+        return None, opened
 
     def stop(self):
         if self.proc is not None:

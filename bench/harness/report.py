@@ -324,8 +324,10 @@ def _large_section(res, h):
              f"{_fmt(res.get('data_bytes_1m_before') and res['data_bytes_1m_before'] / mib, '.1f')} MiB) |")
     s1k, s1m = _startups(res.get("startup_1k")), _startups(res.get("startup_1m"))
     logged = [s.get("ready_log_ms") for s in res.get("startup_1m") or []]
+    opened = [s.get("open_log_ms") for s in res.get("startup_1m") or []]
     L.append(f"| start-up, spawn → `/readyz` 200 (each start) | {', '.join(f'{x:.3f}' for x in s1k)} s | "
-             f"{', '.join(f'{x:.3f}' for x in s1m)} s (`ready` record `startup_ms`: {logged}) |")
+             f"{', '.join(f'{x:.3f}' for x in s1m)} s (`ready` record `startup_ms`: {logged}; "
+             f"of which the store's open, `store-opened` `open_ms`: {opened}) |")
     a1k, a1m = res.get("startup_1k_after_runs") or {}, res.get("startup_1m_after_runs") or {}
     L.append(f"| start-up again after all its webhook runs | {_fmt(a1k.get('readyz_s'), '.3f')} s | "
              f"{_fmt(a1m.get('readyz_s'), '.3f')} s |")

@@ -11,7 +11,10 @@ fn status(d: &Daemon) -> Value {
 }
 
 fn origin(d: &Daemon) -> Value {
-    d.wait_event("store-opened")["counts"].clone()
+    let opened = d.wait_event("store-opened");
+    // How long the open took, for operators timing a start (docs/LOGGING.md).
+    assert!(opened["open_ms"].is_u64(), "{opened}");
+    opened["counts"].clone()
 }
 
 #[test]
