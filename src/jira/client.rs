@@ -141,9 +141,21 @@ impl JiraClient {
         })
     }
 
-    async fn read(&self, resp: reqwest::Response) -> Result<String, Failure> {
+    /// The body of an answer of the handshake, serverInfo or the webhook
+    /// registration, read up to [`rest::MAX_ANSWER_BYTES`] like every REST
+    /// answer ([`read_capped`]).
+    async fn read(&self, mut resp: reqwest::Response) -> Result<String, Failure> {
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| self.transport(e))?;
+        let text = match read_capped(&mut resp).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(Capped::Transport(e)) => return Err(self.transport(e)),
+            Err(Capped::TooLarge) => {
+                return Err(Failure {
+                    status: Some(status.as_u16()),
+                    message: too_large(),
+                })
+            }
+        };
         if status.is_success() {
             Ok(text)
         } else {
@@ -311,6 +323,32 @@ impl JiraClient {
             jira_webhook,
         })
     }
+}
+
+/// Why an answer was not read whole.
+enum Capped {
+    /// The connection failed (or timed out) before its end.
+    Transport(reqwest::Error),
+    /// More than [`rest::MAX_ANSWER_BYTES`].
+    TooLarge,
+}
+
+/// Read an answer's body, at most [`rest::MAX_ANSWER_BYTES`]: a huge or
+/// endless answer (a broken proxy, a hostile server at Jira's address) is
+/// refused when it passes the limit, never buffered whole.
+async fn read_capped(resp: &mut reqwest::Response) -> Result<Vec<u8>, Capped> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Capped::Transport)? {
+        if body.len() + chunk.len() > rest::MAX_ANSWER_BYTES {
+            return Err(Capped::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn too_large() -> String {
+    format!("the answer is larger than {} bytes", rest::MAX_ANSWER_BYTES)
 }
 
 /// `{public_url}/extensions/jira-server/issue-updated/{jwt}`.

@@ -225,6 +225,36 @@ fn webhook_403_keeps_it_pending_then_the_webhook_retry_activates_it() {
     assert_eq!(fake.state().webhooks.len(), 1);
 }
 
+/// An answer that never ends (a broken proxy, a hostile server at Jira's
+/// address) is refused once it passes 8 MiB: the daemon stays up, nothing
+/// is buffered whole, and the retry works.
+#[test]
+fn an_endless_answer_is_refused_not_buffered() {
+    let fake = FakeJira::start(&data("jira_pkcs1.pub.pem"));
+    let d = daemon();
+    let (id, token, _) = start(&d, &fake, &data("jira_pkcs1.pem"), "oob");
+    fake.state().endless_body = Some("/rest/api/2/serverInfo".into());
+    let r = d.admin().post(
+        &format!("/v1/integrations/{id}/verifier"),
+        json!({"verifier": fake.authorize(&token).verifier}),
+    );
+    assert_error(&r, 502, "upstream");
+    let msg = r.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.starts_with("Could not create issue webhook in Jira. Could not read the Jira version: the answer is larger than 8388608 bytes"),
+        "{msg}"
+    );
+    assert_eq!(r.1["error"]["jira_status"], 200);
+    assert_pending_with_error(&d, id, "Could not read the Jira version");
+    assert_eq!(fake.state().webhooks.len(), 0);
+    // The same daemon, the next answer whole: registered.
+    let v = d
+        .admin()
+        .must_post(&format!("/v1/integrations/{id}/webhook"), json!({}), 200);
+    assert_eq!(v["status"], "active");
+    check_webhook(&fake, "/rest/webhooks/1.0/webhook");
+}
+
 #[test]
 fn jira_10_gets_its_new_webhook_endpoint() {
     let fake = FakeJira::start(&data("jira_pkcs1.pub.pem"));

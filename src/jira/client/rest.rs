@@ -200,24 +200,21 @@ impl JiraClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok());
-        let mut text = Vec::new();
         // An answer cut off midway (timeout, dropped connection) is no
         // answer: like a connect error, tried again (not judged by the
         // status line that came first).
-        while let Some(chunk) = resp.chunk().await.map_err(|e| Refusal {
-            status: None,
-            message: self.transport(e).message,
-            retry_after,
-        })? {
-            if text.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(Refusal {
-                    status: Some(status),
-                    message: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
-                    retry_after,
-                });
-            }
-            text.extend_from_slice(&chunk);
-        }
+        let text = super::read_capped(&mut resp).await.map_err(|e| match e {
+            super::Capped::Transport(e) => Refusal {
+                status: None,
+                message: self.transport(e).message,
+                retry_after,
+            },
+            super::Capped::TooLarge => Refusal {
+                status: Some(status),
+                message: super::too_large(),
+                retry_after,
+            },
+        })?;
         Ok(Answer {
             status,
             retry_after,

@@ -111,6 +111,9 @@ pub struct State {
     /// The next request to this path gets 200 and the first byte of its
     /// body, then nothing for 30 s (Jira dying in the middle of an answer).
     pub stall_body: Option<String>,
+    /// The next request to this path gets 200 and a body that never ends
+    /// (64 KiB chunks until the client hangs up).
+    pub endless_body: Option<String>,
     /// The id the next [`History`] gets (20000 first, then up by one).
     pub next_history_id: u64,
     /// Moved issues: old key -> new key (`GET /rest/api/2/issue/{old}`
@@ -319,6 +322,7 @@ impl FakeJira {
             rest_now: 0,
             rest_most: 0,
             stall_body: None,
+            endless_body: None,
             next_history_id: 20000,
             moved: HashMap::new(),
             search_page_max: 100,
@@ -597,6 +601,15 @@ async fn handle(
         return HttpResponse::Ok()
             .content_type("application/json")
             .streaming(first.chain(rest));
+    }
+    if st.endless_body.as_deref() == Some(path.as_str()) {
+        st.endless_body = None;
+        let chunk = web::Bytes::from(vec![b' '; 64 << 10]);
+        let endless =
+            futures_util::stream::repeat_with(move || Ok::<_, actix_web::Error>(chunk.clone()));
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .streaming(endless);
     }
     let token = oauth.get("oauth_token").cloned();
     match (req.method().as_str(), path.as_str()) {
