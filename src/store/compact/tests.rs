@@ -4,9 +4,12 @@ use super::*;
 use crate::domain::plan::Op;
 use crate::store::sync::SyncWrite;
 
-/// Every record of every tree, the id floor left out.
+/// Every record of every tree, the id floor left out. (Opened the way
+/// the store reopens a directory in-process: a handle dropped just before
+/// may keep sled's lock while its IO threads finish.)
 fn dump(path: &Path) -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-    let db = sled::Config::new().path(path).open().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let db = open_sled_waiting(path, deadline).unwrap();
     let mut names = db.tree_names();
     names.sort();
     let mut out = Vec::new();
