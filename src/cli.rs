@@ -22,4 +22,9 @@ pub struct DaemonArgs {
     /// one beside it, and exit (docs/OPERATIONS.md, "Disk").
     #[arg(long, conflicts_with = "check_config")]
     pub compact: bool,
+    /// Remove the old data directories `--compact` kept beside
+    /// `storage.path` (`<path>.pre-compact-*`), and exit. Safe while the
+    /// daemon runs (docs/OPERATIONS.md, "Disk").
+    #[arg(long, conflicts_with_all = ["check_config", "compact"])]
+    pub remove_compacted: bool,
 }

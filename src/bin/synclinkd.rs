@@ -27,6 +27,9 @@ fn main() -> ExitCode {
     if args.compact {
         return compact(&config.storage.path);
     }
+    if args.remove_compacted {
+        return remove_compacted(&config.storage.path);
+    }
     let (log, guard) = synclink::logging::init(&config.log);
     let result = synclink::daemon::run(config, log.clone());
     let code = match result {
@@ -39,6 +42,27 @@ fn main() -> ExitCode {
     drop(log);
     drop(guard);
     code
+}
+
+fn remove_compacted(path: &std::path::Path) -> ExitCode {
+    match synclink::store::compact::remove_compacted(path) {
+        Ok(removed) => {
+            for p in &removed {
+                println!("removed {}", p.display());
+            }
+            if removed.is_empty() {
+                println!("no old data directory beside {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "synclinkd: removing the old copies of {} failed: {e}",
+                path.display()
+            );
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn compact(path: &std::path::Path) -> ExitCode {

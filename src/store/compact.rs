@@ -164,6 +164,34 @@ fn verify(src: &sled::Db, dst: &sled::Db) -> StoreResult<()> {
     Ok(())
 }
 
+/// Remove the old data directories [`compact`] kept beside `path` (its
+/// name followed by `.pre-compact-`), and nothing else; the daemon may run
+/// meanwhile (it never uses them). Returns what was removed. For
+/// `synclinkd --remove-compacted`, which `synclink-compact.service` runs
+/// once the daemon is up on the compacted data, wherever `storage.path` is.
+pub fn remove_compacted(path: &Path) -> StoreResult<Vec<PathBuf>> {
+    // Beside the real directory, where `compact` put them.
+    let real = std::fs::canonicalize(path).map_err(fs_err("resolve", path))?;
+    let prefix = sibling(&real, ".pre-compact-");
+    let (Some(parent), Some(prefix)) = (real.parent(), prefix.file_name()) else {
+        return Ok(vec![]);
+    };
+    let prefix = prefix.to_string_lossy().into_owned();
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(parent).map_err(fs_err("read", parent))? {
+        let entry = entry.map_err(fs_err("read", parent))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir && name.len() > prefix.len() && name.starts_with(&prefix) {
+            let p = entry.path();
+            std::fs::remove_dir_all(&p).map_err(fs_err("remove", &p))?;
+            removed.push(p);
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 /// Compact the (stopped) data directory `path`: see the module docs. On any
 /// error the original is left as it was (a half-made copy is removed).
 pub fn compact(path: &Path) -> StoreResult<Compacted> {

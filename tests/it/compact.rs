@@ -89,6 +89,36 @@ fn compaction_keeps_the_state_and_the_daemon_carries_on() {
     assert!(now[40]["id"].as_u64().unwrap() > last_old);
     let newest = last_delivery(&d);
     assert!(newest["id"].as_u64().unwrap() > deliveries[0]["id"].as_u64().unwrap());
+
+    // What synclink-compact.service runs once the daemon is up again: the
+    // old copy goes (found from storage.path), the daemon's data stays.
+    let remove = || {
+        Command::new(BIN)
+            .arg("--remove-compacted")
+            .arg("--config")
+            .arg(&d.config_path)
+            .output()
+            .expect("run synclinkd --remove-compacted")
+    };
+    let out = remove();
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("removed") && said.contains("data.pre-compact-"),
+        "{said}"
+    );
+    assert!(!kept[0].path().exists(), "the old copy is gone");
+    assert_eq!(
+        activity(&d, w.group).len(),
+        41,
+        "the running daemon's data stays"
+    );
+    let again = remove();
+    assert!(again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("no old data directory"),
+        "{again:?}"
+    );
 }
 
 #[test]

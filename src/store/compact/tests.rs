@@ -181,3 +181,45 @@ fn compaction_needs_a_data_directory_and_replaces_a_stale_copy() {
     assert_eq!(dump(&path), before);
     assert!(!stale.exists());
 }
+
+#[test]
+fn removing_the_old_copies_touches_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    seeded(&path);
+    compact(&path).unwrap();
+    compact(&path).unwrap();
+    // Neighbours that only look alike, and a file with the prefix.
+    for other in [
+        "other",
+        "data.pre-compactX",
+        "data2.pre-compact-1",
+        "data.pre-compact-",
+    ] {
+        std::fs::create_dir(dir.path().join(other)).unwrap();
+    }
+    std::fs::write(dir.path().join("data.pre-compact-file"), b"x").unwrap();
+    let before = dump(&path);
+    let removed = remove_compacted(&path).unwrap();
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    let left: std::collections::BTreeSet<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let want: std::collections::BTreeSet<String> = [
+        "data",
+        "other",
+        "data.pre-compactX",
+        "data2.pre-compact-1",
+        "data.pre-compact-",
+        "data.pre-compact-file",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(left, want);
+    assert_eq!(dump(&path), before, "the data directory is untouched");
+    assert!(remove_compacted(&path).unwrap().is_empty());
+    // A data directory that does not exist: a clear error.
+    assert!(remove_compacted(&dir.path().join("nope")).is_err());
+}
