@@ -113,9 +113,9 @@ impl WorkerWebhook {
     /// None, for the actor to check and answer ([`Authenticate`]).
     pub fn remembered(&self, token: &str) -> Option<Id> {
         let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        let (cred, validity) = verified.current(&self.pool.deps, token)?;
-        (cred.status != IntegrationStatus::Disabled && validity.check(jwt::now_secs()).is_ok())
-            .then_some(cred.id)
+        verified
+            .recall(&self.pool.deps, token, jwt::now_secs())?
+            .ok()
     }
 }
 
@@ -247,6 +247,20 @@ impl Verified {
         Arc::ptr_eq(&now, &r.credential).then_some((now, r.validity))
     }
 
+    /// The verdict at `now` on a token verified before against its
+    /// still-current credential: its time claims and the integration's
+    /// status are checked again, the signature is not. None when the token
+    /// is not remembered or its credential changed (it must be verified).
+    fn recall(&self, deps: &Deps, token: &str, now: i64) -> Option<TokenVerdict> {
+        let (cred, validity) = self.current(deps, token)?;
+        Some(
+            validity
+                .check(now)
+                .map_err(|e| (Some(cred.id), e.to_string()))
+                .and_then(|()| enabled(&cred)),
+        )
+    }
+
     fn remember(
         &mut self,
         token: &str,
@@ -275,40 +289,36 @@ fn resolve(deps: &Deps, verified: &mut Verified, token: &str) -> Result<Id, (Opt
     resolve_at(deps, verified, token, jwt::now_secs())
 }
 
-fn resolve_at(
-    deps: &Deps,
-    verified: &mut Verified,
-    token: &str,
-    now: i64,
-) -> Result<Id, (Option<Id>, String)> {
-    let cred = match verified.current(deps, token) {
-        Some((cred, validity)) => {
-            validity
-                .check(now)
-                .map_err(|e| (Some(cred.id), e.to_string()))?;
-            cred
-        }
-        None => {
-            let ext = jwt::unverified_id(token).map_err(|e| (None, e.to_string()))?;
-            let cred = deps
-                .store
-                .webhook_credential(&ext)
-                .filter(|c| c.provider == PROVIDER_JIRA_SERVER)
-                .ok_or_else(|| {
-                    (
-                        None,
-                        format!(
-                            "no jira_server integration with external id `{}`",
-                            crate::logging::clip(&ext)
-                        ),
-                    )
-                })?;
-            let validity = jwt::verify_at(token, &cred.webhook_secret, now)
-                .map_err(|e| (Some(cred.id), e.to_string()))?;
-            verified.remember(token, ext, cred.clone(), validity);
-            cred
-        }
-    };
+fn resolve_at(deps: &Deps, verified: &mut Verified, token: &str, now: i64) -> TokenVerdict {
+    if let Some(verdict) = verified.recall(deps, token, now) {
+        return verdict;
+    }
+    let ext = jwt::unverified_id(token).map_err(|e| (None, e.to_string()))?;
+    let cred = deps
+        .store
+        .webhook_credential(&ext)
+        .filter(|c| c.provider == PROVIDER_JIRA_SERVER)
+        .ok_or_else(|| {
+            (
+                None,
+                format!(
+                    "no jira_server integration with external id `{}`",
+                    crate::logging::clip(&ext)
+                ),
+            )
+        })?;
+    let validity = jwt::verify_at(token, &cred.webhook_secret, now)
+        .map_err(|e| (Some(cred.id), e.to_string()))?;
+    verified.remember(token, ext, cred.clone(), validity);
+    enabled(&cred)
+}
+
+/// A token's verdict: the integration, or why it is refused (with the
+/// integration when one was found).
+type TokenVerdict = Result<Id, (Option<Id>, String)>;
+
+/// A verified token of a disabled integration is refused all the same.
+fn enabled(cred: &WebhookCredential) -> TokenVerdict {
     if cred.status == IntegrationStatus::Disabled {
         return Err((Some(cred.id), "the integration is disabled".into()));
     }

@@ -279,7 +279,7 @@ pub struct StatusRecord {
 }
 
 /// What sync keeps of a group: its assignee and its status, in ONE record
-/// (kind `a` of tree `sync`, schema 9), so that a delivery changing both
+/// (kind `G` of tree `sync`, schema 9), so that a delivery changing both
 /// writes one record, not two. A group without one is unassigned and
 /// unresolved; a record that became empty stays (an insert costs sled less
 /// than a remove, and the group's delete removes it).

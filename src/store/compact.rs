@@ -164,6 +164,10 @@ fn verify(src: &sled::Db, dst: &sled::Db) -> StoreResult<()> {
     Ok(())
 }
 
+/// What follows the data directory's name in the name of the old copy
+/// [`compact`] keeps beside it (then the time, and `-n` when taken).
+const KEPT_SUFFIX: &str = ".pre-compact-";
+
 /// Remove the old data directories [`compact`] kept beside `path` (its
 /// name followed by `.pre-compact-`), and nothing else; the daemon may run
 /// meanwhile (it never uses them). Returns what was removed. For
@@ -172,7 +176,7 @@ fn verify(src: &sled::Db, dst: &sled::Db) -> StoreResult<()> {
 pub fn remove_compacted(path: &Path) -> StoreResult<Vec<PathBuf>> {
     // Beside the real directory, where `compact` put them.
     let real = std::fs::canonicalize(path).map_err(fs_err("resolve", path))?;
-    let prefix = sibling(&real, ".pre-compact-");
+    let prefix = sibling(&real, KEPT_SUFFIX);
     let (Some(parent), Some(prefix)) = (real.parent(), prefix.file_name()) else {
         return Ok(vec![]);
     };
@@ -245,8 +249,8 @@ pub fn compact(path: &Path) -> StoreResult<Compacted> {
         .unwrap_or(0);
     let kept = (0..)
         .map(|n| match n {
-            0 => sibling(path, &format!(".pre-compact-{stamp}")),
-            n => sibling(path, &format!(".pre-compact-{stamp}-{n}")),
+            0 => sibling(path, &format!("{KEPT_SUFFIX}{stamp}")),
+            n => sibling(path, &format!("{KEPT_SUFFIX}{stamp}-{n}")),
         })
         .find(|p| !p.exists())
         .expect("an unused name");
