@@ -78,7 +78,7 @@ def run(a):
     work = Path(a.workdir or tempfile.mkdtemp(prefix="rss-probe-", dir=a.tmp))
     toml = a.toml.replace("\\n", "\n") + ("\n" if a.toml else "")
     d = procs.Daemon(Path(a.binary or release("synclinkd")), work, "d", durability=a.durability,
-                     extra_toml=toml)
+                     extra_toml=toml, workers=a.workers)
     shutil.copytree(base / "seeded" / "data", d.data)
     env = dict(os.environ)
     for kv in a.env:
@@ -171,6 +171,7 @@ def main():
     r.add_argument("--idle", type=float, default=1.0)
     r.add_argument("--durability", default="sync")
     r.add_argument("--env", action="append", default=[])
+    r.add_argument("--workers", type=int, default=None, help="http.workers (default: the daemon's)")
     r.add_argument("--toml", default="", help="appended to [storage] (use \\n between lines)")
     r.add_argument("--label", default="")
     r.add_argument("--workdir")

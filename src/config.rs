@@ -44,6 +44,8 @@ pub struct HttpConfig {
     pub shutdown_timeout_secs: u64,
     /// Seconds a webhook body may take to arrive whole (else 408).
     pub body_timeout_secs: u64,
+    /// Worker threads of the public listener; 0 picks [`HttpConfig::workers`].
+    pub workers: usize,
 }
 
 impl Default for HttpConfig {
@@ -56,8 +58,31 @@ impl Default for HttpConfig {
             max_inflight: 1024,
             shutdown_timeout_secs: 30,
             body_timeout_secs: 10,
+            workers: 0,
         }
     }
+}
+
+/// The most public-listener workers `http.workers` may ask for.
+pub const MAX_HTTP_WORKERS: usize = 256;
+
+impl HttpConfig {
+    /// The public listener's worker threads: `http.workers`, or when it is 0
+    /// one fewer than the CPUs this process may run on, and at least one.
+    /// The single writer (`SyncActor`) is busy for every delivery and needs a
+    /// core of its own: on 2 cores, two workers beside it cost 15-20% more CPU
+    /// per delivery than one (bench/ANALYSIS.md, eighth round).
+    pub fn workers(&self) -> usize {
+        match self.workers {
+            0 => auto_workers(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            n => n,
+        }
+    }
+}
+
+/// `http.workers = 0` on a machine with `cpus` CPUs.
+fn auto_workers(cpus: usize) -> usize {
+    cpus.saturating_sub(1).clamp(1, MAX_HTTP_WORKERS)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -285,6 +310,12 @@ impl Config {
         if self.http.body_timeout_secs == 0 {
             return bad("http.body_timeout_secs", "must be greater than 0");
         }
+        if self.http.workers > MAX_HTTP_WORKERS {
+            return bad(
+                "http.workers",
+                format!("must be within 0..{MAX_HTTP_WORKERS} (0: one fewer than the CPUs)"),
+            );
+        }
         if self.jira.status_refresh_secs == 0 {
             return bad("jira.status_refresh_secs", "must be greater than 0");
         }
@@ -403,6 +434,7 @@ mod tests {
             ("[admin]\nsocket_mode = \"9\"", "admin.socket_mode"),
             ("[http]\nlisten = \"nope\"", "http.listen"),
             ("[ids]\nepoch = \"yesterday\"", "ids.epoch"),
+            ("[http]\nworkers = 257", "http.workers"),
         ] {
             let err = Config::from_toml(toml).unwrap_err().to_string();
             assert!(err.contains(key), "{toml}: {err}");
@@ -411,6 +443,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("durability"), "{err}");
+    }
+
+    #[test]
+    fn workers_leave_the_writer_a_core() {
+        assert_eq!(auto_workers(1), 1);
+        assert_eq!(auto_workers(2), 1);
+        assert_eq!(auto_workers(8), 7);
+        assert_eq!(auto_workers(10_000), MAX_HTTP_WORKERS);
+        let c = Config::from_toml("[http]\nworkers = 3").unwrap();
+        assert_eq!(c.http.workers(), 3);
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(Config::default().http.workers(), auto_workers(cpus));
     }
 
     #[test]

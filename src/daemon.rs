@@ -212,6 +212,7 @@ async fn serve(
             .wrap(RequestLog::new("public"))
             .configure(http::public::configure)
     })
+    .workers(config.http.workers())
     .disable_signals()
     .shutdown_timeout(config.http.shutdown_timeout_secs)
     .bind(&config.http.listen)
@@ -221,7 +222,7 @@ async fn serve(
         source,
     })?;
     for addr in public.addrs() {
-        info!(log, "http-listening"; "addr" => %addr);
+        info!(log, "http-listening"; "addr" => %addr, "workers" => config.http.workers());
     }
 
     let admin = admin.run();

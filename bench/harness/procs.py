@@ -135,7 +135,7 @@ def fake_jira(release_dir, workdir):
 class Daemon:
     """synclinkd with its own temp dir, port and admin socket."""
 
-    def __init__(self, binary, workdir, name, durability="sync", extra_toml=""):
+    def __init__(self, binary, workdir, name, durability="sync", extra_toml="", workers=None):
         self.binary = binary
         self.dir = Path(workdir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +149,8 @@ class Daemon:
             "[http]\n"
             f'listen = "127.0.0.1:{self.port}"\n'
             f'public_url = "http://127.0.0.1:{self.port}"\n'
-            "[admin]\n"
+            + (f"workers = {workers}\n" if workers else "")
+            + "[admin]\n"
             f'socket = "{self.socket}"\n'
             "[storage]\n"
             f'path = "{self.data}"\n'

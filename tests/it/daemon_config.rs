@@ -153,3 +153,41 @@ fn a_short_retention_removes_old_activities_while_running() {
     let passes = d.events("activities-pruned");
     assert!(passes.iter().any(|e| e["removed"] == 1), "{passes:?}");
 }
+
+/// `http.workers` sets the public listener's worker threads: the daemon
+/// logs the number it runs with, and each worker is a thread of its own
+/// (two daemons, one with two more workers than the other, differ by two
+/// such threads). 0, the default, logs the automatic number.
+#[test]
+fn http_workers_sets_the_public_listeners_threads() {
+    fn worker_threads(d: &Daemon) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", d.pid()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+            .filter(|comm| comm.starts_with("actix-rt|system"))
+            .count()
+    }
+    let one = Daemon::start_with("[http]\nworkers = 1\n", &[]);
+    let three = Daemon::start_with("[http]\nworkers = 3\n", &[]);
+    assert_eq!(one.wait_event("http-listening")["workers"], 1);
+    assert_eq!(three.wait_event("http-listening")["workers"], 3);
+    one.wait_event("ready");
+    three.wait_event("ready");
+    for d in [&one, &three] {
+        let r = d.http().get(d.url("/healthz")).send().unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // Worker threads start as the server runs; give them a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while worker_threads(&three) != worker_threads(&one) + 2 && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(worker_threads(&three), worker_threads(&one) + 2);
+    let auto = Daemon::start();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(
+        auto.wait_event("http-listening")["workers"],
+        (cpus - 1).max(1)
+    );
+}
