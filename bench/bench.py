@@ -38,9 +38,10 @@ def target_dir():
 
 def build(skip):
     if not skip:
-        log("building release binaries (synclinkd, examples seed, bare_webhook and sled_floor)")
+        log("building release binaries (synclinkd, examples seed, bare_webhook, sled_floor and fake_jira_bench)")
         subprocess.run(["cargo", "build", "--release", "--bin", "synclinkd", "--example", "seed",
-                        "--example", "bare_webhook", "--example", "sled_floor"], cwd=ROOT, check=True)
+                        "--example", "bare_webhook", "--example", "sled_floor", "--example", "fake_jira_bench"],
+                       cwd=ROOT, check=True)
     rel = target_dir() / "release"
     bins = {"synclinkd": rel / "synclinkd", "seed": rel / "examples/seed",
             "bare": rel / "examples/bare_webhook", "floor": rel / "examples/sled_floor"}
@@ -189,7 +190,9 @@ def main():
     ap.add_argument("--skip-large", action="store_true", help="skip (c), the 1M-link database")
     ap.add_argument("--profile", action="store_true",
                     help="extra runs of synclinkd (sync, 1k, c=32) under perf record and strace -c")
-    ap.add_argument("--max-minutes", type=float, default=15)
+    ap.add_argument("--skip-outbound", action="store_true", help="skip (f), bench/outbound.py")
+    ap.add_argument("--skip-reconcile", action="store_true", help="skip (g), bench/reconcile.py")
+    ap.add_argument("--max-minutes", type=float, default=20)
     ap.add_argument("--out", default=str(BENCH / "RESULTS.md"))
     ap.add_argument("--json", default=str(BENCH / "results/latest.json"))
     ap.add_argument("--workdir", default=None, help="default: a fresh temp dir, removed at the end")
@@ -312,6 +315,17 @@ def main():
                              capture_output=True, text=True, check=True, timeout=600)
         res["storage_floor"] = json.loads(out.stdout.strip().splitlines()[-1])
         log(f"  {res['storage_floor']}")
+        # (f), (g): the outbound and reconcile paths, each by its own script
+        # (own daemons and fake Jira), into the same report.
+        for key, script, skip in (("outbound", "outbound.py", a.skip_outbound),
+                                  ("reconcile", "reconcile.py", a.skip_reconcile)):
+            if skip:
+                continue
+            log(f"({'f' if key == 'outbound' else 'g'}) {key}: bench/{script}")
+            out_json = work / f"{key}.json"
+            subprocess.run([sys.executable, str(BENCH / script), "--skip-build", "--json", str(out_json)],
+                           check=True, timeout=900, stdout=subprocess.DEVNULL)
+            res[key] = json.loads(out_json.read_text())
         res["log_events"] = {d.name: d.log_events(["actor-panic", "sync-failed", "token-validation-error",
                                                    "stale-delivery", "duplicate-delivery",
                                                    "bad-timestamp"]) for d in daemons}

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import build, log, scratch_dir, small_keys  # noqa: E402
-from harness import load, procs, seeding  # noqa: E402
+from bench import ROOT, build, log, scratch_dir, small_keys  # noqa: E402
+from harness import load, procs, report, seeding  # noqa: E402
 from harness.admin import admin_client  # noqa: E402
 
 MIB = 1024 * 1024
@@ -77,6 +77,7 @@ def main():
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--json", default=None, help="also write the results here")
     a = ap.parse_args()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     bins = build(a.skip_build)
     work = scratch_dir("synclink-disk-")
     runner = load.Runner()
@@ -100,7 +101,8 @@ def main():
               ", ".join(f"({x['t_s']}, {x['deliveries']}, {x['bytes'] / MIB:.0f}, {x['activities']})"
                         for x in r["slices"]))
     if a.json:
-        Path(a.json).write_text(json.dumps(runs, indent=1))
+        Path(a.json).write_text(json.dumps({"started": started, "commit": report.machine(ROOT)["commit"],
+                                            "params": vars(a), "runs": runs}, indent=1))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench import build_release, scratch_dir  # noqa: E402
-from harness import procs, seeding  # noqa: E402
+from harness import procs, report, seeding  # noqa: E402
 from harness.admin import admin_client  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -153,17 +153,7 @@ def main():
         procs.stop_process(fake)
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(res, indent=1))
-    lat = res["latency_ms"]
-    dr = res.get("drain", {})
-    print(f"""
-| measure | value | goal |
-|---|---|---|
-| admin answer -> Jira receives the PUT, p50 | {lat['p50']:.1f} ms | |
-| same, p99 ({lat['n']} changes) | {lat['p99']:.1f} ms | <= 100 ms |
-| entries waiting while Jira is down | {res['waiting_entries']} | 10,000 |
-| VmRSS idle -> with them waiting | {res['rss_idle_kib'].get('VmRSS')} -> {res['rss_waiting_kib'].get('VmRSS')} KiB | |
-| drain: pushes per second (4 in flight) | {dr.get('pushes_per_s', 0):.0f} ({dr.get('pushes')} in {dr.get('span_s', 0):.2f} s) | >= 1,000 |
-""")
+    print("\n".join(report.outbound_section(res)))
 
 
 if __name__ == "__main__":

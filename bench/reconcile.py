@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench import build_release, log, scratch_dir  # noqa: E402
-from harness import load, procs, seeding  # noqa: E402
+from harness import load, procs, report, seeding  # noqa: E402
 from harness.admin import admin_client  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -191,28 +191,7 @@ def main():
         procs.stop_process(fk)
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(res, indent=1))
-    w = res["webhooks"]["median"]
-    idle_ratio = w["idle"]["rps"] / w["bare"]["rps"]
-    rec_ratio = w["reconciling"]["rps"] / w["bare"]["rps"]
-    rows = []
-    for page_ms, cv in res["convergence"].items():
-        rows.append(f"| pages take {page_ms} ms | {cv['histories_applied']} of {a.changed} | {cv['search_pages']} "
-                    f"(<= {-(-a.changed // 100)}) | {cv['run_s']:.2f} s | {cv['pages_alone_s']:.2f} s | "
-                    f"{cv['run_over_alone']:.2f}x | {cv['spawn_to_converged_s']:.2f} s |")
-    each = ", ".join(f"{x:.3f}" for x in res["webhooks"]["during_over_idle_each_round"])
-    print("""
-| fake Jira | histories applied | search pages (goal) | run (started -> finished) | the fake serving the same pages alone | run ÷ alone (goal <= 2x) | process spawn -> converged |
-|---|---|---|---|---|---|---|
-""" + "\n".join(rows) + f"""
-
-| webhooks ({a.conc} connections, {a.duration} s, median of {a.rounds} rounds) | req/s | ratio to bare | p99 |
-|---|---|---|---|
-| bare actix-web handler | {w['bare']['rps']:.0f} | | |
-| synclinkd idle | {w['idle']['rps']:.0f} | {idle_ratio:.1%} | {w['idle']['p99_ms']:.1f} ms |
-| synclinkd during a reconcile | {w['reconciling']['rps']:.0f} | {rec_ratio:.1%} | {w['reconciling']['p99_ms']:.1f} ms |
-
-ratio during ÷ ratio idle: {rec_ratio / idle_ratio:.3f} (goal >= 0.8; each round: {each})
-""")
+    print("\n".join(report.reconcile_section(res)))
 
 
 if __name__ == "__main__":

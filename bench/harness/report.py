@@ -1,5 +1,6 @@
 """Machine facts and the RESULTS.md writer: ratios first, then every number."""
 
+import json
 import os
 import platform
 import re
@@ -17,6 +18,12 @@ TARGETS = {
     "rss_mib": 120.0,
     "startup_s": 0.5,
 }
+
+# The goals of the other paths, from their issues ("Two-way sync",
+# "Converge"), shown in the same report.
+OUTBOUND_TARGETS = {"p99_ms": 100.0, "drain_per_s": 1000.0}
+RECONCILE_TARGETS = {"pages_per_changed": 1 / 100, "run_over_alone": 2.0, "during_over_idle": 0.8,
+                     "slow_page_ms": "50"}
 
 
 def machine(root):
@@ -219,13 +226,24 @@ def markdown(res):
     st = h.get("startup_s_1m")
     L.append(f"| start-up with 1M links (spawn → `/readyz` 200; worst of: first start after bulk seeding, two restarts, a restart after the webhook runs; warm page cache) | ≤ {T['startup_s']} s | {_fmt(st, '.3f')} s | "
              f"{_verdict(None if st is None else st <= T['startup_s'])} |")
+    dk = disk_headline()
+    if dk:
+        L.append(f"| disk per delivery in steady state, activity retention on (`bench/disk.py`: its own long run, "
+                 f"{dk['when']}, commit `{dk['commit']}`, bench/results/disk.md) | bounded without anyone acting | "
+                 f"{dk['late_bytes']:.0f} B per delivery once the window is full ({dk['late_bytes_off']:.0f} B "
+                 f"without retention); activities kept {dk['kept_mid']:,} at half time, {dk['kept_last']:,} at the "
+                 f"end; `synclink-compact.timer` gives sled's old page versions back weekly | "
+                 f"{_verdict(dk['kept_last'] <= dk['kept_mid'] * 1.1)} |")
     av = h.get("async_vs_bare_peak")
     L.append(f"| `async` durability throughput vs bare (peak vs peak) | (reported) | {_fmt(av and av * 100, '.1f')}% | - |")
+    L += _other_paths_targets(res)
     L.append("")
     L += _webhook_tables(res, h)
     L += _large_section(res, h)
     L += _admin_section(res)
     L += _floor_section(res, h)
+    L += outbound_section(res.get("outbound"))
+    L += reconcile_section(res.get("reconcile"))
     L += _validity(res)
     L += _diagnostics(res)
     analysis = Path(__file__).resolve().parent.parent / "ANALYSIS.md"
@@ -397,6 +415,129 @@ def _floor_section(res, h):
             f"that plus sled's floor, so even a synclinkd that did nothing but sled's three writes could reach at most "
             f"**{c['ceiling']:.0%}** of bare ({c['ceiling_store']:.0%} with synclink's own write path), against the "
             f"{TARGETS['sync_vs_bare']:.0%} target.\n"]
+
+
+def disk_headline(path=None):
+    """The steady-state disk numbers of the last `bench/disk.py` run (its
+    own long run, kept in bench/results/disk.json), or None."""
+    results = Path(__file__).resolve().parent.parent / "results"
+    path = Path(path) if path else results / "disk.json"
+    if not path.exists():
+        return None
+    d = json.loads(path.read_text())
+    runs = d["runs"] if isinstance(d, dict) else d
+    when, commit = (d.get("started", "?")[:10], d.get("commit", "?")) if isinstance(d, dict) else ("?", "?")
+    if not isinstance(d, dict):  # written before the JSON carried them: the report's header has them
+        md = results / "disk.md"
+        found = re.search(r"(\d{4}-\d{2}-\d{2}), commit (\w+)", md.read_text()) if md.exists() else None
+        if found:
+            when, commit = found.groups()
+    late, kept = {}, {}
+    for r in runs:
+        sl = r["slices"]
+        last, mid = sl[-1], sl[len(sl) // 2]
+        late[r["name"]] = (last["bytes"] - mid["bytes"]) / max(1, last["deliveries"] - mid["deliveries"])
+        kept[r["name"]] = (mid["activities"], last["activities"])
+    if "retention" not in late or "no-retention" not in late:
+        return None
+    return {"when": when, "commit": commit, "late_bytes": late["retention"], "late_bytes_off": late["no-retention"],
+            "kept_mid": kept["retention"][0], "kept_last": kept["retention"][1]}
+
+
+def _other_paths_targets(res):
+    """Target rows of the outbound and reconcile paths ((f) and (g) below)."""
+    L = []
+    o, r = res.get("outbound"), res.get("reconcile")
+    if o and o.get("latency_ms"):
+        T = OUTBOUND_TARGETS
+        p99, dr = o["latency_ms"]["p99"], (o.get("drain") or {}).get("pushes_per_s")
+        L.append(f"| outbound (issue \"Two-way sync\"): admin change answered → Jira receives the PUT, p99, see (f) | "
+                 f"≤ {T['p99_ms']:.0f} ms | {p99:.1f} ms | {_verdict(p99 <= T['p99_ms'])} |")
+        L.append(f"| outbound: drain of the entries that waited while Jira was down, see (f) | ≥ {T['drain_per_s']:,.0f} "
+                 f"pushes/s | {_fmt(dr, '.0f')} pushes/s | {_verdict(None if dr is None else dr >= T['drain_per_s'])} |")
+    if r and r.get("convergence"):
+        T = RECONCILE_TARGETS
+        changed = r["params"]["changed"]
+        slow = r["convergence"].get(T["slow_page_ms"])
+        pages = max(cv["search_pages"] for cv in r["convergence"].values())
+        L.append(f"| reconcile (issue \"Converge\"): search pages for {changed:,} changed issues, see (g) | "
+                 f"≤ {-(-changed // 100)} | {pages} | {_verdict(pages <= -(-changed // 100))} |")
+        if slow:
+            L.append(f"| reconcile: run time ÷ the time Jira needs to serve the same pages ({T['slow_page_ms']} ms a "
+                     f"page), see (g) | ≤ {T['run_over_alone']}× | {slow['run_over_alone']:.2f}× | "
+                     f"{_verdict(slow['run_over_alone'] <= T['run_over_alone'])} |")
+        w = r.get("webhooks", {}).get("median")
+        if w:
+            x = (w["reconciling"]["rps"] / w["bare"]["rps"]) / (w["idle"]["rps"] / w["bare"]["rps"])
+            L.append(f"| reconcile: webhook throughput ratio to bare during a run ÷ idle, see (g) | "
+                     f"≥ {T['during_over_idle']}× | {x:.3f}× | {_verdict(x >= T['during_over_idle'])} |")
+    return L
+
+
+def outbound_section(o):
+    """(f): bench/outbound.py's measurements (also what that script prints)."""
+    if not o or not o.get("latency_ms"):
+        return ["## (f) Outbound: local changes pushed to Jira\n",
+                "Not run in this report (`bench/outbound.py`, or `bench/run.sh` without `--skip-outbound`).\n"]
+    T = OUTBOUND_TARGETS
+    lat, dr, pa = o["latency_ms"], o.get("drain") or {}, o.get("params", {})
+    return ["## (f) Outbound: local changes pushed to Jira\n",
+            f"`bench/outbound.py` ({pa.get('groups', '?'):,} groups × {pa.get('links', '?')} linked issues of one "
+            "imported integration; `examples/fake_jira_bench` as Jira: answers at once, does not verify "
+            "signatures; `jira.outbound_max_in_flight` = 4, the default; backoff capped at 1 s so that waiting "
+            "entries are tried soon after Jira is back). Started " + str(o.get("started", "?")) + ".\n",
+            "| measure | value | goal |",
+            "|---|---|---|",
+            f"| admin answer → Jira receives the PUT, p50 | {lat['p50']:.1f} ms | |",
+            f"| same, p99 ({lat['n']} changes one after another) | {lat['p99']:.1f} ms | ≤ {T['p99_ms']:.0f} ms |",
+            f"| entries waiting while Jira is down (503) | {o.get('waiting_entries')} | |",
+            f"| VmRSS idle → with them waiting | {o['rss_idle_kib'].get('VmRSS')} → "
+            f"{o['rss_waiting_kib'].get('VmRSS')} KiB | |",
+            f"| drain once Jira is back: pushes per second | {dr.get('pushes_per_s', 0):.0f} ({dr.get('pushes')} in "
+            f"{dr.get('span_s', 0):.2f} s) | ≥ {T['drain_per_s']:,.0f} |",
+            ""]
+
+
+def reconcile_section(r):
+    """(g): bench/reconcile.py's measurements (also what that script prints)."""
+    if not r or not r.get("convergence"):
+        return ["## (g) Reconcile: reading back what Jira changed while synclinkd was down\n",
+                "Not run in this report (`bench/reconcile.py`, or `bench/run.sh` without `--skip-reconcile`).\n"]
+    T = RECONCILE_TARGETS
+    pa = r["params"]
+    changed = pa["changed"]
+    L = ["## (g) Reconcile: reading back what Jira changed while synclinkd was down\n",
+         f"`bench/reconcile.py`: {pa['issues']:,} groups, each linked to its own issue of one integration connected "
+         f"to `examples/fake_jira_bench` (serves search pages from memory, does not verify signatures). A first run "
+         f"sets the cursor; synclinkd stops; {changed:,} issues change in the fake; synclinkd starts and its "
+         f"start-up run reads them back. Started {r.get('started', '?')}.\n",
+         f"| fake Jira | histories applied | search pages (goal ≤ {-(-changed // 100)}) | run (started → finished) | "
+         f"the fake serving the same pages alone | run ÷ alone (goal ≤ {T['run_over_alone']}× with "
+         f"{T['slow_page_ms']} ms pages) | process spawn → converged |",
+         "|---|---|---|---|---|---|---|"]
+    for page_ms, cv in r["convergence"].items():
+        L.append(f"| pages take {page_ms} ms | {cv['histories_applied']} of {changed} | {cv['search_pages']} | "
+                 f"{cv['run_s']:.2f} s | {cv['pages_alone_s']:.2f} s | {cv['run_over_alone']:.2f}× | "
+                 f"{cv['spawn_to_converged_s']:.2f} s |")
+    w = r.get("webhooks", {})
+    m = w.get("median")
+    if m:
+        idle = m["idle"]["rps"] / m["bare"]["rps"]
+        during = m["reconciling"]["rps"] / m["bare"]["rps"]
+        each = ", ".join(f"{x:.3f}" for x in w.get("during_over_idle_each_round", []))
+        L += ["",
+              f"Webhooks while a reconcile applies {pa['issues'] // 2:,} changed issues ({pa['conc']} connections, "
+              f"{pa['duration']} s, the median of {pa['rounds']} rounds):\n",
+              "| webhooks | req/s | ratio to bare | p99 |",
+              "|---|---|---|---|",
+              f"| bare actix-web handler | {m['bare']['rps']:.0f} | | |",
+              f"| synclinkd idle | {m['idle']['rps']:.0f} | {idle:.1%} | {m['idle']['p99_ms']:.1f} ms |",
+              f"| synclinkd during a reconcile | {m['reconciling']['rps']:.0f} | {during:.1%} | "
+              f"{m['reconciling']['p99_ms']:.1f} ms |",
+              "",
+              f"Ratio during ÷ ratio idle: **{during / idle:.3f}** (goal ≥ {T['during_over_idle']}; each round: {each})."]
+    L.append("")
+    return L
 
 
 def _diagnostics(res):
