@@ -115,7 +115,7 @@ fn copy(src: &sled::Db, dst: &sled::Db) -> StoreResult<(usize, u64)> {
     let names = src.tree_names();
     let mut records = 0u64;
     for name in &names {
-        let (s, d) = (src.open_tree(name)?, dst.open_tree(name)?);
+        let (s, d) = (src.open_tree(name)?, super::trees::open_tree(dst, name)?);
         let mut batch = sled::Batch::default();
         let mut n = 0;
         for kv in s.iter() {

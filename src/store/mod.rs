@@ -62,8 +62,12 @@ const META_SCHEMA: &[u8] = b"schema_version";
 /// compaction ([`compact`]) above every id the old database issued.
 pub(crate) const META_ID_FLOOR: &[u8] = b"id_floor";
 
-/// sled's page cache bound, bytes (see [`Store::open`]).
-const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
+/// sled's page cache bound, bytes (see [`Store::open`]). 16 MiB since the
+/// link trees' leaves are packed (`trees::PACKED_TREES`), which freed more
+/// than that: with 1M links, CPU per webhook delivery fell 20-30% against
+/// 8 MiB with sled's leaves, and the peak RSS ~13 MiB (bench/ANALYSIS.md,
+/// eighth round).
+const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
 
 /// Handle to the database. Cheap to clone (sled handles are reference counted).
 #[derive(Clone)]

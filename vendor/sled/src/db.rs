@@ -113,6 +113,9 @@ impl Db {
                 context: context.clone(),
                 root: AtomicU64::new(root),
                 merge_operator: RwLock::new(None),
+                max_leaf_entries: std::sync::atomic::AtomicUsize::new(
+                    crate::tree::DEFAULT_MAX_LEAF_ENTRIES,
+                ),
             }));
             assert!(tenants.insert(id, tree).is_none());
         }

@@ -65,6 +65,9 @@ where
                     subscribers: Subscribers::default(),
                     root: AtomicU64::new(root_id),
                     merge_operator: RwLock::new(None),
+                    max_leaf_entries: std::sync::atomic::AtomicUsize::new(
+                        crate::tree::DEFAULT_MAX_LEAF_ENTRIES,
+                    ),
                 })));
             }
             Err(Error::CollectionNotFound(_)) => {}
@@ -116,6 +119,9 @@ where
             context: context.clone(),
             root: AtomicU64::new(root_id),
             merge_operator: RwLock::new(None),
+            max_leaf_entries: std::sync::atomic::AtomicUsize::new(
+                crate::tree::DEFAULT_MAX_LEAF_ENTRIES,
+            ),
         })));
     }
 }

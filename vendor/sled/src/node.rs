@@ -596,13 +596,15 @@ impl Node {
         }
     }
 
-    pub(crate) fn should_split(&self) -> bool {
+    // synclink patch: a leaf's limit is its tree's (`Tree::set_max_leaf_entries`,
+    // 16 unless set), no longer a constant.
+    pub(crate) fn should_split(&self, max_leaf_entries: usize) -> bool {
         let threshold = if cfg!(any(test, feature = "lock_free_delays")) {
             2
         } else if self.data.is_index() {
             256
         } else {
-            16
+            max_leaf_entries
         };
 
         let size_checks = self.data.len() > threshold;

@@ -3,7 +3,7 @@ use std::{
     borrow::Cow,
     fmt::{self, Debug},
     ops::{self, Deref, RangeBounds},
-    sync::atomic::Ordering::SeqCst,
+    sync::atomic::Ordering::{Relaxed, SeqCst},
 };
 
 use parking_lot::RwLock;
@@ -93,7 +93,13 @@ pub struct TreeInner {
     pub(crate) subscribers: Subscribers,
     pub(crate) root: AtomicU64,
     pub(crate) merge_operator: RwLock<Option<Box<dyn MergeOperator>>>,
+    // synclink patch: see `Tree::set_max_leaf_entries`.
+    pub(crate) max_leaf_entries: std::sync::atomic::AtomicUsize,
 }
+
+/// synclink patch: the number of entries a leaf node holds before it splits,
+/// unless `Tree::set_max_leaf_entries` says otherwise (sled's constant).
+pub(crate) const DEFAULT_MAX_LEAF_ENTRIES: usize = 16;
 
 impl Drop for TreeInner {
     fn drop(&mut self) {
@@ -1136,6 +1142,19 @@ impl Tree {
         *mo_write = Some(Box::new(merge_operator));
     }
 
+    /// synclink patch: the number of entries a leaf node of this tree holds
+    /// before it splits: sled's 16 or more (a lower value counts as 16, so
+    /// the halves of a split stay well above the merge threshold of 4). Fewer,
+    /// larger leaves mean fewer pages, and sled keeps a record in memory for
+    /// every page of every tree, cached or not. Nothing is stored: like
+    /// `set_merge_operator`, it holds for this handle's tree while the `Db`
+    /// is open, and set it again after each open. Leaves written under
+    /// another limit are valid either way; one above the limit now set
+    /// splits when an operation next passes through it.
+    pub fn set_max_leaf_entries(&self, entries: usize) {
+        self.max_leaf_entries.store(entries.max(DEFAULT_MAX_LEAF_ENTRIES), Relaxed);
+    }
+
     /// Create a double-ended iterator over the tuples of keys and
     /// values in this tree.
     ///
@@ -1670,7 +1689,7 @@ impl Tree {
                 retry!();
             }
 
-            if view.should_split() {
+            if view.should_split(self.max_leaf_entries.load(Relaxed)) {
                 self.split_node(&view, &parent_view, root_pid, guard)?;
                 retry!();
             }
