@@ -223,3 +223,46 @@ fn removing_the_old_copies_touches_nothing_else() {
     // A data directory that does not exist: a clear error.
     assert!(remove_compacted(&dir.path().join("nope")).is_err());
 }
+
+/// A data directory whose link trees were written with sled's small leaves
+/// (by a synclinkd before the packing) comes out of `--compact` packed: the
+/// copy is much smaller than the same records copied into sled's leaves.
+#[test]
+fn compaction_packs_the_link_trees_of_an_older_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    seeded(&path);
+    let links: Vec<(Vec<u8>, Vec<u8>)> = (0..20_000u64)
+        .map(|i| {
+            (
+                crate::store::groups::link_key(1, &format!("OLD-{i}"), i),
+                Vec::new(),
+            )
+        })
+        .collect();
+    let write = |db: &sled::Db| {
+        let t = db.open_tree("links").unwrap(); // sled's own leaves
+        for (k, v) in &links {
+            t.insert(k, v.as_slice()).unwrap();
+        }
+        db.flush().unwrap();
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    write(&open_sled_waiting(&path, deadline).unwrap());
+
+    // What the same records take in sled's leaves, copied as `copy` does.
+    let plain = tempfile::tempdir().unwrap();
+    let db = crate::store::sled_config(plain.path()).open().unwrap();
+    write(&db);
+    let unpacked = db.size_on_disk().unwrap();
+    drop(db);
+
+    let c = compact(&path).unwrap();
+    let s = Store::reopen(&path, false).unwrap();
+    assert_eq!(s.t.links.len(), links.len(), "every link copied");
+    assert!(
+        c.after_bytes * 10 < unpacked * 7,
+        "compacted {} bytes, the links alone in sled's leaves {unpacked}",
+        c.after_bytes
+    );
+}
