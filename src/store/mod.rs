@@ -64,8 +64,8 @@ pub(crate) const META_ID_FLOOR: &[u8] = b"id_floor";
 
 /// sled's page cache bound, bytes (see [`Store::open`]). 16 MiB since the
 /// link trees' leaves are packed (`trees::PACKED_TREES`), which freed more
-/// than that: with 1M links, CPU per webhook delivery fell 20-30% against
-/// 8 MiB with sled's leaves, and the peak RSS ~13 MiB (bench/ANALYSIS.md,
+/// than that: with 1M links, against 8 MiB with sled's leaves, CPU per
+/// webhook delivery fell 20-30% and the peak RSS 8-9 MiB (bench/ANALYSIS.md,
 /// eighth round).
 const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
 

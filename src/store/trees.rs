@@ -110,7 +110,7 @@ pub struct Trees {
 
 /// Leaf size of the [`PACKED_TREES`]: entries a leaf holds before sled splits
 /// it (sled's own limit, for every other tree, is 16).
-pub(crate) const PACKED_LEAF_ENTRIES: usize = 64;
+const PACKED_LEAF_ENTRIES: usize = 64;
 
 /// Trees written only when links and groups are made or removed, read by
 /// point lookups and prefix scans, and as large as the link count: their
